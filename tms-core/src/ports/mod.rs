@@ -1,0 +1,34 @@
+//! Ports (DESIGN.md §5): the traits through which the core reaches storage,
+//! files, mail, OAuth, documents and messaging — plus time and randomness.
+//!
+//! Every port is an object-safe `async-trait` trait, held as `Arc<dyn Port>`,
+//! so that an integrator can plug in their own backend. With the `mock`
+//! feature (and in this crate's tests) each has a `mockall` mock, named
+//! `Mock<Trait>`.
+
+mod outbound;
+mod runtime;
+mod store;
+
+pub use outbound::{
+    AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
+    Document, DocumentKind, DocumentRenderer, MailTransport, MessageChannel, OAuthProvider,
+    OAuthTokens, OutgoingMail, Receipt,
+};
+pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
+pub use store::{
+    AuditLog, BranchRepo, ConfirmationRepo, Cursor, LockoutRepo, Page, PageRequest, Scope,
+    SessionRepo, SettingsRepo, Store, StoredToken, TenantRepo, TokenRepo, UnitOfWork, UserRepo,
+};
+
+#[cfg(any(test, feature = "mock"))]
+pub use outbound::{
+    MockBlobStore, MockDocumentRenderer, MockMailTransport, MockMessageChannel, MockOAuthProvider,
+};
+#[cfg(any(test, feature = "mock"))]
+pub use runtime::{MockClock, MockRandom};
+#[cfg(any(test, feature = "mock"))]
+pub use store::{
+    MockAuditLog, MockBranchRepo, MockConfirmationRepo, MockLockoutRepo, MockSessionRepo,
+    MockSettingsRepo, MockStore, MockTenantRepo, MockTokenRepo, MockUserRepo,
+};

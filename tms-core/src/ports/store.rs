@@ -1,0 +1,350 @@
+//! The `Store` port: transactions over every repository and the audit log.
+//!
+//! A [`Store`] hands out [`UnitOfWork`]s. A unit of work is one database
+//! transaction: every repository reached through it reads and writes inside
+//! that transaction, and [`UnitOfWork::commit`] makes the writes and their
+//! audit events durable together. Dropping a unit of work without
+//! committing rolls it back.
+//!
+//! Rules every implementation keeps (the contract suite checks them):
+//! - every read takes the tenant, and another tenant's record is `None`,
+//!   exactly like a missing one;
+//! - list methods take a [`Scope`] and filter branches in the query;
+//! - updates check `version` and fail with [`Error::Conflict`] when stale;
+//! - unique violations are `Conflict`; a lost connection is `Unavailable`.
+//!
+//! [`Error::Conflict`]: crate::Error::Conflict
+
+use std::fmt;
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::domain::{Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User};
+use crate::error::{Error, Result};
+use crate::id::{BranchId, SessionId, TenantId, TokenId, UserId};
+use crate::policy::PendingConfirmation;
+use crate::security::lockout::{AccountLockout, IpThrottle};
+use crate::security::token::{SingleUseToken, TokenHash, TokenPurpose};
+
+/// Which records a list may return: one tenant, and within it the branches
+/// the caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The only tenant.
+    pub tenant_id: TenantId,
+    /// The branches; [`BranchScope::All`] for every branch.
+    pub branches: BranchScope,
+}
+
+impl Scope {
+    /// The scope of what `principal` may see.
+    pub fn of(principal: &Principal) -> Self {
+        Self {
+            tenant_id: principal.tenant_id(),
+            branches: principal.effective_scope().clone(),
+        }
+    }
+
+    /// Whether a record of `branch` is inside the scope.
+    pub fn contains(&self, branch: BranchId) -> bool {
+        self.branches.contains(branch)
+    }
+}
+
+/// A position in a list ordered by `(created_at, id)`, for keyset paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// The last row's creation time.
+    pub created_at: DateTime<Utc>,
+    /// The last row's id (tie-breaker).
+    pub id: uuid::Uuid,
+}
+
+impl Cursor {
+    /// The opaque text form handed to API callers.
+    pub fn encode(&self) -> String {
+        let mut bytes = Vec::with_capacity(24);
+        bytes.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
+        bytes.extend_from_slice(self.id.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Parses [`Cursor::encode`]'s form; anything else is `Invalid`.
+    pub fn decode(text: &str) -> Result<Self> {
+        let invalid = || Error::invalid("cursor", "is not a cursor from this API");
+        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(|_| invalid())?;
+        let (micros, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
+        let micros = i64::from_be_bytes(micros.try_into().map_err(|_| invalid())?);
+        let id = uuid::Uuid::from_slice(id).map_err(|_| invalid())?;
+        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        Ok(Self { created_at, id })
+    }
+}
+
+/// A page request: at most `limit` rows after `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    limit: u32,
+    /// Start after this row; `None` for the first page.
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// The page size when the caller gives none.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// The largest page a caller may ask for.
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// Checks `limit` (1..=200, default 50) and decodes `cursor`.
+    pub fn new(limit: Option<u32>, cursor: Option<&str>) -> Result<Self> {
+        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(Error::invalid("limit", format!("must be between 1 and {}", Self::MAX_LIMIT)));
+        }
+        let after = cursor.map(Cursor::decode).transpose()?;
+        Ok(Self { limit, after })
+    }
+
+    /// The first page of the default size.
+    pub fn first() -> Self {
+        Self {
+            limit: Self::DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+
+    /// The page size.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The rows, in `(created_at, id)` order.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// Hands out units of work. Held as `Arc<dyn Store>`.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Starts a transaction.
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>>;
+
+    /// Whether the backend answers (for readiness probes).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// One transaction with every repository and the audit log.
+#[async_trait]
+pub trait UnitOfWork: Send {
+    /// Tenants.
+    fn tenants(&mut self) -> &mut dyn TenantRepo;
+    /// Tenant settings.
+    fn settings(&mut self) -> &mut dyn SettingsRepo;
+    /// Branches.
+    fn branches(&mut self) -> &mut dyn BranchRepo;
+    /// Users.
+    fn users(&mut self) -> &mut dyn UserRepo;
+    /// Sessions.
+    fn sessions(&mut self) -> &mut dyn SessionRepo;
+    /// Lockout and throttle state.
+    fn lockouts(&mut self) -> &mut dyn LockoutRepo;
+    /// Single-use tokens.
+    fn tokens(&mut self) -> &mut dyn TokenRepo;
+    /// Pending confirmations of critical actions.
+    fn confirmations(&mut self) -> &mut dyn ConfirmationRepo;
+    /// The audit log.
+    fn audit(&mut self) -> &mut dyn AuditLog;
+
+    /// Makes every write of this unit durable, or none of them.
+    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Discards every write (dropping the unit does the same).
+    async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Tenants.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait TenantRepo: Send {
+    /// Adds a tenant; `Conflict` if the slug is taken.
+    async fn insert(&mut self, tenant: &Tenant) -> Result<()>;
+    /// The tenant with this id.
+    async fn get(&mut self, id: TenantId) -> Result<Option<Tenant>>;
+    /// The tenant with this slug (login).
+    async fn find_by_slug(&mut self, slug: &TenantSlug) -> Result<Option<Tenant>>;
+    /// Saves changes if `tenant.version` is current, then bumps it.
+    async fn update(&mut self, tenant: &mut Tenant) -> Result<()>;
+}
+
+/// Tenant settings.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SettingsRepo: Send {
+    /// The settings of `tenant` (the defaults if none were saved).
+    async fn get(&mut self, tenant: TenantId) -> Result<TenantSettings>;
+    /// Saves settings if `settings.version` is current, then bumps it.
+    async fn put(&mut self, settings: &mut TenantSettings) -> Result<()>;
+}
+
+/// Branches.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait BranchRepo: Send {
+    /// Adds a branch.
+    async fn insert(&mut self, branch: &Branch) -> Result<()>;
+    /// The branch, if it is the tenant's.
+    async fn get(&mut self, tenant: TenantId, id: BranchId) -> Result<Option<Branch>>;
+    /// Saves changes if `branch.version` is current, then bumps it.
+    async fn update(&mut self, branch: &mut Branch) -> Result<()>;
+    /// The branches inside `scope`.
+    async fn list(&mut self, scope: &Scope, page: PageRequest) -> Result<Page<Branch>>;
+}
+
+/// Users.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait UserRepo: Send {
+    /// Adds a user; `Conflict` if the email is taken in the tenant.
+    async fn insert(&mut self, user: &User) -> Result<()>;
+    /// The user, if they are the tenant's.
+    async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>>;
+    /// The tenant's user with this email.
+    async fn find_by_email(&mut self, tenant: TenantId, email: &Email) -> Result<Option<User>>;
+    /// Saves changes if `user.version` is current, then bumps it.
+    async fn update(&mut self, user: &mut User) -> Result<()>;
+    /// The tenant's users.
+    async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<User>>;
+}
+
+/// Sessions.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SessionRepo: Send {
+    /// Adds a session.
+    async fn insert(&mut self, session: &Session) -> Result<()>;
+    /// The session, if it is the tenant's.
+    async fn get(&mut self, tenant: TenantId, id: SessionId) -> Result<Option<Session>>;
+    /// Records activity.
+    async fn touch(&mut self, tenant: TenantId, id: SessionId, at: DateTime<Utc>) -> Result<()>;
+    /// Ends one session.
+    async fn revoke(&mut self, tenant: TenantId, id: SessionId, at: DateTime<Utc>) -> Result<()>;
+    /// Ends every live session of `user` but `except`; returns how many.
+    async fn revoke_all(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        except: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// The user's sessions that are not revoked, newest first.
+    async fn list_for_user(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<Session>>;
+}
+
+/// Lockout state, shared by every replica. Reads lock the row until commit
+/// where the database can, so concurrent failures are all counted.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait LockoutRepo: Send {
+    /// The lockout state of the account named `email` (known or not).
+    async fn account(&mut self, tenant: TenantId, email: &Email) -> Result<AccountLockout>;
+    /// Saves it.
+    async fn put_account(&mut self, tenant: TenantId, email: &Email, state: &AccountLockout) -> Result<()>;
+    /// The throttle state of `ip`.
+    async fn ip(&mut self, tenant: TenantId, ip: IpAddr) -> Result<IpThrottle>;
+    /// Saves it.
+    async fn put_ip(&mut self, tenant: TenantId, ip: IpAddr, state: &IpThrottle) -> Result<()>;
+}
+
+/// A single-use token with its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// Identity.
+    pub id: TokenId,
+    /// Owner tenant.
+    pub tenant_id: TenantId,
+    /// The user it acts for (an invited user exists before accepting).
+    pub user_id: UserId,
+    /// Hash, purpose, expiry, tries, used mark.
+    pub token: SingleUseToken,
+}
+
+/// Single-use tokens.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait TokenRepo: Send {
+    /// Adds a token.
+    async fn insert(&mut self, token: &StoredToken) -> Result<()>;
+    /// The token with this hash and purpose.
+    async fn find_by_hash(&mut self, tenant: TenantId, purpose: TokenPurpose, hash: &TokenHash) -> Result<Option<StoredToken>>;
+    /// The user's newest unused token of `purpose` (email OTPs, which are short).
+    async fn latest_for_user(&mut self, tenant: TenantId, user: UserId, purpose: TokenPurpose) -> Result<Option<StoredToken>>;
+    /// Saves tries and the used mark.
+    async fn update(&mut self, token: &StoredToken) -> Result<()>;
+}
+
+/// Pending confirmations.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ConfirmationRepo: Send {
+    /// Adds one.
+    async fn insert(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
+    /// The one with this token hash.
+    async fn find_by_hash(&mut self, tenant: TenantId, hash: &TokenHash) -> Result<Option<PendingConfirmation>>;
+    /// Saves the used mark.
+    async fn update(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
+}
+
+/// The append-only audit log with its per-tenant hash chain.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send {
+    /// Appends an event at the end of its tenant's chain. Appends of one
+    /// tenant are serialized so that concurrent writers never fork the chain.
+    async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// Up to `limit` events of `tenant` with `seq > after_seq`, in order.
+    /// Verification and export page through this in constant memory.
+    async fn read(&mut self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_invalid() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: uuid::Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for bad in ["", "!!!", "AAAA", &"A".repeat(400)] {
+            assert!(matches!(Cursor::decode(bad), Err(Error::Invalid(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_limits_are_bounded() {
+        assert_eq!(PageRequest::new(None, None).unwrap().limit(), 50);
+        assert!(PageRequest::new(Some(0), None).is_err());
+        assert!(PageRequest::new(Some(201), None).is_err());
+        assert!(PageRequest::new(Some(200), None).is_ok());
+    }
+
+    #[test]
+    fn scope_of_a_super_admin_is_every_branch() {
+        use crate::domain::Role;
+        let tenant = TenantId::new();
+        let owner = Principal::user(UserId::new(), tenant, Role::TenantSuperAdmin, BranchScope::only([]));
+        assert_eq!(Scope::of(&owner).branches, BranchScope::All);
+    }
+}
