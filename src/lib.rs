@@ -1,1 +1,31 @@
-//! placeholder
+//! # TMS — a Rust SDK for travel agencies
+//!
+//! One import for embedders. TMS is the business core of a multi-tenant,
+//! multi-branch agency platform — clients, bookings, tickets, Umrah groups,
+//! invoices and payments, vouchers, outreach mail — with the security such a
+//! platform promises built in: tenant and branch isolation, role separation
+//! between finance and operations, lockout, 2FA, encrypted secrets and a
+//! tamper-evident audit trail.
+//!
+//! This crate re-exports [`tms_core`] (domain, policy, security, ports) and,
+//! behind cargo features, the adapters of `tms-adapters`.
+//!
+//! ```
+//! use tms::domain::{BranchScope, Principal, Role};
+//! use tms::id::{BranchId, TenantId, UserId};
+//! use tms::policy::{authorize, Action, Decision, DenyReason, Resource, ResourceKind};
+//!
+//! let tenant = TenantId::new();
+//! let finance = Principal::user(UserId::new(), tenant, Role::Finance, BranchScope::All);
+//! let booking = Resource::new(ResourceKind::Booking, tenant).in_branch(BranchId::new());
+//!
+//! // Finance reads operational data but never changes it.
+//! assert_eq!(authorize(&finance, Action::Read, &booking), Decision::Allow);
+//! assert_eq!(
+//!     authorize(&finance, Action::Update, &booking),
+//!     Decision::Deny(DenyReason::FinanceCannotWriteOperational)
+//! );
+//! ```
+
+pub use tms_core::{Error, FieldError, FieldErrors, Result};
+pub use tms_core::{audit, domain, error, id, money, policy, ports, security};
