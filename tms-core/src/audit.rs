@@ -22,7 +22,14 @@ pub const GENESIS: [u8; 32] = [0; 32];
 /// Field names whose values never reach the audit log. Matched on the
 /// lower-cased key, as a whole word or a `_`-separated part of it.
 const SECRET_KEYS: &[&str] = &[
-    "password", "hash", "secret", "token", "otp", "key", "recovery", "credential",
+    "password",
+    "hash",
+    "secret",
+    "token",
+    "otp",
+    "key",
+    "recovery",
+    "credential",
     "passport",
 ];
 
@@ -95,7 +102,12 @@ impl NewAuditEvent {
     ///     .with_change(Some(json!({"role": "sales"})), Some(json!({"role": "admin", "password_hash": "$argon2id$…"})));
     /// assert_eq!(event.after.unwrap()["password_hash"], "<redacted>");
     /// ```
-    pub fn new(ctx: &Context, action: &str, resource_kind: &str, resource_id: Option<uuid::Uuid>) -> Self {
+    pub fn new(
+        ctx: &Context,
+        action: &str,
+        resource_kind: &str,
+        resource_id: Option<uuid::Uuid>,
+    ) -> Self {
         Self {
             id: AuditEventId::new(),
             tenant_id: ctx.principal.tenant_id(),
@@ -141,7 +153,11 @@ impl NewAuditEvent {
         field(&seq.to_be_bytes());
         field(self.id.as_uuid().as_bytes());
         field(self.tenant_id.as_uuid().as_bytes());
-        field(self.at.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
+        field(
+            self.at
+                .to_rfc3339_opts(SecondsFormat::Micros, true)
+                .as_bytes(),
+        );
         field(opt(self.actor_user_id.map(|u| u.to_string())).as_bytes());
         field(self.actor.as_bytes());
         field(opt(self.ip.clone()).as_bytes());
@@ -296,7 +312,8 @@ mod hex32 {
             return Err(serde::de::Error::custom("expected 64 hex digits"));
         }
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
+            *byte =
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
         }
         Ok(out)
     }
@@ -343,7 +360,13 @@ mod tests {
     fn a_deleted_event_is_found() {
         let mut events = chain(5);
         events.remove(1);
-        assert_eq!(verify(&events), Err(ChainBreak::Gap { seq: 3, expected: 2 }));
+        assert_eq!(
+            verify(&events),
+            Err(ChainBreak::Gap {
+                seq: 3,
+                expected: 2
+            })
+        );
     }
 
     #[test]
@@ -360,7 +383,10 @@ mod tests {
     fn swapped_events_are_found() {
         let mut events = chain(5);
         events.swap(1, 2);
-        assert!(matches!(verify(&events), Err(ChainBreak::Gap { seq: 3, .. })));
+        assert!(matches!(
+            verify(&events),
+            Err(ChainBreak::Gap { seq: 3, .. })
+        ));
     }
 
     #[test]

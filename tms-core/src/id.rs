@@ -174,6 +174,9 @@ mod tests {
     #[test]
     fn debug_names_the_type() {
         let id = UserId::from_uuid(uuid::Uuid::nil());
-        assert_eq!(format!("{id:?}"), "UserId(00000000-0000-0000-0000-000000000000)");
+        assert_eq!(
+            format!("{id:?}"),
+            "UserId(00000000-0000-0000-0000-000000000000)"
+        );
     }
 }

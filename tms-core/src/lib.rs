@@ -31,8 +31,19 @@ mod no_io {
     use std::collections::{BTreeMap, BTreeSet};
 
     const FORBIDDEN: &[&str] = &[
-        "sqlx", "sqlx-core", "sea-query", "object_store", "lettre", "axum", "hyper", "reqwest",
-        "tokio-postgres", "rusqlite", "libsqlite3-sys", "oauth2", "printpdf",
+        "sqlx",
+        "sqlx-core",
+        "sea-query",
+        "object_store",
+        "lettre",
+        "axum",
+        "hyper",
+        "reqwest",
+        "tokio-postgres",
+        "rusqlite",
+        "libsqlite3-sys",
+        "oauth2",
+        "printpdf",
     ];
 
     /// `name -> dependency names` from Cargo.lock (versions dropped: the
@@ -70,7 +81,10 @@ mod no_io {
     #[test]
     fn tms_core_depends_on_no_io_crate() {
         let graph = lock_graph();
-        assert!(graph.contains_key("tms-core"), "Cargo.lock has no tms-core entry");
+        assert!(
+            graph.contains_key("tms-core"),
+            "Cargo.lock has no tms-core entry"
+        );
         let mut seen = BTreeSet::new();
         let mut todo = vec!["tms-core".to_owned()];
         while let Some(name) = todo.pop() {

@@ -15,30 +15,172 @@ use crate::error::{Error, Result};
 /// A table rather than a dependency: it is small, changes a few times a
 /// decade, and a `const` lookup keeps `Currency` `Copy` and allocation-free.
 const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("ANG", 2), ("AOA", 2), ("ARS", 2),
-    ("AUD", 2), ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2),
-    ("BHD", 3), ("BIF", 0), ("BMD", 2), ("BND", 2), ("BOB", 2), ("BOV", 2), ("BRL", 2),
-    ("BSD", 2), ("BTN", 2), ("BWP", 2), ("BYN", 2), ("BZD", 2), ("CAD", 2), ("CDF", 2),
-    ("CHE", 2), ("CHF", 2), ("CHW", 2), ("CLF", 4), ("CLP", 0), ("CNY", 2), ("COP", 2),
-    ("COU", 2), ("CRC", 2), ("CUP", 2), ("CVE", 2), ("CZK", 2), ("DJF", 0), ("DKK", 2),
-    ("DOP", 2), ("DZD", 2), ("EGP", 2), ("ERN", 2), ("ETB", 2), ("EUR", 2), ("FJD", 2),
-    ("FKP", 2), ("GBP", 2), ("GEL", 2), ("GHS", 2), ("GIP", 2), ("GMD", 2), ("GNF", 0),
-    ("GTQ", 2), ("GYD", 2), ("HKD", 2), ("HNL", 2), ("HTG", 2), ("HUF", 2), ("IDR", 2),
-    ("ILS", 2), ("INR", 2), ("IQD", 3), ("IRR", 2), ("ISK", 0), ("JMD", 2), ("JOD", 3),
-    ("JPY", 0), ("KES", 2), ("KGS", 2), ("KHR", 2), ("KMF", 0), ("KPW", 2), ("KRW", 0),
-    ("KWD", 3), ("KYD", 2), ("KZT", 2), ("LAK", 2), ("LBP", 2), ("LKR", 2), ("LRD", 2),
-    ("LSL", 2), ("LYD", 3), ("MAD", 2), ("MDL", 2), ("MGA", 2), ("MKD", 2), ("MMK", 2),
-    ("MNT", 2), ("MOP", 2), ("MRU", 2), ("MUR", 2), ("MVR", 2), ("MWK", 2), ("MXN", 2),
-    ("MXV", 2), ("MYR", 2), ("MZN", 2), ("NAD", 2), ("NGN", 2), ("NIO", 2), ("NOK", 2),
-    ("NPR", 2), ("NZD", 2), ("OMR", 3), ("PAB", 2), ("PEN", 2), ("PGK", 2), ("PHP", 2),
-    ("PKR", 2), ("PLN", 2), ("PYG", 0), ("QAR", 2), ("RON", 2), ("RSD", 2), ("RUB", 2),
-    ("RWF", 0), ("SAR", 2), ("SBD", 2), ("SCR", 2), ("SDG", 2), ("SEK", 2), ("SGD", 2),
-    ("SHP", 2), ("SLE", 2), ("SOS", 2), ("SRD", 2), ("SSP", 2), ("STN", 2), ("SVC", 2),
-    ("SYP", 2), ("SZL", 2), ("THB", 2), ("TJS", 2), ("TMT", 2), ("TND", 3), ("TOP", 2),
-    ("TRY", 2), ("TTD", 2), ("TWD", 2), ("TZS", 2), ("UAH", 2), ("UGX", 0), ("USD", 2),
-    ("USN", 2), ("UYI", 0), ("UYU", 2), ("UYW", 4), ("UZS", 2), ("VED", 2), ("VES", 2),
-    ("VND", 0), ("VUV", 0), ("WST", 2), ("XAF", 0), ("XCD", 2), ("XCG", 2), ("XOF", 0),
-    ("XPF", 0), ("YER", 2), ("ZAR", 2), ("ZMW", 2), ("ZWG", 2),
+    ("AED", 2),
+    ("AFN", 2),
+    ("ALL", 2),
+    ("AMD", 2),
+    ("ANG", 2),
+    ("AOA", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("AWG", 2),
+    ("AZN", 2),
+    ("BAM", 2),
+    ("BBD", 2),
+    ("BDT", 2),
+    ("BGN", 2),
+    ("BHD", 3),
+    ("BIF", 0),
+    ("BMD", 2),
+    ("BND", 2),
+    ("BOB", 2),
+    ("BOV", 2),
+    ("BRL", 2),
+    ("BSD", 2),
+    ("BTN", 2),
+    ("BWP", 2),
+    ("BYN", 2),
+    ("BZD", 2),
+    ("CAD", 2),
+    ("CDF", 2),
+    ("CHE", 2),
+    ("CHF", 2),
+    ("CHW", 2),
+    ("CLF", 4),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("COU", 2),
+    ("CRC", 2),
+    ("CUP", 2),
+    ("CVE", 2),
+    ("CZK", 2),
+    ("DJF", 0),
+    ("DKK", 2),
+    ("DOP", 2),
+    ("DZD", 2),
+    ("EGP", 2),
+    ("ERN", 2),
+    ("ETB", 2),
+    ("EUR", 2),
+    ("FJD", 2),
+    ("FKP", 2),
+    ("GBP", 2),
+    ("GEL", 2),
+    ("GHS", 2),
+    ("GIP", 2),
+    ("GMD", 2),
+    ("GNF", 0),
+    ("GTQ", 2),
+    ("GYD", 2),
+    ("HKD", 2),
+    ("HNL", 2),
+    ("HTG", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("IQD", 3),
+    ("IRR", 2),
+    ("ISK", 0),
+    ("JMD", 2),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KGS", 2),
+    ("KHR", 2),
+    ("KMF", 0),
+    ("KPW", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("KYD", 2),
+    ("KZT", 2),
+    ("LAK", 2),
+    ("LBP", 2),
+    ("LKR", 2),
+    ("LRD", 2),
+    ("LSL", 2),
+    ("LYD", 3),
+    ("MAD", 2),
+    ("MDL", 2),
+    ("MGA", 2),
+    ("MKD", 2),
+    ("MMK", 2),
+    ("MNT", 2),
+    ("MOP", 2),
+    ("MRU", 2),
+    ("MUR", 2),
+    ("MVR", 2),
+    ("MWK", 2),
+    ("MXN", 2),
+    ("MXV", 2),
+    ("MYR", 2),
+    ("MZN", 2),
+    ("NAD", 2),
+    ("NGN", 2),
+    ("NIO", 2),
+    ("NOK", 2),
+    ("NPR", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PAB", 2),
+    ("PEN", 2),
+    ("PGK", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("PYG", 0),
+    ("QAR", 2),
+    ("RON", 2),
+    ("RSD", 2),
+    ("RUB", 2),
+    ("RWF", 0),
+    ("SAR", 2),
+    ("SBD", 2),
+    ("SCR", 2),
+    ("SDG", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("SHP", 2),
+    ("SLE", 2),
+    ("SOS", 2),
+    ("SRD", 2),
+    ("SSP", 2),
+    ("STN", 2),
+    ("SVC", 2),
+    ("SYP", 2),
+    ("SZL", 2),
+    ("THB", 2),
+    ("TJS", 2),
+    ("TMT", 2),
+    ("TND", 3),
+    ("TOP", 2),
+    ("TRY", 2),
+    ("TTD", 2),
+    ("TWD", 2),
+    ("TZS", 2),
+    ("UAH", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("USN", 2),
+    ("UYI", 0),
+    ("UYU", 2),
+    ("UYW", 4),
+    ("UZS", 2),
+    ("VED", 2),
+    ("VES", 2),
+    ("VND", 0),
+    ("VUV", 0),
+    ("WST", 2),
+    ("XAF", 0),
+    ("XCD", 2),
+    ("XCG", 2),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("YER", 2),
+    ("ZAR", 2),
+    ("ZMW", 2),
+    ("ZWG", 2),
 ];
 
 /// An ISO-4217 currency and its number of minor-unit digits.
@@ -85,7 +227,10 @@ impl Currency {
                 let b = code.as_bytes();
                 Ok(Self::known([b[0], b[1], b[2]], *exponent))
             }
-            None => Err(Error::invalid("currency", "is not an ISO-4217 currency code")),
+            None => Err(Error::invalid(
+                "currency",
+                "is not an ISO-4217 currency code",
+            )),
         }
     }
 
@@ -275,20 +420,29 @@ impl Money {
     /// `self + other`; an error for different currencies or on overflow.
     pub fn checked_add(self, other: Money) -> Result<Money> {
         self.same_currency(&other, "add")?;
-        let minor = self.minor.checked_add(other.minor).ok_or_else(Self::overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or_else(Self::overflow)?;
         Ok(Money::from_minor(minor, self.currency))
     }
 
     /// `self - other`; an error for different currencies or on overflow.
     pub fn checked_sub(self, other: Money) -> Result<Money> {
         self.same_currency(&other, "subtract")?;
-        let minor = self.minor.checked_sub(other.minor).ok_or_else(Self::overflow)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or_else(Self::overflow)?;
         Ok(Money::from_minor(minor, self.currency))
     }
 
     /// `self × quantity`; an error on overflow.
     pub fn checked_mul(self, quantity: i64) -> Result<Money> {
-        let minor = self.minor.checked_mul(quantity).ok_or_else(Self::overflow)?;
+        let minor = self
+            .minor
+            .checked_mul(quantity)
+            .ok_or_else(Self::overflow)?;
         Ok(Money::from_minor(minor, self.currency))
     }
 
@@ -373,17 +527,37 @@ mod tests {
 
     #[test]
     fn parsing_is_exact_for_each_exponent() {
-        assert_eq!(Money::parse("1500", Currency::JPY).unwrap().minor_units(), 1500);
-        assert_eq!(Money::parse("12.345", Currency::KWD).unwrap().minor_units(), 12_345);
-        assert_eq!(Money::parse("12.3", Currency::KWD).unwrap().minor_units(), 12_300);
-        assert_eq!(Money::parse("-0.05", Currency::USD).unwrap().minor_units(), -5);
-        assert_eq!(Money::parse("0.1", Currency::USD).unwrap().minor_units(), 10);
+        assert_eq!(
+            Money::parse("1500", Currency::JPY).unwrap().minor_units(),
+            1500
+        );
+        assert_eq!(
+            Money::parse("12.345", Currency::KWD).unwrap().minor_units(),
+            12_345
+        );
+        assert_eq!(
+            Money::parse("12.3", Currency::KWD).unwrap().minor_units(),
+            12_300
+        );
+        assert_eq!(
+            Money::parse("-0.05", Currency::USD).unwrap().minor_units(),
+            -5
+        );
+        assert_eq!(
+            Money::parse("0.1", Currency::USD).unwrap().minor_units(),
+            10
+        );
     }
 
     #[test]
     fn malformed_amounts_are_rejected_with_a_reason() {
-        for bad in ["", "-", ".5", "1.", "1.2.3", "1,000", "1e3", "+1", "--1", "١٢", "1 000", "abc"] {
-            assert!(Money::parse(bad, Currency::USD).is_err(), "{bad:?} accepted");
+        for bad in [
+            "", "-", ".5", "1.", "1.2.3", "1,000", "1e3", "+1", "--1", "١٢", "1 000", "abc",
+        ] {
+            assert!(
+                Money::parse(bad, Currency::USD).is_err(),
+                "{bad:?} accepted"
+            );
         }
         assert!(Money::parse("1.5", Currency::JPY).is_err());
         assert!(Money::parse("99999999999999999999", Currency::USD).is_err());
@@ -391,10 +565,22 @@ mod tests {
 
     #[test]
     fn formatting_pads_to_the_exponent() {
-        assert_eq!(Money::from_minor(5, Currency::USD).to_decimal_string(), "0.05");
-        assert_eq!(Money::from_minor(-5, Currency::KWD).to_decimal_string(), "-0.005");
-        assert_eq!(Money::from_minor(1500, Currency::JPY).to_string(), "1500 JPY");
-        assert_eq!(Money::from_minor(i64::MIN, Currency::USD).to_decimal_string(), "-92233720368547758.08");
+        assert_eq!(
+            Money::from_minor(5, Currency::USD).to_decimal_string(),
+            "0.05"
+        );
+        assert_eq!(
+            Money::from_minor(-5, Currency::KWD).to_decimal_string(),
+            "-0.005"
+        );
+        assert_eq!(
+            Money::from_minor(1500, Currency::JPY).to_string(),
+            "1500 JPY"
+        );
+        assert_eq!(
+            Money::from_minor(i64::MIN, Currency::USD).to_decimal_string(),
+            "-92233720368547758.08"
+        );
     }
 
     #[test]
@@ -404,15 +590,25 @@ mod tests {
         assert!(sar.checked_add(pkr).is_err());
         assert!(sar.checked_sub(pkr).is_err());
         assert!(sar.try_cmp(&pkr).is_err());
-        assert_eq!(sar.try_cmp(&Money::from_minor(99, Currency::SAR)).unwrap(), Ordering::Greater);
+        assert_eq!(
+            sar.try_cmp(&Money::from_minor(99, Currency::SAR)).unwrap(),
+            Ordering::Greater
+        );
     }
 
     #[test]
     fn overflow_is_an_error_not_a_wrap() {
         let max = Money::from_minor(i64::MAX, Currency::USD);
-        assert!(max.checked_add(Money::from_minor(1, Currency::USD)).is_err());
+        assert!(
+            max.checked_add(Money::from_minor(1, Currency::USD))
+                .is_err()
+        );
         assert!(max.checked_mul(2).is_err());
-        assert!(Money::from_minor(i64::MIN, Currency::USD).checked_neg().is_err());
+        assert!(
+            Money::from_minor(i64::MIN, Currency::USD)
+                .checked_neg()
+                .is_err()
+        );
     }
 
     #[test]

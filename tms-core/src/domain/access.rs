@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::id::{BranchId, RequestId, TenantId, UserId};
 
 /// A user's role within their tenant (DESIGN.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Owns the tenant: everything, every branch, including key material.
@@ -116,7 +118,9 @@ impl From<BranchSet> for Vec<BranchId> {
 
 impl fmt::Debug for BranchSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.iter().map(|b| b.as_uuid())).finish()
+        f.debug_set()
+            .entries(self.0.iter().map(|b| b.as_uuid()))
+            .finish()
     }
 }
 
@@ -340,6 +344,9 @@ mod tests {
     fn user_agents_are_truncated() {
         let ctx = Context::new(Principal::system(TenantId::new(), "t"), Utc::now())
             .with_user_agent(&"a".repeat(10_000));
-        assert_eq!(ctx.user_agent.map(|ua| ua.len()), Some(Context::MAX_USER_AGENT));
+        assert_eq!(
+            ctx.user_agent.map(|ua| ua.len()),
+            Some(Context::MAX_USER_AGENT)
+        );
     }
 }

@@ -63,7 +63,10 @@ mod tests {
         assert!(!live.is_live(now + Duration::minutes(30), idle));
         let mut busy = session(now);
         busy.last_seen_at = now + Duration::hours(12);
-        assert!(!busy.is_live(now + Duration::hours(12), idle), "absolute timeout");
+        assert!(
+            !busy.is_live(now + Duration::hours(12), idle),
+            "absolute timeout"
+        );
         let mut revoked = session(now);
         revoked.revoked_at = Some(now);
         assert!(!revoked.is_live(now, idle));

@@ -48,7 +48,10 @@ impl Name {
             ));
         }
         if has_forbidden_chars(trimmed) {
-            return Err(Error::invalid("name", "must not contain control characters"));
+            return Err(Error::invalid(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -106,7 +109,10 @@ impl Email {
         if candidate.len() > 254 {
             return Err(invalid("must be at most 254 characters"));
         }
-        if candidate.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if candidate
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(invalid("must not contain spaces"));
         }
         let Some((local, domain)) = candidate.split_once('@') else {
@@ -132,7 +138,9 @@ impl Email {
 
     /// The part before the `@`.
     pub fn local_part(&self) -> &str {
-        self.0.split_once('@').map_or(self.0.as_str(), |(local, _)| local)
+        self.0
+            .split_once('@')
+            .map_or(self.0.as_str(), |(local, _)| local)
     }
 
     /// The part after the `@`.
@@ -246,7 +254,10 @@ impl Phone {
         } else if let Some(rest) = compact.strip_prefix("00") {
             rest
         } else {
-            return Err(Error::invalid("phone", "must start with + and a country code"));
+            return Err(Error::invalid(
+                "phone",
+                "must start with + and a country code",
+            ));
         };
         let ok = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
@@ -254,7 +265,10 @@ impl Phone {
         if ok {
             Ok(Self(format!("+{digits}")))
         } else {
-            Err(Error::invalid("phone", "is not a valid international number"))
+            Err(Error::invalid(
+                "phone",
+                "is not a valid international number",
+            ))
         }
     }
 
@@ -290,7 +304,12 @@ mod tests {
 
     #[test]
     fn arabic_urdu_and_persian_names_round_trip_exactly() {
-        for raw in ["محمد عبد الرحمن", "عائشہ صدیقہ", "فاطمه رضایی", "Zoë O'Brien-Łukasz"] {
+        for raw in [
+            "محمد عبد الرحمن",
+            "عائشہ صدیقہ",
+            "فاطمه رضایی",
+            "Zoë O'Brien-Łukasz",
+        ] {
             let name = Name::parse(raw).unwrap();
             assert_eq!(name.as_str(), raw);
             let json = serde_json::to_string(&name).unwrap();
@@ -310,7 +329,9 @@ mod tests {
     #[test]
     fn emails_are_lowercased_and_checked() {
         assert_eq!(Email::parse("A@B.CO").unwrap().as_str(), "a@b.co");
-        for bad in ["", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@-b.co", "a@b..co"] {
+        for bad in [
+            "", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@-b.co", "a@b..co",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -324,7 +345,14 @@ mod tests {
     #[test]
     fn phones_need_a_country_code_and_the_right_length() {
         assert!(Phone::parse("+1 212 555 0100").is_ok());
-        for bad in ["", "+", "+0123456789", "+12345", "+1234567890123456", "+96650abc4567"] {
+        for bad in [
+            "",
+            "+",
+            "+0123456789",
+            "+12345",
+            "+1234567890123456",
+            "+96650abc4567",
+        ] {
             assert!(Phone::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -75,7 +75,10 @@ impl std::fmt::Debug for User {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("scope", &self.scope)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .field("two_factor_enabled", &self.two_factor.is_enabled())
             .field("disabled_at", &self.disabled_at)
             .field("version", &self.version)

@@ -105,41 +105,91 @@ mod tests {
     use crate::ports::OsRandom;
     use chrono::Duration;
 
-    fn setup() -> (Principal, Resource, PlainToken, PendingConfirmation, DateTime<Utc>) {
+    fn setup() -> (
+        Principal,
+        Resource,
+        PlainToken,
+        PendingConfirmation,
+        DateTime<Utc>,
+    ) {
         let tenant = TenantId::new();
-        let owner = Principal::user(UserId::new(), tenant, Role::TenantSuperAdmin, BranchScope::All);
+        let owner = Principal::user(
+            UserId::new(),
+            tenant,
+            Role::TenantSuperAdmin,
+            BranchScope::All,
+        );
         let booking = Resource::new(ResourceKind::Booking, tenant).with_id(uuid::Uuid::now_v7());
         let now = Utc::now();
-        let (plain, pending) =
-            PendingConfirmation::issue(ConfirmationId::new(), &owner, Action::Delete, booking, now, &OsRandom)
-                .unwrap();
+        let (plain, pending) = PendingConfirmation::issue(
+            ConfirmationId::new(),
+            &owner,
+            Action::Delete,
+            booking,
+            now,
+            &OsRandom,
+        )
+        .unwrap();
         (owner, booking, plain, pending, now)
     }
 
     #[test]
     fn a_confirmation_is_redeemed_once() {
         let (owner, booking, plain, mut pending, now) = setup();
-        assert!(pending.redeem(&plain, &owner, Action::Delete, &booking, now).is_ok());
-        assert!(pending.redeem(&plain, &owner, Action::Delete, &booking, now).is_err());
+        assert!(
+            pending
+                .redeem(&plain, &owner, Action::Delete, &booking, now)
+                .is_ok()
+        );
+        assert!(
+            pending
+                .redeem(&plain, &owner, Action::Delete, &booking, now)
+                .is_err()
+        );
     }
 
     #[test]
     fn a_confirmation_is_bound_to_actor_action_and_resource() {
         let (owner, booking, plain, mut pending, now) = setup();
-        let other_user = Principal::user(UserId::new(), owner.tenant_id(), Role::TenantSuperAdmin, BranchScope::All);
+        let other_user = Principal::user(
+            UserId::new(),
+            owner.tenant_id(),
+            Role::TenantSuperAdmin,
+            BranchScope::All,
+        );
         let other_booking = booking.with_id(uuid::Uuid::now_v7());
-        assert!(pending.redeem(&plain, &other_user, Action::Delete, &booking, now).is_err());
-        assert!(pending.redeem(&plain, &owner, Action::Erase, &booking, now).is_err());
-        assert!(pending.redeem(&plain, &owner, Action::Delete, &other_booking, now).is_err());
+        assert!(
+            pending
+                .redeem(&plain, &other_user, Action::Delete, &booking, now)
+                .is_err()
+        );
+        assert!(
+            pending
+                .redeem(&plain, &owner, Action::Erase, &booking, now)
+                .is_err()
+        );
+        assert!(
+            pending
+                .redeem(&plain, &owner, Action::Delete, &other_booking, now)
+                .is_err()
+        );
         // None of the mismatches used it up.
-        assert!(pending.redeem(&plain, &owner, Action::Delete, &booking, now).is_ok());
+        assert!(
+            pending
+                .redeem(&plain, &owner, Action::Delete, &booking, now)
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_confirmation_expires_after_five_minutes() {
         let (owner, booking, plain, mut pending, now) = setup();
         let late = now + Duration::minutes(5) + Duration::seconds(1);
-        assert!(pending.redeem(&plain, &owner, Action::Delete, &booking, late).is_err());
+        assert!(
+            pending
+                .redeem(&plain, &owner, Action::Delete, &booking, late)
+                .is_err()
+        );
     }
 
     #[test]
@@ -147,7 +197,14 @@ mod tests {
         let tenant = TenantId::new();
         let job = Principal::system(tenant, "outbox");
         let campaign = Resource::new(ResourceKind::Campaign, tenant);
-        let issued = PendingConfirmation::issue(ConfirmationId::new(), &job, Action::Send, campaign, Utc::now(), &OsRandom);
+        let issued = PendingConfirmation::issue(
+            ConfirmationId::new(),
+            &job,
+            Action::Send,
+            campaign,
+            Utc::now(),
+            &OsRandom,
+        );
         assert!(matches!(issued, Err(Error::Forbidden { .. })));
     }
 }

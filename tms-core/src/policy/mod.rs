@@ -56,15 +56,15 @@ pub fn authorize(principal: &Principal, action: Action, resource: &Resource) -> 
         return Decision::Deny(DenyReason::TenantMismatch);
     }
     // 2. Branch scope.
-    if let Some(branch) = resource.branch_id {
-        if !principal.sees_branch(branch) {
-            return Decision::Deny(DenyReason::OutOfBranchScope);
-        }
+    if let Some(branch) = resource.branch_id
+        && !principal.sees_branch(branch)
+    {
+        return Decision::Deny(DenyReason::OutOfBranchScope);
     }
-    if let Some(kind) = action.only_on() {
-        if kind != resource.kind {
-            return Decision::Deny(DenyReason::NotApplicable);
-        }
+    if let Some(kind) = action.only_on()
+        && kind != resource.kind
+    {
+        return Decision::Deny(DenyReason::NotApplicable);
     }
     let verb = action.verb();
     let class = resource.kind.class();
@@ -175,7 +175,12 @@ mod tests {
         let admin = user(Role::Admin, tenant, BranchScope::All);
         let invoice = Resource::new(ResourceKind::Invoice, tenant);
         assert_eq!(authorize(&admin, Action::Read, &invoice), Decision::Allow);
-        for action in [Action::Create, Action::Update, Action::Delete, Action::Cancel] {
+        for action in [
+            Action::Create,
+            Action::Update,
+            Action::Delete,
+            Action::Cancel,
+        ] {
             assert_eq!(
                 authorize(&admin, action, &invoice),
                 Decision::Deny(DenyReason::AdminCannotWriteFinancial)
@@ -187,7 +192,8 @@ mod tests {
     fn admins_cannot_create_or_change_a_super_admin() {
         let tenant = TenantId::new();
         let admin = user(Role::Admin, tenant, BranchScope::All);
-        let owner = Resource::new(ResourceKind::User, tenant).with_subject_role(Role::TenantSuperAdmin);
+        let owner =
+            Resource::new(ResourceKind::User, tenant).with_subject_role(Role::TenantSuperAdmin);
         assert_eq!(authorize(&admin, Action::Read, &owner), Decision::Allow);
         assert_eq!(
             authorize(&admin, Action::ChangeAccess, &owner),
@@ -205,7 +211,10 @@ mod tests {
         let tenant = TenantId::new();
         let admin = user(Role::Admin, tenant, BranchScope::All);
         let booking = Resource::new(ResourceKind::Booking, tenant);
-        assert_eq!(authorize(&admin, Action::Delete, &booking.draft()), Decision::Allow);
+        assert_eq!(
+            authorize(&admin, Action::Delete, &booking.draft()),
+            Decision::Allow
+        );
         assert_eq!(
             authorize(&admin, Action::Delete, &booking),
             Decision::ConfirmationRequired(Critical::DeleteNonDraft)
@@ -219,7 +228,10 @@ mod tests {
         let admin = Principal::user(me, tenant, Role::Admin, BranchScope::All);
         let myself = Resource::new(ResourceKind::User, tenant).with_id(me);
         let other = Resource::new(ResourceKind::User, tenant).with_id(UserId::new());
-        assert_eq!(authorize(&admin, Action::ResetTwoFactor, &myself), Decision::Allow);
+        assert_eq!(
+            authorize(&admin, Action::ResetTwoFactor, &myself),
+            Decision::Allow
+        );
         assert_eq!(
             authorize(&admin, Action::ResetTwoFactor, &other),
             Decision::ConfirmationRequired(Critical::ResetTwoFactor)

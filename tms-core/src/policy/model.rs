@@ -358,7 +358,10 @@ impl DenyReason {
     /// Whether the reason must be hidden behind "not found", because saying
     /// "forbidden" would reveal that the record exists.
     pub const fn hides_existence(self) -> bool {
-        matches!(self, DenyReason::TenantMismatch | DenyReason::OutOfBranchScope)
+        matches!(
+            self,
+            DenyReason::TenantMismatch | DenyReason::OutOfBranchScope
+        )
     }
 
     /// The error a service returns for this denial of an action on `kind`.

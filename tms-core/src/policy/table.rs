@@ -29,7 +29,9 @@ impl Grants {
     }
 }
 
-use Verb::{Approve as A, Cancel as K, Create as C, Delete as D, Export as X, Read as R, Update as U};
+use Verb::{
+    Approve as A, Cancel as K, Create as C, Delete as D, Export as X, Read as R, Update as U,
+};
 
 const NONE: Grants = Grants::of(&[]);
 const RCUDX: Grants = Grants::of(&[R, C, U, D, X]);
@@ -44,9 +46,21 @@ const TABLE: [[Grants; 5]; 5] = [
     // Admin (financial read only; super admins and keys excluded by deny rules)
     [RCUDX, RCUDX, Grants::of(&[R]), RCUDA, Grants::of(&[R])],
     // Finance (operational read only; compliance limited to financial events by the service)
-    [Grants::of(&[R]), Grants::of(&[R]), Grants::of(&[R, C, U, X]), NONE, Grants::of(&[R])],
+    [
+        Grants::of(&[R]),
+        Grants::of(&[R]),
+        Grants::of(&[R, C, U, X]),
+        NONE,
+        Grants::of(&[R]),
+    ],
     // Sales ("D: cancel")
-    [Grants::of(&[R, C, U, K]), Grants::of(&[R]), NONE, NONE, NONE],
+    [
+        Grants::of(&[R, C, U, K]),
+        Grants::of(&[R]),
+        NONE,
+        NONE,
+        NONE,
+    ],
     // Umrah
     [NONE, RCUDX, NONE, NONE, NONE],
 ];

@@ -168,7 +168,11 @@ pub trait OAuthProvider: Send + Sync + fmt::Debug {
     /// Starts a flow: URL, state and PKCE verifier.
     fn authorization_request(&self) -> Result<AuthorizationRequest>;
     /// Exchanges the callback's code for tokens.
-    async fn exchange_code(&self, code: &Secret<String>, pkce_verifier: &Secret<String>) -> Result<OAuthTokens>;
+    async fn exchange_code(
+        &self,
+        code: &Secret<String>,
+        pkce_verifier: &Secret<String>,
+    ) -> Result<OAuthTokens>;
     /// Gets a fresh access token.
     async fn refresh(&self, refresh_token: &Secret<String>) -> Result<OAuthTokens>;
     /// Revokes a token at the provider.

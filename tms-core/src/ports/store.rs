@@ -24,7 +24,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditEvent, NewAuditEvent};
-use crate::domain::{Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User};
+use crate::domain::{
+    Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User,
+};
 use crate::error::{Error, Result};
 use crate::id::{BranchId, SessionId, TenantId, TokenId, UserId};
 use crate::policy::PendingConfirmation;
@@ -77,7 +79,9 @@ impl Cursor {
     /// Parses [`Cursor::encode`]'s form; anything else is `Invalid`.
     pub fn decode(text: &str) -> Result<Self> {
         let invalid = || Error::invalid("cursor", "is not a cursor from this API");
-        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(|_| invalid())?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.as_bytes())
+            .map_err(|_| invalid())?;
         let (micros, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
         let micros = i64::from_be_bytes(micros.try_into().map_err(|_| invalid())?);
         let id = uuid::Uuid::from_slice(id).map_err(|_| invalid())?;
@@ -104,7 +108,10 @@ impl PageRequest {
     pub fn new(limit: Option<u32>, cursor: Option<&str>) -> Result<Self> {
         let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            return Err(Error::invalid("limit", format!("must be between 1 and {}", Self::MAX_LIMIT)));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {}", Self::MAX_LIMIT),
+            ));
         }
         let after = cursor.map(Cursor::decode).transpose()?;
         Ok(Self { limit, after })
@@ -258,7 +265,12 @@ pub trait LockoutRepo: Send {
     /// The lockout state of the account named `email` (known or not).
     async fn account(&mut self, tenant: TenantId, email: &Email) -> Result<AccountLockout>;
     /// Saves it.
-    async fn put_account(&mut self, tenant: TenantId, email: &Email, state: &AccountLockout) -> Result<()>;
+    async fn put_account(
+        &mut self,
+        tenant: TenantId,
+        email: &Email,
+        state: &AccountLockout,
+    ) -> Result<()>;
     /// The throttle state of `ip`.
     async fn ip(&mut self, tenant: TenantId, ip: IpAddr) -> Result<IpThrottle>;
     /// Saves it.
@@ -285,9 +297,19 @@ pub trait TokenRepo: Send {
     /// Adds a token.
     async fn insert(&mut self, token: &StoredToken) -> Result<()>;
     /// The token with this hash and purpose.
-    async fn find_by_hash(&mut self, tenant: TenantId, purpose: TokenPurpose, hash: &TokenHash) -> Result<Option<StoredToken>>;
+    async fn find_by_hash(
+        &mut self,
+        tenant: TenantId,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+    ) -> Result<Option<StoredToken>>;
     /// The user's newest unused token of `purpose` (email OTPs, which are short).
-    async fn latest_for_user(&mut self, tenant: TenantId, user: UserId, purpose: TokenPurpose) -> Result<Option<StoredToken>>;
+    async fn latest_for_user(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<Option<StoredToken>>;
     /// Saves tries and the used mark.
     async fn update(&mut self, token: &StoredToken) -> Result<()>;
 }
@@ -299,7 +321,11 @@ pub trait ConfirmationRepo: Send {
     /// Adds one.
     async fn insert(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
     /// The one with this token hash.
-    async fn find_by_hash(&mut self, tenant: TenantId, hash: &TokenHash) -> Result<Option<PendingConfirmation>>;
+    async fn find_by_hash(
+        &mut self,
+        tenant: TenantId,
+        hash: &TokenHash,
+    ) -> Result<Option<PendingConfirmation>>;
     /// Saves the used mark.
     async fn update(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
 }
@@ -313,7 +339,12 @@ pub trait AuditLog: Send {
     async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent>;
     /// Up to `limit` events of `tenant` with `seq > after_seq`, in order.
     /// Verification and export page through this in constant memory.
-    async fn read(&mut self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    async fn read(
+        &mut self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>>;
 }
 
 #[cfg(test)]
@@ -328,7 +359,10 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
         for bad in ["", "!!!", "AAAA", &"A".repeat(400)] {
-            assert!(matches!(Cursor::decode(bad), Err(Error::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(Cursor::decode(bad), Err(Error::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -344,7 +378,12 @@ mod tests {
     fn scope_of_a_super_admin_is_every_branch() {
         use crate::domain::Role;
         let tenant = TenantId::new();
-        let owner = Principal::user(UserId::new(), tenant, Role::TenantSuperAdmin, BranchScope::only([]));
+        let owner = Principal::user(
+            UserId::new(),
+            tenant,
+            Role::TenantSuperAdmin,
+            BranchScope::only([]),
+        );
         assert_eq!(Scope::of(&owner).branches, BranchScope::All);
     }
 }

@@ -109,7 +109,11 @@ impl AccountLockout {
     }
 
     /// Records a failed attempt; returns the end of the lock it started, if any.
-    pub fn record_failure(&mut self, now: DateTime<Utc>, policy: &LockoutPolicy) -> Option<DateTime<Utc>> {
+    pub fn record_failure(
+        &mut self,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> Option<DateTime<Utc>> {
         // Quiet time counts from the later of the last failure and the end of
         // the last lock: serving a 24 h lock is not a quiet day.
         let quiet_since = self.last_failure_at.max(self.locked_until);
@@ -148,7 +152,11 @@ fn lock_length(earlier_locks: u32, policy: &LockoutPolicy) -> Duration {
     // 2^7 × 15 min already exceeds 24 h; cap the exponent so nothing overflows.
     let factor = 1_i32 << earlier_locks.min(16);
     let length = policy.base_lock * factor;
-    if length > policy.max_lock { policy.max_lock } else { length }
+    if length > policy.max_lock {
+        policy.max_lock
+    } else {
+        length
+    }
 }
 
 /// The numbers of the per-IP throttle.
@@ -184,7 +192,10 @@ impl IpThrottle {
         self.attempts.prune(now, policy.window);
         let limit = usize::try_from(policy.max_attempts).unwrap_or(usize::MAX);
         if self.attempts.len() >= limit {
-            let free_at = self.attempts.oldest().map_or(now, |oldest| oldest + policy.window);
+            let free_at = self
+                .attempts
+                .oldest()
+                .map_or(now, |oldest| oldest + policy.window);
             return Err(Error::RateLimited {
                 retry_after: (free_at - now).max(Duration::seconds(1)),
             });
@@ -208,9 +219,15 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
     }
 
-    fn fail_times(state: &mut AccountLockout, start: DateTime<Utc>, n: u32) -> Option<DateTime<Utc>> {
+    fn fail_times(
+        state: &mut AccountLockout,
+        start: DateTime<Utc>,
+        n: u32,
+    ) -> Option<DateTime<Utc>> {
         let policy = LockoutPolicy::default();
-        (0..n).filter_map(|i| state.record_failure(start + Duration::seconds(i.into()), &policy)).last()
+        (0..n)
+            .filter_map(|i| state.record_failure(start + Duration::seconds(i.into()), &policy))
+            .last()
     }
 
     #[test]
@@ -220,7 +237,10 @@ mod tests {
         assert!(state.check(t0()).is_ok());
         let until = fail_times(&mut state, t0() + Duration::seconds(10), 1).unwrap();
         assert_eq!(until, t0() + Duration::seconds(10) + Duration::minutes(15));
-        assert!(matches!(state.check(until - Duration::seconds(1)), Err(Error::Locked { .. })));
+        assert!(matches!(
+            state.check(until - Duration::seconds(1)),
+            Err(Error::Locked { .. })
+        ));
         assert!(state.check(until).is_ok());
     }
 
@@ -268,13 +288,18 @@ mod tests {
 
     #[test]
     fn the_ip_throttle_refuses_past_its_limit_and_recovers() {
-        let policy = ThrottlePolicy { max_attempts: 3, window: Duration::minutes(10) };
+        let policy = ThrottlePolicy {
+            max_attempts: 3,
+            window: Duration::minutes(10),
+        };
         let mut ip = IpThrottle::default();
         for _ in 0..3 {
             assert!(ip.attempt(t0(), &policy).is_ok());
         }
         let refused = ip.attempt(t0() + Duration::minutes(1), &policy);
-        assert!(matches!(refused, Err(Error::RateLimited { retry_after }) if retry_after == Duration::minutes(9)));
+        assert!(
+            matches!(refused, Err(Error::RateLimited { retry_after }) if retry_after == Duration::minutes(9))
+        );
         // Ten minutes after the first attempts, they leave the window.
         for _ in 0..3 {
             assert!(ip.attempt(t0() + Duration::minutes(10), &policy).is_ok());

@@ -156,7 +156,11 @@ pub struct SingleUseToken {
 impl SingleUseToken {
     /// Issues a token for `purpose` at `now`: the plain token for its owner
     /// and the record for the store.
-    pub fn issue(purpose: TokenPurpose, now: DateTime<Utc>, random: &dyn Random) -> (PlainToken, Self) {
+    pub fn issue(
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+        random: &dyn Random,
+    ) -> (PlainToken, Self) {
         let plain = match purpose {
             TokenPurpose::EmailOtp => PlainToken::generate_otp(random),
             _ => PlainToken::generate(random),
@@ -203,14 +207,20 @@ mod tests {
     fn tokens_are_256_bit_url_safe_and_never_printed() {
         let token = PlainToken::generate(&OsRandom);
         assert_eq!(token.expose().len(), 43);
-        assert!(token.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            token
+                .expose()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert!(!format!("{token:?}{token}").contains(token.expose()));
     }
 
     #[test]
     fn a_token_works_once() {
         let now = Utc::now();
-        let (plain, mut record) = SingleUseToken::issue(TokenPurpose::PasswordReset, now, &OsRandom);
+        let (plain, mut record) =
+            SingleUseToken::issue(TokenPurpose::PasswordReset, now, &OsRandom);
         assert!(record.redeem(&plain, now).is_ok());
         assert!(record.redeem(&plain, now).is_err());
     }
@@ -226,26 +236,43 @@ mod tests {
     #[test]
     fn an_otp_survives_four_wrong_guesses_but_not_five() {
         let now = Utc::now();
-        let (plain, mut record) = SingleUseToken::issue(TokenPurpose::EmailOtp, now, &SeededRandom::new(3));
+        let (plain, mut record) =
+            SingleUseToken::issue(TokenPurpose::EmailOtp, now, &SeededRandom::new(3));
         assert_eq!(plain.expose().len(), 6);
-        let wrong = PlainToken::from_presented(if plain.expose() == "000000" { "111111" } else { "000000" });
+        let wrong = PlainToken::from_presented(if plain.expose() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        });
         for _ in 0..4 {
             assert!(record.redeem(&wrong, now).is_err());
         }
-        assert!(record.redeem(&plain, now).is_ok(), "fifth try is still allowed");
+        assert!(
+            record.redeem(&plain, now).is_ok(),
+            "fifth try is still allowed"
+        );
 
-        let (plain, mut record) = SingleUseToken::issue(TokenPurpose::EmailOtp, now, &SeededRandom::new(4));
-        let wrong = PlainToken::from_presented(if plain.expose() == "000000" { "111111" } else { "000000" });
+        let (plain, mut record) =
+            SingleUseToken::issue(TokenPurpose::EmailOtp, now, &SeededRandom::new(4));
+        let wrong = PlainToken::from_presented(if plain.expose() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        });
         for _ in 0..5 {
             assert!(record.redeem(&wrong, now).is_err());
         }
-        assert!(record.redeem(&plain, now).is_err(), "locked after five wrong guesses");
+        assert!(
+            record.redeem(&plain, now).is_err(),
+            "locked after five wrong guesses"
+        );
     }
 
     #[test]
     fn reset_tokens_live_a_day() {
         let now = Utc::now();
-        let (plain, mut record) = SingleUseToken::issue(TokenPurpose::PasswordReset, now, &OsRandom);
+        let (plain, mut record) =
+            SingleUseToken::issue(TokenPurpose::PasswordReset, now, &OsRandom);
         assert!(record.redeem(&plain, now + Duration::hours(23)).is_ok());
     }
 }
