@@ -4,11 +4,14 @@
 //! `TenantId` is expected. UUIDv7 sorts by creation time, which keeps B-tree
 //! indexes compact and gives keyset pagination a stable order.
 
-use crate::ports::{Clock, Random};
+use chrono::{DateTime, Utc};
 
-/// Makes a UUIDv7 from an injectable clock and randomness, so tests can fix both.
-pub fn new_uuid_v7(clock: &dyn Clock, random: &dyn Random) -> uuid::Uuid {
-    let millis = u64::try_from(clock.now().timestamp_millis()).unwrap_or(0);
+use crate::ports::Random;
+
+/// Makes a UUIDv7 for the instant `at` from injectable randomness, so tests
+/// can fix both.
+pub fn new_uuid_v7(at: DateTime<Utc>, random: &dyn Random) -> uuid::Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
     let mut bytes = [0u8; 10];
     random.fill_bytes(&mut bytes);
     uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
@@ -27,7 +30,12 @@ macro_rules! typed_id {
 
             /// A fresh id from the given clock and randomness.
             pub fn generate(clock: &dyn $crate::ports::Clock, random: &dyn $crate::ports::Random) -> Self {
-                Self($crate::id::new_uuid_v7(clock, random))
+                Self::generate_at(clock.now(), random)
+            }
+
+            /// A fresh id for the instant `at` (e.g. a service call's `ctx.now`).
+            pub fn generate_at(at: chrono::DateTime<chrono::Utc>, random: &dyn $crate::ports::Random) -> Self {
+                Self($crate::id::new_uuid_v7(at, random))
             }
 
             /// A fresh id from the system clock and the OS random source.

@@ -19,6 +19,7 @@ pub mod money;
 pub mod policy;
 pub mod ports;
 pub mod security;
+pub mod service;
 
 pub use error::{Error, FieldError, FieldErrors, Result};
 

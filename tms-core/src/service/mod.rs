@@ -1,0 +1,8 @@
+//! Services: the use cases, one module each (DESIGN.md §6).
+//!
+//! Every operation follows the same steps: **authorize → validate → one
+//! transaction (write + audit event + outbox rows) → commit**. The step that
+//! every service shares — authorizing, including the two-step confirmation
+//! of critical actions — lives in [`guard`].
+
+pub mod guard;
