@@ -118,6 +118,17 @@ impl Error {
         Error::Internal(what.into())
     }
 
+    /// Shorthand for [`Error::Rejected`].
+    pub fn rejected(what: impl Into<Cow<'static, str>>) -> Self {
+        Error::Rejected { what: what.into() }
+    }
+
+    /// Whether this is [`Error::ConfirmationRequired`]: the unit of work that
+    /// produced it holds the new confirmation and must be committed.
+    pub fn is_confirmation_required(&self) -> bool {
+        matches!(self, Error::ConfirmationRequired { .. })
+    }
+
     /// A single-field [`Error::Invalid`].
     pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Error::Invalid(FieldErrors::single(field, message))

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::{Email, Phone};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::TenantId;
 use crate::security::secret::Secret;
 
@@ -269,11 +269,4 @@ pub struct ChannelMessage {
 pub trait MessageChannel: Send + Sync + fmt::Debug {
     /// Sends one message.
     async fn send(&self, message: &ChannelMessage) -> Result<Receipt>;
-}
-
-impl Error {
-    /// Shorthand for [`Error::Rejected`].
-    pub fn rejected(what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
-        Error::Rejected { what: what.into() }
-    }
 }

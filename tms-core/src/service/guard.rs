@@ -66,14 +66,6 @@ pub async fn authorize(
     }
 }
 
-impl Error {
-    /// Whether this is [`Error::ConfirmationRequired`]: the unit of work that
-    /// produced it holds the new confirmation and must be committed.
-    pub fn is_confirmation_required(&self) -> bool {
-        matches!(self, Error::ConfirmationRequired { .. })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
