@@ -44,7 +44,14 @@ fn deciding_allocates_nothing() {
     let branches: Vec<BranchId> = (0..8).map(|_| BranchId::new()).collect();
     let principals: Vec<Principal> = Role::ALL
         .into_iter()
-        .map(|role| Principal::user(UserId::new(), tenant, role, BranchScope::only(branches[..4].iter().copied())))
+        .map(|role| {
+            Principal::user(
+                UserId::new(),
+                tenant,
+                role,
+                BranchScope::only(branches[..4].iter().copied()),
+            )
+        })
         .chain([Principal::system(tenant, "test")])
         .collect();
     let resources: Vec<Resource> = ResourceKind::ALL
