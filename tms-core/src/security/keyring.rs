@@ -526,6 +526,31 @@ mod tests {
     }
 
     #[test]
+    fn a_value_moved_to_a_table_or_field_of_the_same_length_does_not_open() {
+        // Names of equal length, so the length prefixes alone cannot tell.
+        let ring = ring(&[1], 1);
+        let here = context();
+        let sealed = ring.seal(b"secret", &here, &SeededRandom::new(2)).unwrap();
+        let same_length = [
+            SealContext {
+                table: "mail_connectionz",
+                ..here
+            },
+            SealContext {
+                field: "smtp_passwore",
+                ..here
+            },
+        ];
+        for other in same_length {
+            assert_eq!(
+                other.table.len() + other.field.len(),
+                here.table.len() + here.field.len()
+            );
+            assert!(ring.open(&sealed, &other).is_err(), "{other:?}");
+        }
+    }
+
+    #[test]
     fn the_context_encoding_is_unambiguous() {
         let here = context();
         let a = SealContext {
