@@ -12,6 +12,10 @@ use tms::domain::{
 use tms::id::{BranchId, TenantId, UserId};
 use tms::money::{Currency, Money};
 use tms::policy::{Action, Decision, Resource, ResourceKind, authorize};
+use tms::ports::OsRandom;
+use tms::security::keyring::{KeyRing, SealContext};
+use tms::security::password::{PasswordHasher, check_password_policy};
+use tms::security::secret::Secret;
 
 fn main() -> tms::Result<()> {
     let now = Utc::now();
@@ -152,6 +156,61 @@ fn main() -> tms::Result<()> {
         Ok(sum) => println!("  unexpected sum {sum}"),
         Err(e) => println!("  adding SAR to PKR is refused: {e}"),
     }
+
+    // --- Passwords: policy, argon2id, legacy upgrade -------------------------
+    println!("\nPasswords:");
+    for candidate in [
+        "alnoor26",
+        "password123456",
+        "sales-alnoor-password",
+        "Zamzam-Mina-Arafat-1447",
+    ] {
+        let verdict =
+            match check_password_policy(&Secret::from(candidate), &sales.email, &sales.name) {
+                Ok(()) => "accepted".to_owned(),
+                Err(e) => format!("refused: {e}"),
+            };
+        println!("  {candidate:<26} {verdict}");
+    }
+    let hasher = PasswordHasher::owasp();
+    let password = Secret::from("Zamzam-Mina-Arafat-1447");
+    let hash = hasher.hash(&password, &OsRandom)?;
+    println!(
+        "  stored as {}…",
+        &hash[..hash.find("$v=").map_or(10, |i| i + 5)]
+    );
+    println!("  right password: {:?}", hasher.verify(&password, &hash)?);
+    println!(
+        "  wrong password: {:?}",
+        hasher.verify(&Secret::from("guess"), &hash)?
+    );
+
+    // --- Secrets at rest: sealed to their tenant, row and field ---------------
+    // In production the ring comes from TMS_KEYRING or a key file (KeyRing::from_env / from_file).
+    let ring = KeyRing::parse(KeyRing::generate_key(1, &OsRandom).expose())?;
+    let at = |field| SealContext {
+        tenant_id: tenant.id,
+        table: "mail_connections",
+        row: owner.id.as_uuid(),
+        field,
+    };
+    let sealed = ring.seal(
+        b"smtp-password-of-the-agency",
+        &at("smtp_password"),
+        &OsRandom,
+    )?;
+    println!("\nKey ring {ring:?} sealed a secret into {sealed:?}");
+    println!(
+        "  opened in place: {}",
+        ring.open_string(&sealed, &at("smtp_password")).is_ok()
+    );
+    println!(
+        "  moved to another field: {}",
+        match ring.open(&sealed, &at("oauth_token")) {
+            Ok(_) => "opened (wrong!)".to_owned(),
+            Err(e) => format!("refused: {e}"),
+        }
+    );
 
     // --- Audit chain -----------------------------------------------------------
     let ctx = Context::new(owner.principal(), now);
