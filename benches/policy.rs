@@ -34,7 +34,6 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tms_core::domain::{BranchScope, Principal, Role};
 use tms_core::id::{BranchId, TenantId, UserId};
 use tms_core::policy::{Action, Decision, Resource, ResourceKind, authorize};
-use uuid::Uuid;
 
 /// How many requests the fixed set holds.
 const REQUESTS: usize = 1024;
@@ -76,8 +75,21 @@ impl Rng {
         self.next() % 100 < percent
     }
 
-    fn uuid(&mut self) -> Uuid {
-        Uuid::from_u128((u128::from(self.next()) << 64) | u128::from(self.next()))
+    /// A random UUID, as text (parsed by the typed ids' `FromStr`).
+    fn uuid(&mut self) -> String {
+        let (hi, lo) = (self.next(), self.next());
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0xffff,
+            lo >> 48,
+            lo & 0xffff_ffff_ffff
+        )
+    }
+
+    fn id<T: FromStr<Err: fmt::Debug>>(&mut self) -> T {
+        self.uuid().parse().unwrap()
     }
 }
 
@@ -97,12 +109,12 @@ struct World {
 fn world() -> World {
     let mut rng = Rng(SEED);
     let tenants: Vec<TenantId> = (0..TENANTS)
-        .map(|_| TenantId::from_uuid(rng.uuid()))
+        .map(|_| rng.id::<TenantId>())
         .collect();
     let branches: Vec<Vec<BranchId>> = (0..TENANTS)
         .map(|_| {
             (0..BRANCHES_PER_TENANT)
-                .map(|_| BranchId::from_uuid(rng.uuid()))
+                .map(|_| rng.id::<BranchId>())
                 .collect()
         })
         .collect();
@@ -120,7 +132,7 @@ fn world() -> World {
                 BranchScope::only([]),
             ];
             for scope in scopes {
-                let user = UserId::from_uuid(rng.uuid());
+                let user = rng.id::<UserId>();
                 principals.push(Principal::user(user, tenant, role, scope));
                 tenant_of.push(t);
             }
@@ -166,14 +178,14 @@ fn world() -> World {
                     }
                 }
                 _ => {
-                    resource = resource.with_id(rng.uuid());
+                    resource = resource.with_id(rng.id::<UserId>());
                     if rng.chance(70) {
                         resource = resource.with_subject_role(rng.pick(&Role::ALL));
                     }
                 }
             }
         } else if rng.chance(80) {
-            resource = resource.with_id(rng.uuid());
+            resource = resource.with_id(rng.id::<UserId>());
         }
         requests.push(Req {
             who,
