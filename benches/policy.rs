@@ -28,7 +28,7 @@ use casbin::EnforceContext;
 use casbin::prelude::{CoreApi, DefaultModel, Enforcer, StringAdapter};
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
-    EntityUid, PolicySet, Request, RestrictedExpression,
+    EntityUid, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tms_core::domain::{BranchScope, Principal, Role};
@@ -43,6 +43,7 @@ const TENANTS: usize = 4;
 const BRANCHES_PER_TENANT: usize = 4;
 
 const CEDAR_POLICIES: &str = include_str!("policy.cedar");
+const CEDAR_SCHEMA: &str = include_str!("policy.cedarschema");
 const CASBIN_MODEL: &str = include_str!("casbin_model.conf");
 const CASBIN_POLICY: &str = include_str!("casbin_policy.csv");
 
@@ -108,9 +109,7 @@ struct World {
 /// The fixed, deterministic request set.
 fn world() -> World {
     let mut rng = Rng(SEED);
-    let tenants: Vec<TenantId> = (0..TENANTS)
-        .map(|_| rng.id::<TenantId>())
-        .collect();
+    let tenants: Vec<TenantId> = (0..TENANTS).map(|_| rng.id::<TenantId>()).collect();
     let branches: Vec<Vec<BranchId>> = (0..TENANTS)
         .map(|_| {
             (0..BRANCHES_PER_TENANT)
@@ -229,9 +228,10 @@ fn kind_name(kind: ResourceKind) -> String {
 // Cedar.
 // ---------------------------------------------------------------------------
 
-/// Everything Cedar needs, built once: the parsed policy set, one entity
-/// store holding every principal and resource of the set, and for each
-/// request the two prepared `Request`s (confirmed and not).
+/// Everything Cedar needs, built once: the parsed and validated policy set,
+/// one entity store holding every principal and resource of the set (and the
+/// action entities from the schema), and for each request the two prepared
+/// `Request`s (confirmed and not).
 struct CedarSide {
     authorizer: Authorizer,
     policies: PolicySet,
@@ -262,6 +262,14 @@ fn branch_uid(b: BranchId) -> EntityUid {
 impl CedarSide {
     fn new(world: &World) -> Self {
         let policies = PolicySet::from_str(CEDAR_POLICIES).unwrap();
+        let (schema, warnings) = Schema::from_cedarschema_str(CEDAR_SCHEMA).unwrap();
+        let warnings: Vec<String> = warnings.map(|w| w.to_string()).collect();
+        assert!(warnings.is_empty(), "schema warnings: {warnings:?}");
+        let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        assert!(
+            validation.validation_passed(),
+            "policy.cedar does not validate: {validation}"
+        );
         let mut entities = Vec::new();
         for p in &world.principals {
             let mut attrs = HashMap::new();
@@ -345,7 +353,9 @@ impl CedarSide {
         CedarSide {
             authorizer: Authorizer::new(),
             policies,
-            entities: Entities::from_entities(entities, None).unwrap(),
+            // With the schema: attributes are checked, and the action
+            // entities and their groups are added from it.
+            entities: Entities::from_entities(entities, Some(&schema)).unwrap(),
             requests,
         }
     }
