@@ -304,6 +304,8 @@ impl CedarSide {
                 "kind".to_string(),
                 RestrictedExpression::new_string(kind_name(r.kind)),
             );
+            // The class is record data here (from `ResourceKind::class`);
+            // casbin maps kinds to classes in its own policy (`g2` lines).
             attrs.insert(
                 "class".into(),
                 RestrictedExpression::new_string(class_name(r.kind)),
