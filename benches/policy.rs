@@ -182,6 +182,9 @@ fn world() -> World {
                     if rng.chance(70) {
                         resource = resource.with_subject_role(rng.pick(&Role::ALL));
                     }
+                    if action == Action::ChangeAccess && rng.chance(50) {
+                        resource = resource.granting_role(rng.pick(&Role::ALL));
+                    }
                 }
             }
         } else if rng.chance(80) {
@@ -321,6 +324,12 @@ impl CedarSide {
             if let Some(role) = r.subject_role {
                 attrs.insert(
                     "subject_role".into(),
+                    RestrictedExpression::new_string(role.as_str().into()),
+                );
+            }
+            if let Some(role) = r.granted_role {
+                attrs.insert(
+                    "granted_role".into(),
                     RestrictedExpression::new_string(role.as_str().into()),
                 );
             }
@@ -472,8 +481,13 @@ impl CasbinSide {
             .map(|req| {
                 let principal = &world.principals[req.who];
                 let r = &req.resource;
+                // A user record whose role is unknown, or is or becomes a
+                // super admin, is the object admins' deny lines name.
                 let obj = if r.kind == ResourceKind::User
-                    && r.subject_role == Some(Role::TenantSuperAdmin)
+                    && (r
+                        .subject_role
+                        .is_none_or(|role| role == Role::TenantSuperAdmin)
+                        || r.granted_role == Some(Role::TenantSuperAdmin))
                 {
                     "User.super_admin".to_string()
                 } else {

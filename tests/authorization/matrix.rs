@@ -259,10 +259,15 @@ impl Spec {
                 if role == Role::Finance && writes && matches!(class, "Operational" | "Umrah") {
                     return Expect::Forbidden;
                 }
-                // Admins: "not super admins, not settings keys".
+                // Admins: "not super admins, not settings keys" — neither
+                // touching one, nor making one, nor writing a user whose
+                // role the request leaves unknown.
+                let super_admin_involved = res.subject_role.is_none()
+                    || res.subject_role == Some(Role::TenantSuperAdmin)
+                    || res.granted_role == Some(Role::TenantSuperAdmin);
                 if role == Role::Admin
                     && kind == "User"
-                    && res.subject_role == Some(Role::TenantSuperAdmin)
+                    && super_admin_involved
                     && action != Action::Read
                 {
                     return Expect::Forbidden;
@@ -390,6 +395,7 @@ struct Res {
     id: Option<Uuid>,
     draft: bool,
     subject_role: Option<Role>,
+    granted_role: Option<Role>,
     label: String,
 }
 
@@ -407,6 +413,9 @@ impl Res {
         }
         if let Some(role) = self.subject_role {
             r = r.with_subject_role(role);
+        }
+        if let Some(role) = self.granted_role {
+            r = r.granting_role(role);
         }
         r
     }
@@ -472,7 +481,8 @@ fn the_whole_matrix_matches_design_md() {
             ] {
                 for &kind in ResourceKind::ALL {
                     for draft in [false, true] {
-                        let mut variants: Vec<(String, Option<Uuid>, Option<Role>)> = Vec::new();
+                        let mut variants: Vec<(String, Option<Uuid>, Option<Role>, Option<Role>)> =
+                            Vec::new();
                         if kind == ResourceKind::User {
                             let mut ids = vec![("other user", Some(stranger)), ("list", None)];
                             if let Some(me) = who.user {
@@ -482,19 +492,25 @@ fn the_whole_matrix_matches_design_md() {
                                 for subject in
                                     [None, Some(Role::TenantSuperAdmin), Some(Role::Admin)]
                                 {
-                                    let s = subject.map_or("-".to_string(), |r| r.to_string());
-                                    variants.push((
-                                        format!("{id_label}, subject {s}"),
-                                        rid,
-                                        subject,
-                                    ));
+                                    for granted in
+                                        [None, Some(Role::TenantSuperAdmin), Some(Role::Sales)]
+                                    {
+                                        let s = subject.map_or("-".to_string(), |r| r.to_string());
+                                        let g = granted.map_or("-".to_string(), |r| r.to_string());
+                                        variants.push((
+                                            format!("{id_label}, subject {s}, granting {g}"),
+                                            rid,
+                                            subject,
+                                            granted,
+                                        ));
+                                    }
                                 }
                             }
                         } else {
-                            variants.push(("one record".into(), Some(id(500)), None));
-                            variants.push(("list".into(), None, None));
+                            variants.push(("one record".into(), Some(id(500)), None, None));
+                            variants.push(("list".into(), None, None, None));
                         }
-                        for (flags, rid, subject_role) in variants {
+                        for (flags, rid, subject_role, granted_role) in variants {
                             resources.push(Res {
                                 kind,
                                 tenant,
@@ -502,6 +518,7 @@ fn the_whole_matrix_matches_design_md() {
                                 id: rid,
                                 draft,
                                 subject_role,
+                                granted_role,
                                 label: format!(
                                     "{kind:?} ({tenant_label}, {branch_label}, {}{flags})",
                                     if draft { "draft, " } else { "" }
@@ -591,6 +608,7 @@ fn the_spec_tables_say_what_design_md_says() {
         id: None,
         draft: false,
         subject_role: None,
+        granted_role: None,
         label: String::new(),
     };
     use Action as A;
@@ -695,6 +713,7 @@ struct Req {
     branch: Option<u8>,
     draft: bool,
     subject_role: Option<Role>,
+    granted_role: Option<Role>,
     own_id: bool,
 }
 
@@ -733,6 +752,9 @@ impl Req {
         if let Some(role) = self.subject_role {
             r = r.with_subject_role(role);
         }
+        if let Some(role) = self.granted_role {
+            r = r.granting_role(role);
+        }
         r
     }
 
@@ -763,6 +785,7 @@ fn any_req() -> impl Strategy<Value = Req> {
         prop::option::weighted(0.8, 0u8..6),
         any::<bool>(),
         prop::option::of(any_role()),
+        prop::option::of(any_role()),
         any::<bool>(),
     )
         .prop_map(
@@ -776,6 +799,7 @@ fn any_req() -> impl Strategy<Value = Req> {
                 branch,
                 draft,
                 subject_role,
+                granted_role,
                 own_id,
             )| Req {
                 role,
@@ -787,6 +811,7 @@ fn any_req() -> impl Strategy<Value = Req> {
                 branch,
                 draft,
                 subject_role,
+                granted_role,
                 own_id,
             },
         )
@@ -866,6 +891,24 @@ proptest! {
         // Whatever the stored scope, the branch makes no difference.
         let tenant_level = Req { branch: None, ..req.clone() }.decide();
         prop_assert_eq!(d, tenant_level, "{:?}", req);
+    }
+
+    #[test]
+    fn admins_never_make_or_touch_a_super_admin(
+        mut req in any_req(),
+        action in any_write(),
+        via_grant in any::<bool>(),
+    ) {
+        req.role = Some(Role::Admin);
+        req.kind = ResourceKind::User;
+        req.action = action;
+        if via_grant {
+            req.granted_role = Some(Role::TenantSuperAdmin);
+        } else {
+            req.subject_role = Some(Role::TenantSuperAdmin);
+        }
+        let d = req.decide();
+        prop_assert!(!grants_something(d), "{req:?} -> {d:?}");
     }
 
     #[test]

@@ -110,9 +110,14 @@ fn fixed_deny(role: Role, action: Action, resource: &Resource) -> Option<DenyRea
         Role::Admin if action == Action::RotateKeys => Some(DenyReason::AdminCannotManageKeys),
         Role::Admin
             if resource.kind == ResourceKind::User
-                && resource.subject_role == Some(Role::TenantSuperAdmin)
-                && action != Action::Read =>
+                && action != Action::Read
+                && (resource
+                    .subject_role
+                    .is_none_or(|r| r == Role::TenantSuperAdmin)
+                    || resource.granted_role == Some(Role::TenantSuperAdmin)) =>
         {
+            // Fail closed: a write whose subject's role is unknown could be
+            // on a super admin.
             Some(DenyReason::AdminCannotManageSuperAdmin)
         }
         Role::Finance if writes && matches!(class, Operational | Umrah) => {
@@ -201,8 +206,27 @@ mod tests {
         );
         let sales = Resource::new(ResourceKind::User, tenant).with_subject_role(Role::Sales);
         assert_eq!(
-            authorize(&admin, Action::ChangeAccess, &sales),
+            authorize(
+                &admin,
+                Action::ChangeAccess,
+                &sales.granting_role(Role::Finance)
+            ),
             Decision::ConfirmationRequired(Critical::ChangeAccess)
+        );
+        assert_eq!(
+            authorize(
+                &admin,
+                Action::ChangeAccess,
+                &sales.granting_role(Role::TenantSuperAdmin)
+            ),
+            Decision::Deny(DenyReason::AdminCannotManageSuperAdmin),
+            "no promotion to super admin"
+        );
+        let unknown = Resource::new(ResourceKind::User, tenant);
+        assert_eq!(
+            authorize(&admin, Action::Update, &unknown),
+            Decision::Deny(DenyReason::AdminCannotManageSuperAdmin),
+            "a user of unknown role might be a super admin"
         );
     }
 

@@ -266,9 +266,13 @@ pub struct Resource {
     pub id: Option<uuid::Uuid>,
     /// Whether the record is still a draft (deleting a draft is not critical).
     pub is_draft: bool,
-    /// For users: the role of the user acted on — or, when assigning a
-    /// role, the role being given. Admins may not touch super admins.
+    /// For users: the current role of the user acted on (for a new user,
+    /// the role they are created with). An Admin's write on a user whose
+    /// role is not given is refused: the policy cannot rule out a super admin.
     pub subject_role: Option<Role>,
+    /// For a change of access: the role being given. Admins may not give
+    /// anyone the Tenant Super Admin role.
+    pub granted_role: Option<Role>,
 }
 
 impl Resource {
@@ -281,6 +285,7 @@ impl Resource {
             id: None,
             is_draft: false,
             subject_role: None,
+            granted_role: None,
         }
     }
 
@@ -302,9 +307,15 @@ impl Resource {
         self
     }
 
-    /// For a user record: the role it has, or is about to be given.
+    /// For a user record: the role the user has now (or is created with).
     pub const fn with_subject_role(mut self, role: Role) -> Self {
         self.subject_role = Some(role);
+        self
+    }
+
+    /// For a change of access: the role the user is about to be given.
+    pub const fn granting_role(mut self, role: Role) -> Self {
+        self.granted_role = Some(role);
         self
     }
 }
@@ -320,7 +331,8 @@ pub enum DenyReason {
     AdminCannotWriteFinancial,
     /// Fixed rule: Finance never creates, changes or deletes operational data.
     FinanceCannotWriteOperational,
-    /// Fixed rule: Admins never create or change a Tenant Super Admin.
+    /// Fixed rule: Admins never create, change or promote anyone to a Tenant
+    /// Super Admin (nor write a user whose role the request does not state).
     AdminCannotManageSuperAdmin,
     /// Fixed rule: only a Tenant Super Admin handles key material.
     AdminCannotManageKeys,
