@@ -387,6 +387,9 @@ impl Who {
 }
 
 /// A resource, abstractly.
+/// A user-record variant: label, id, subject role, granted role.
+type Variant = (String, Option<Uuid>, Option<Role>, Option<Role>);
+
 #[derive(Debug, Clone)]
 struct Res {
     kind: ResourceKind,
@@ -481,8 +484,7 @@ fn the_whole_matrix_matches_design_md() {
             ] {
                 for &kind in ResourceKind::ALL {
                     for draft in [false, true] {
-                        let mut variants: Vec<(String, Option<Uuid>, Option<Role>, Option<Role>)> =
-                            Vec::new();
+                        let mut variants: Vec<Variant> = Vec::new();
                         if kind == ResourceKind::User {
                             let mut ids = vec![("other user", Some(stranger)), ("list", None)];
                             if let Some(me) = who.user {
