@@ -23,11 +23,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditEvent, NewAuditEvent};
-use crate::domain::{Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User};
+use crate::audit::{AuditEvent, ChainBreak, ChainVerifier, NewAuditEvent};
+use crate::domain::{
+    Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User,
+};
 use crate::error::{Error, Result};
 use crate::id::{BranchId, SessionId, TenantId, TokenId, UserId};
 use crate::policy::PendingConfirmation;
+use crate::security::keyring::Sealed;
 use crate::security::lockout::{AccountLockout, IpThrottle};
 use crate::security::token::{SingleUseToken, TokenHash, TokenPurpose};
 
@@ -77,7 +80,9 @@ impl Cursor {
     /// Parses [`Cursor::encode`]'s form; anything else is `Invalid`.
     pub fn decode(text: &str) -> Result<Self> {
         let invalid = || Error::invalid("cursor", "is not a cursor from this API");
-        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(|_| invalid())?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.as_bytes())
+            .map_err(|_| invalid())?;
         let (micros, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
         let micros = i64::from_be_bytes(micros.try_into().map_err(|_| invalid())?);
         let id = uuid::Uuid::from_slice(id).map_err(|_| invalid())?;
@@ -104,7 +109,10 @@ impl PageRequest {
     pub fn new(limit: Option<u32>, cursor: Option<&str>) -> Result<Self> {
         let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            return Err(Error::invalid("limit", format!("must be between 1 and {}", Self::MAX_LIMIT)));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {}", Self::MAX_LIMIT),
+            ));
         }
         let after = cursor.map(Cursor::decode).transpose()?;
         Ok(Self { limit, after })
@@ -194,6 +202,14 @@ pub trait SettingsRepo: Send {
     async fn get(&mut self, tenant: TenantId) -> Result<TenantSettings>;
     /// Saves settings if `settings.version` is current, then bumps it.
     async fn put(&mut self, settings: &mut TenantSettings) -> Result<()>;
+    /// A secret setting (an OAuth token, an SMTP password) as sealed bytes.
+    /// The store never sees the plain text: sealing and opening happen in
+    /// the key ring.
+    async fn secret(&mut self, tenant: TenantId, name: &str) -> Result<Option<Sealed>>;
+    /// Saves a sealed secret setting, replacing any previous value.
+    async fn put_secret(&mut self, tenant: TenantId, name: &str, sealed: &Sealed) -> Result<()>;
+    /// Removes a secret setting; whether there was one.
+    async fn delete_secret(&mut self, tenant: TenantId, name: &str) -> Result<bool>;
 }
 
 /// Branches.
@@ -258,7 +274,12 @@ pub trait LockoutRepo: Send {
     /// The lockout state of the account named `email` (known or not).
     async fn account(&mut self, tenant: TenantId, email: &Email) -> Result<AccountLockout>;
     /// Saves it.
-    async fn put_account(&mut self, tenant: TenantId, email: &Email, state: &AccountLockout) -> Result<()>;
+    async fn put_account(
+        &mut self,
+        tenant: TenantId,
+        email: &Email,
+        state: &AccountLockout,
+    ) -> Result<()>;
     /// The throttle state of `ip`.
     async fn ip(&mut self, tenant: TenantId, ip: IpAddr) -> Result<IpThrottle>;
     /// Saves it.
@@ -285,9 +306,19 @@ pub trait TokenRepo: Send {
     /// Adds a token.
     async fn insert(&mut self, token: &StoredToken) -> Result<()>;
     /// The token with this hash and purpose.
-    async fn find_by_hash(&mut self, tenant: TenantId, purpose: TokenPurpose, hash: &TokenHash) -> Result<Option<StoredToken>>;
+    async fn find_by_hash(
+        &mut self,
+        tenant: TenantId,
+        purpose: TokenPurpose,
+        hash: &TokenHash,
+    ) -> Result<Option<StoredToken>>;
     /// The user's newest unused token of `purpose` (email OTPs, which are short).
-    async fn latest_for_user(&mut self, tenant: TenantId, user: UserId, purpose: TokenPurpose) -> Result<Option<StoredToken>>;
+    async fn latest_for_user(
+        &mut self,
+        tenant: TenantId,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<Option<StoredToken>>;
     /// Saves tries and the used mark.
     async fn update(&mut self, token: &StoredToken) -> Result<()>;
 }
@@ -299,7 +330,11 @@ pub trait ConfirmationRepo: Send {
     /// Adds one.
     async fn insert(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
     /// The one with this token hash.
-    async fn find_by_hash(&mut self, tenant: TenantId, hash: &TokenHash) -> Result<Option<PendingConfirmation>>;
+    async fn find_by_hash(
+        &mut self,
+        tenant: TenantId,
+        hash: &TokenHash,
+    ) -> Result<Option<PendingConfirmation>>;
     /// Saves the used mark.
     async fn update(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
 }
@@ -310,10 +345,247 @@ pub trait ConfirmationRepo: Send {
 pub trait AuditLog: Send {
     /// Appends an event at the end of its tenant's chain. Appends of one
     /// tenant are serialized so that concurrent writers never fork the chain.
+    /// Secrets in `before`/`after` are redacted again on the way in, so a
+    /// caller who filled the fields by hand cannot bypass
+    /// [`NewAuditEvent::with_change`].
     async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// Appends several events of one tenant in order (imports, seeding).
+    /// The default appends them one by one; stores may batch.
+    async fn append_all(&mut self, events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>> {
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            out.push(self.append(event).await?);
+        }
+        Ok(out)
+    }
     /// Up to `limit` events of `tenant` with `seq > after_seq`, in order.
     /// Verification and export page through this in constant memory.
-    async fn read(&mut self, tenant: TenantId, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    async fn read(
+        &mut self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>>;
+    /// The end of the tenant's chain as the store recorded it: the last
+    /// sequence number and hash, `(0, GENESIS)` for an empty chain. Lets
+    /// [`verify_chain`] notice events deleted from the end.
+    ///
+    /// [`GENESIS`]: crate::audit::GENESIS
+    async fn head(&mut self, tenant: TenantId) -> Result<(i64, [u8; 32])>;
+}
+
+/// What [`verify_chain`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// Every event links to the one before it and the chain ends at the
+    /// recorded head.
+    Intact {
+        /// How many events were checked.
+        events: i64,
+    },
+    /// The first broken link: an edited, deleted, inserted or moved event.
+    Broken(ChainBreak),
+    /// The events hold together but do not end at the recorded head: events
+    /// were deleted from the end, or the last one was replaced.
+    HeadMismatch {
+        /// The last event found.
+        last_seq: i64,
+        /// The last event the store recorded.
+        head_seq: i64,
+    },
+}
+
+impl ChainStatus {
+    /// Whether the chain is intact.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, ChainStatus::Intact { .. })
+    }
+}
+
+/// How many events [`verify_chain`] and the exports read at a time.
+pub const AUDIT_PAGE: u32 = 500;
+
+/// Streams the tenant's chain through a [`ChainVerifier`], [`AUDIT_PAGE`]
+/// events at a time, and reports the first broken link.
+pub async fn verify_chain(log: &mut dyn AuditLog, tenant: TenantId) -> Result<ChainStatus> {
+    let (head_seq, head_hash) = log.head(tenant).await?;
+    let mut verifier = ChainVerifier::new();
+    let mut after = 0;
+    let mut last_hash = crate::audit::GENESIS;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            if event.event.tenant_id != tenant {
+                return Ok(ChainStatus::Broken(ChainBreak::Altered { seq: event.seq }));
+            }
+            if let Err(broken) = verifier.push(event) {
+                return Ok(ChainStatus::Broken(broken));
+            }
+            last_hash = event.hash;
+        }
+    }
+    let events = verifier.checked();
+    if events != head_seq || last_hash != head_hash {
+        return Ok(ChainStatus::HeadMismatch {
+            last_seq: events,
+            head_seq,
+        });
+    }
+    Ok(ChainStatus::Intact { events })
+}
+
+/// The columns of [`export_csv`], in order.
+pub const AUDIT_CSV_HEADER: [&str; 16] = [
+    "seq",
+    "id",
+    "at",
+    "actor_user_id",
+    "actor",
+    "ip",
+    "user_agent",
+    "request_id",
+    "action",
+    "resource_kind",
+    "resource_id",
+    "branch_id",
+    "before",
+    "after",
+    "prev_hash",
+    "hash",
+];
+
+/// Writes the tenant's audit log as JSON Lines (one [`AuditEvent`] per
+/// line), reading [`AUDIT_PAGE`] events at a time and flushing after each
+/// page, so memory stays constant however long the log is. Returns how many
+/// events were written.
+pub async fn export_jsonl<W: std::io::Write + Send>(
+    log: &mut dyn AuditLog,
+    tenant: TenantId,
+    mut out: W,
+) -> Result<u64> {
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            serde_json::to_writer(&mut out, event)
+                .map_err(|e| Error::unavailable(format!("audit export: {e}")))?;
+            out.write_all(b"\n").map_err(export_io)?;
+            written += 1;
+        }
+        out.flush().map_err(export_io)?;
+    }
+    Ok(written)
+}
+
+/// Writes the tenant's audit log as CSV with [`AUDIT_CSV_HEADER`], page by
+/// page like [`export_jsonl`]. Cells that a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are
+/// prefixed with `'`: an audit export must not become an attack on the
+/// person who opens it.
+pub async fn export_csv<W: std::io::Write + Send>(
+    log: &mut dyn AuditLog,
+    tenant: TenantId,
+    out: W,
+) -> Result<u64> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(AUDIT_CSV_HEADER).map_err(export_csv_err)?;
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            let ev = &e.event;
+            let record = [
+                e.seq.to_string(),
+                ev.id.to_string(),
+                ev.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                opt(ev.actor_user_id.map(|u| u.to_string())),
+                ev.actor.clone(),
+                opt(ev.ip.clone()),
+                opt(ev.user_agent.clone()),
+                ev.request_id.to_string(),
+                ev.action.clone(),
+                ev.resource_kind.clone(),
+                opt(ev.resource_id.map(|u| u.to_string())),
+                opt(ev.branch_id.map(|b| b.to_string())),
+                opt(ev.before.as_ref().map(|v| v.to_string())),
+                opt(ev.after.as_ref().map(|v| v.to_string())),
+                hex(&e.prev_hash),
+                hex(&e.hash),
+            ];
+            csv.write_record(record.iter().map(|cell| defuse_formula(cell).into_owned()))
+                .map_err(export_csv_err)?;
+            written += 1;
+        }
+        csv.flush().map_err(export_io)?;
+    }
+    Ok(written)
+}
+
+fn defuse_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+fn export_io(e: std::io::Error) -> Error {
+    Error::unavailable(format!("audit export: {e}"))
+}
+
+fn export_csv_err(e: csv::Error) -> Error {
+    Error::unavailable(format!("audit export: {e}"))
+}
+
+/// How many times [`transact`] runs a unit of work that failed with a
+/// retryable error (a serialization failure, a deadlock, a busy database).
+pub const TRANSACT_ATTEMPTS: u32 = 4;
+
+/// Runs `work` in a fresh unit of work and commits it, retrying the whole
+/// unit up to [`TRANSACT_ATTEMPTS`] times when it fails with a retryable
+/// error ([`Error::Unavailable`]); any other error is returned at once and
+/// the unit is rolled back.
+///
+/// ```ignore
+/// let id = transact(&*store, |uow| Box::pin(async move {
+///     uow.branches().insert(&branch).await?;
+///     uow.audit().append(event.clone()).await?;
+///     Ok(branch.id)
+/// })).await?;
+/// ```
+pub async fn transact<T, F>(store: &dyn Store, mut work: F) -> Result<T>
+where
+    T: Send,
+    F: for<'u> FnMut(
+            &'u mut dyn UnitOfWork,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'u>>
+        + Send,
+{
+    let mut attempt = 1;
+    loop {
+        let outcome = async {
+            let mut uow = store.begin().await?;
+            let value = work(&mut *uow).await?;
+            uow.commit().await?;
+            Ok(value)
+        }
+        .await;
+        match outcome {
+            Err(Error::Unavailable { .. }) if attempt < TRANSACT_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,7 +600,10 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
         for bad in ["", "!!!", "AAAA", &"A".repeat(400)] {
-            assert!(matches!(Cursor::decode(bad), Err(Error::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(Cursor::decode(bad), Err(Error::Invalid(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -344,7 +619,12 @@ mod tests {
     fn scope_of_a_super_admin_is_every_branch() {
         use crate::domain::Role;
         let tenant = TenantId::new();
-        let owner = Principal::user(UserId::new(), tenant, Role::TenantSuperAdmin, BranchScope::only([]));
+        let owner = Principal::user(
+            UserId::new(),
+            tenant,
+            Role::TenantSuperAdmin,
+            BranchScope::only([]),
+        );
         assert_eq!(Scope::of(&owner).branches, BranchScope::All);
     }
 }

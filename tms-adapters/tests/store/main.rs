@@ -1,0 +1,1 @@
+//! The SQL store's tests, as one binary.
