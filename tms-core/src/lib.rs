@@ -19,5 +19,7 @@ pub mod money;
 pub mod policy;
 pub mod ports;
 pub mod security;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{Error, FieldError, FieldErrors, Result};
