@@ -51,8 +51,7 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<()> {
     let mut tx = pool.begin().await?;
     match backend {
         Backend::Postgres => {
-            tx.raw("SELECT pg_advisory_xact_lock(7_414_000_001)")
-                .await?;
+            tx.raw("SELECT pg_advisory_xact_lock(7414000001)").await?;
             tx.raw(
                 "CREATE TABLE IF NOT EXISTS tms_schema_migrations (\
                  version bigint PRIMARY KEY, name text NOT NULL, checksum bytea NOT NULL, \
