@@ -72,6 +72,7 @@ macro_rules! store_contract_tests {
             settings_default_and_sealed_secrets_round_trip,
             sessions_touch_revoke_and_revoke_all,
             lockout_state_is_shared_across_units,
+            concurrent_login_failures_are_all_counted,
             tokens_and_confirmations_are_single_use,
             audit_secrets_are_redacted_even_when_set_by_hand,
             audit_chains_are_per_tenant_and_verify,
@@ -1015,6 +1016,47 @@ pub async fn lockout_state_is_shared_across_units(store: Arc<dyn Store>) {
         policy.max_failures as usize
     );
     uow.rollback().await.expect("rollback");
+}
+
+/// Failures recorded at the same moment by many replicas (tasks, each in
+/// its own unit of work) are all counted: the read locks the row.
+pub async fn concurrent_login_failures_are_all_counted(store: Arc<dyn Store>) {
+    const TASKS: usize = 8;
+    let tenant = seed_tenant(&*store).await;
+    let email = Email::parse("target@example.com").expect("email");
+    let t = now();
+    let policy = LockoutPolicy {
+        max_failures: 1_000,
+        ..LockoutPolicy::default()
+    };
+    let mut handles = Vec::new();
+    for i in 0..TASKS {
+        let (store, email) = (Arc::clone(&store), email.clone());
+        handles.push(tokio::spawn(async move {
+            transact(&*store, |uow| {
+                let email = email.clone();
+                Box::pin(async move {
+                    let mut state = uow.lockouts().account(tenant.id, &email).await?;
+                    tokio::task::yield_now().await;
+                    state.record_failure(t + Duration::milliseconds(i as i64), &policy);
+                    uow.lockouts().put_account(tenant.id, &email, &state).await
+                })
+            })
+            .await
+            .expect("record a failure");
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("task");
+    }
+    let mut uow = store.begin().await.expect("begin");
+    let state = uow
+        .lockouts()
+        .account(tenant.id, &email)
+        .await
+        .expect("account");
+    uow.rollback().await.expect("rollback");
+    assert_eq!(state.failures.len(), TASKS, "{state:?}");
 }
 
 /// Tokens and confirmations round-trip, and a used one can never be saved

@@ -1,5 +1,38 @@
 //! The SQL [`Store`]: one implementation for SQLite and PostgreSQL.
 //!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use chrono::Utc;
+//! use tms_adapters::sql::SqlStore;
+//! use tms_core::audit::NewAuditEvent;
+//! use tms_core::domain::{Branch, Context, Name, Principal};
+//! use tms_core::id::{BranchId, TenantId};
+//! use tms_core::ports::{ChainStatus, Store, verify_chain};
+//!
+//! let store = SqlStore::connect("sqlite::memory:").await?; // or postgres://…
+//! let tenant = TenantId::new();
+//! let ctx = Context::new(Principal::system(tenant, "setup"), Utc::now());
+//! # let t = tms_core::testkit::new_tenant();
+//! # let tenant_row = tms_core::domain::Tenant { id: tenant, ..t };
+//! let branch = Branch {
+//!     id: BranchId::new(),
+//!     tenant_id: tenant,
+//!     name: Name::parse("Jeddah office")?,
+//!     created_at: ctx.now,
+//!     closed_at: None,
+//!     version: 1,
+//! };
+//! let mut uow = store.begin().await?;
+//! # uow.tenants().insert(&tenant_row).await?;
+//! uow.branches().insert(&branch).await?;
+//! uow.audit().append(NewAuditEvent::new(&ctx, "branch.created", "branch", Some(branch.id.into()))).await?;
+//! uow.commit().await?; // both, or neither
+//!
+//! let mut uow = store.begin().await?;
+//! assert_eq!(verify_chain(uow.audit(), tenant).await?, ChainStatus::Intact { events: 1 });
+//! # Ok::<(), tms_core::Error>(()) }).unwrap();
+//! ```
+//!
 //! # One implementation, two databases
 //! Every repository is written once, in [`repos`](self) and the audit log,
 //! against three small types of `backend.rs`: a pool, a transaction and a

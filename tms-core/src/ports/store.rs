@@ -615,6 +615,111 @@ mod tests {
         assert!(PageRequest::new(Some(200), None).is_ok());
     }
 
+    /// A log in a vector, for the helpers' tests.
+    struct VecLog(Vec<AuditEvent>);
+
+    #[async_trait]
+    impl AuditLog for VecLog {
+        async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent> {
+            let (seq, prev) = self
+                .0
+                .last()
+                .map_or((1, crate::audit::GENESIS), |e| (e.seq + 1, e.hash));
+            let chained = event.chain(seq, prev);
+            self.0.push(chained.clone());
+            Ok(chained)
+        }
+        async fn read(
+            &mut self,
+            _: TenantId,
+            after_seq: i64,
+            limit: u32,
+        ) -> Result<Vec<AuditEvent>> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|e| e.seq > after_seq)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        }
+        async fn head(&mut self, _: TenantId) -> Result<(i64, [u8; 32])> {
+            Ok(self
+                .0
+                .last()
+                .map_or((0, crate::audit::GENESIS), |e| (e.seq, e.hash)))
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn csv_export_defuses_spreadsheet_formulas_and_verify_sees_truncation() {
+        use crate::domain::Context;
+        let tenant = TenantId::new();
+        let ctx = Context::new(Principal::system(tenant, "test"), Utc::now());
+        let mut log = VecLog(Vec::new());
+        block_on(async {
+            for action in ["=HYPERLINK(\"http://evil\")", "booking.created", "@SUM(A1)"] {
+                log.append(NewAuditEvent::new(&ctx, action, "booking", None))
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut out = Vec::new();
+        assert_eq!(block_on(export_csv(&mut log, tenant, &mut out)).unwrap(), 3);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("'=HYPERLINK")
+                && text.contains("'@SUM")
+                && text.contains(",booking.created,"),
+            "{text}"
+        );
+        let mut lines = Vec::new();
+        assert_eq!(
+            block_on(export_jsonl(&mut log, tenant, &mut lines)).unwrap(),
+            3
+        );
+        assert_eq!(lines.iter().filter(|b| **b == b'\n').count(), 3);
+        assert_eq!(
+            block_on(verify_chain(&mut log, tenant)).unwrap(),
+            ChainStatus::Intact { events: 3 }
+        );
+        // Dropping the last event leaves a chain that holds but ends early.
+        let head = log.0.pop().unwrap();
+        struct Truncated(VecLog, (i64, [u8; 32]));
+        #[async_trait]
+        impl AuditLog for Truncated {
+            async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent> {
+                self.0.append(event).await
+            }
+            async fn read(
+                &mut self,
+                t: TenantId,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditEvent>> {
+                self.0.read(t, after, limit).await
+            }
+            async fn head(&mut self, _: TenantId) -> Result<(i64, [u8; 32])> {
+                Ok(self.1)
+            }
+        }
+        let mut truncated = Truncated(log, (head.seq, head.hash));
+        assert_eq!(
+            block_on(verify_chain(&mut truncated, tenant)).unwrap(),
+            ChainStatus::HeadMismatch {
+                last_seq: 2,
+                head_seq: 3
+            }
+        );
+    }
+
     #[test]
     fn scope_of_a_super_admin_is_every_branch() {
         use crate::domain::Role;
