@@ -770,6 +770,12 @@ pub async fn duplicate_unique_values_conflict(store: Arc<dyn Store>) {
         is_conflict(&uow.users().update(&mut renamed).await),
         "email on update"
     );
+    let mut renamed_tenant = other.clone();
+    renamed_tenant.slug = tenant.slug.clone();
+    assert!(
+        is_conflict(&uow.tenants().update(&mut renamed_tenant).await),
+        "slug on update"
+    );
     // The same email in another tenant is another person.
     let mut elsewhere = new_user(other.id, BranchScope::All);
     elsewhere.email = user.email.clone();

@@ -102,13 +102,27 @@ use backend::{Pool, map_err};
 /// let store = SqlStoreOptions::new("sqlite::memory:").connect().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlStoreOptions {
     url: String,
     max_connections: Option<u32>,
     acquire_timeout: Duration,
     busy_timeout: Duration,
     migrate: bool,
+}
+
+impl std::fmt::Debug for SqlStoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the scheme: the URL may carry a password.
+        let scheme = self.url.split(':').next().unwrap_or_default();
+        f.debug_struct("SqlStoreOptions")
+            .field("url", &format_args!("{scheme}:…"))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
 }
 
 impl SqlStoreOptions {
@@ -271,5 +285,21 @@ impl Store for SqlStore {
 
     async fn ping(&self) -> Result<()> {
         self.pool.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_never_show_the_url_and_its_password() {
+        let options = SqlStoreOptions::new("postgres://tms:s3cret-pw@db.internal/tms");
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("db.internal"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres"));
     }
 }

@@ -221,6 +221,12 @@ impl TenantRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, tenant: &mut Tenant) -> Result<()> {
+        // A taken slug is a clean `Conflict`, not a failed statement.
+        if let Some(other) = TenantRepo::find_by_slug(self, &tenant.slug).await?
+            && other.id != tenant.id
+        {
+            return Err(Error::conflict("a tenant with this slug exists"));
+        }
         let q = Query::update()
             .table("tenants")
             .value("slug", tenant.slug.as_str())
