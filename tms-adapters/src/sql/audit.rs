@@ -91,9 +91,12 @@ fn event_of(row: &Row) -> Result<AuditEvent> {
 }
 
 impl SqlUnitOfWork {
-    /// The tenant's chain head, created if missing and locked until commit.
+    /// The tenant's chain head, created if missing and locked until commit,
+    /// in one round trip: an upsert whose no-op update takes the row lock
+    /// (PostgreSQL; on SQLite the `BEGIN IMMEDIATE` writer lock is held
+    /// already) and returns the head as it stands once the lock is ours.
     async fn lock_head(&mut self, tenant: TenantId) -> Result<(i64, [u8; 32])> {
-        let create = Query::insert()
+        let q = Query::insert()
             .into_table("audit_heads")
             .columns(["tenant_id", "seq", "hash"])
             .values([
@@ -102,14 +105,12 @@ impl SqlUnitOfWork {
                 Expr::val(Value::Bytes(Some(GENESIS.to_vec()))),
             ])
             .map_err(|e| Error::internal(format!("query: {e}")))?
-            .on_conflict(OnConflict::column("tenant_id").do_nothing().to_owned())
-            .to_owned();
-        self.tx.execute(&create).await?;
-        let q = Query::select()
-            .columns(["seq", "hash"])
-            .from("audit_heads")
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .lock(sea_query::LockType::Update)
+            .on_conflict(
+                OnConflict::column("tenant_id")
+                    .value("seq", Expr::col(("audit_heads", "seq")))
+                    .to_owned(),
+            )
+            .returning(Query::returning().columns(["seq", "hash"]))
             .to_owned();
         let row = self
             .tx
