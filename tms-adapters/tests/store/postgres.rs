@@ -298,3 +298,63 @@ fn database_urls_are_rewritten_keeping_options() {
     );
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_is_unavailable_and_transact_retries_it() {
+    use std::sync::atomic::AtomicUsize;
+    use tms_core::domain::Email;
+    use tms_core::ports::transact;
+
+    let Some((store, _db)) = fresh_store().await else {
+        return;
+    };
+    let tenant = tms_core::testkit::seed_tenant(&*store).await.id;
+    let emails = [
+        Email::parse("first@example.com").expect("email"),
+        Email::parse("second@example.com").expect("email"),
+    ];
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for reversed in [false, true] {
+        let (store, barrier, attempts) = (
+            Arc::clone(&store),
+            Arc::clone(&barrier),
+            Arc::clone(&attempts),
+        );
+        let (first, second) = if reversed {
+            (emails[1].clone(), emails[0].clone())
+        } else {
+            (emails[0].clone(), emails[1].clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut mine = 0;
+            transact(&*store, |uow| {
+                let (first, second, barrier) =
+                    (first.clone(), second.clone(), Arc::clone(&barrier));
+                mine += 1;
+                attempts.fetch_add(1, Ordering::Relaxed);
+                let wait = mine == 1;
+                Box::pin(async move {
+                    // Each locks one row, then wants the other's: a deadlock.
+                    let state = uow.lockouts().account(tenant, &first).await?;
+                    if wait {
+                        barrier.wait().await;
+                    }
+                    uow.lockouts().account(tenant, &second).await?;
+                    uow.lockouts().put_account(tenant, &first, &state).await
+                })
+            })
+            .await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("both finish, one after a retry");
+    }
+    assert!(
+        attempts.load(Ordering::Relaxed) >= 3,
+        "PostgreSQL broke the deadlock and the loser retried"
+    );
+}
