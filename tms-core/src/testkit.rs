@@ -7,7 +7,11 @@
 //! — one `#[tokio::test]` per case, so a failure names the rule broken:
 //!
 //! ```ignore
-//! async fn fresh_store() -> Option<(Arc<dyn Store>, impl Drop)> { … }
+//! // In tests/store.rs of the integrator's adapter crate:
+//! async fn fresh_store() -> Option<(Arc<dyn Store>, TempDatabase)> {
+//!     let db = TempDatabase::create().await;
+//!     Some((Arc::new(MyStore::connect(&db.url).await.unwrap()), db))
+//! }
 //! tms_core::store_contract_tests!(fresh_store);
 //! ```
 //!
