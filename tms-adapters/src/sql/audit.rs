@@ -140,7 +140,14 @@ impl SqlUnitOfWork {
             prev = chained.hash;
             out.push(chained);
         }
-        for chunk in out.chunks(BATCH) {
+        let head = Query::update()
+            .table("audit_heads")
+            .value("seq", seq)
+            .value("hash", Value::Bytes(Some(prev.to_vec())))
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .to_owned();
+        let chunks = out.len().div_ceil(BATCH);
+        for (i, chunk) in out.chunks(BATCH).enumerate() {
             let mut insert = Query::insert();
             insert.into_table("audit_events").columns(EVENT_COLS);
             for e in chunk {
@@ -167,15 +174,13 @@ impl SqlUnitOfWork {
                     ])
                     .map_err(|e| Error::internal(format!("query: {e}")))?;
             }
-            self.tx.execute(&insert).await?;
+            if i + 1 == chunks {
+                // The last chunk and the new head together.
+                self.tx.execute_both(&insert, &head).await?;
+            } else {
+                self.tx.execute(&insert).await?;
+            }
         }
-        let q = Query::update()
-            .table("audit_heads")
-            .value("seq", seq)
-            .value("hash", Value::Bytes(Some(prev.to_vec())))
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .to_owned();
-        self.tx.execute(&q).await?;
         Ok(out)
     }
 

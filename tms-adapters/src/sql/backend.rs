@@ -153,6 +153,31 @@ impl Tx {
         self.track(result)
     }
 
+    /// Runs `first` then `then` (two writes whose results are not needed).
+    /// PostgreSQL gets them as one statement, `WITH first AS (…) then`, in
+    /// one round trip; SQLite runs them one after the other.
+    pub(crate) async fn execute_both(
+        &mut self,
+        first: &sea_query::InsertStatement,
+        then: &sea_query::UpdateStatement,
+    ) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            let (first_sql, mut values) = first.build_sqlx(sea_query::PostgresQueryBuilder);
+            let (then_sql, then_values) = then.build_sqlx(sea_query::PostgresQueryBuilder);
+            let then_sql = shift_placeholders(&then_sql, values.0.0.len());
+            values.0.0.extend(then_values.0.0);
+            let sql = format!("WITH first AS ({first_sql}) {then_sql}");
+            let result = sqlx::query_with(AssertSqlSafe(sql), values)
+                .execute(&mut **tx)
+                .await
+                .map(drop);
+            return self.track(result);
+        }
+        self.execute(first).await?;
+        self.execute(then).await.map(drop)
+    }
+
     /// Runs a query; every row.
     pub(crate) async fn fetch_all<S: SqlxBinder + Sync>(&mut self, stmt: &S) -> Result<Vec<Row>> {
         let result = match &mut self.inner {
@@ -219,6 +244,30 @@ impl Tx {
             TxInner::Postgres(tx) => tx.rollback().await.map_err(map_err),
         }
     }
+}
+
+/// Renumbers PostgreSQL placeholders `$n` to `$(n + by)`. Only for SQL that
+/// sea-query built with every value bound, so no `$` occurs in a literal.
+#[cfg(feature = "postgres")]
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+            digits.push(d);
+            chars.next();
+        }
+        match digits.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&digits),
+        }
+    }
+    out
 }
 
 /// A row of either database, read by column name.
@@ -345,4 +394,18 @@ fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
         code,
         "40001" | "40P01" | "55P03" | "57014" | "53300" | "57P01" | "57P02" | "57P03"
     ) || code.starts_with("08")
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::shift_placeholders;
+
+    #[test]
+    fn placeholders_shift_and_nothing_else_changes() {
+        assert_eq!(
+            shift_placeholders(r#"UPDATE "t" SET "a" = $1, "b" = $2 WHERE "c" = $10"#, 17),
+            r#"UPDATE "t" SET "a" = $18, "b" = $19 WHERE "c" = $27"#
+        );
+        assert_eq!(shift_placeholders("SELECT $", 3), "SELECT $");
+    }
 }
