@@ -193,6 +193,7 @@ async fn verify(store: &dyn Store, tenant: TenantId) -> ChainStatus {
 /// Tenants are found by id and slug, round-trip exactly, and a stale update
 /// conflicts.
 pub async fn tenants_round_trip_and_stale_updates_conflict(store: Arc<dyn Store>) {
+    store.ping().await.expect("a fresh store answers");
     let mut tenant = seed_tenant(&*store).await;
     let mut uow = store.begin().await.expect("begin");
     assert_eq!(
