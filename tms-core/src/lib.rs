@@ -20,6 +20,8 @@ pub mod policy;
 pub mod ports;
 pub mod security;
 pub mod service;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{Error, FieldError, FieldErrors, Result};
 

@@ -250,8 +250,12 @@ mod tests {
         let tenant = TenantId::new();
         let me = UserId::new();
         let admin = Principal::user(me, tenant, Role::Admin, BranchScope::All);
-        let myself = Resource::new(ResourceKind::User, tenant).with_id(me);
-        let other = Resource::new(ResourceKind::User, tenant).with_id(UserId::new());
+        let myself = Resource::new(ResourceKind::User, tenant)
+            .with_id(me)
+            .with_subject_role(Role::Admin);
+        let other = Resource::new(ResourceKind::User, tenant)
+            .with_id(UserId::new())
+            .with_subject_role(Role::Sales);
         assert_eq!(
             authorize(&admin, Action::ResetTwoFactor, &myself),
             Decision::Allow

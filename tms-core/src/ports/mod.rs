@@ -17,8 +17,10 @@ pub use outbound::{
 };
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
 pub use store::{
-    AuditLog, BranchRepo, ConfirmationRepo, Cursor, LockoutRepo, Page, PageRequest, Scope,
-    SessionRepo, SettingsRepo, Store, StoredToken, TenantRepo, TokenRepo, UnitOfWork, UserRepo,
+    AUDIT_CSV_HEADER, AUDIT_PAGE, AuditLog, BranchRepo, ChainStatus, ConfirmationRepo, Cursor,
+    LockoutRepo, Page, PageRequest, Scope, SessionRepo, SettingsRepo, Store, StoredToken,
+    TRANSACT_ATTEMPTS, TenantRepo, TokenRepo, UnitOfWork, UserRepo, export_csv, export_jsonl,
+    transact, verify_chain,
 };
 
 #[cfg(any(test, feature = "mock"))]

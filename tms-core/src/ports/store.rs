@@ -23,13 +23,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditEvent, NewAuditEvent};
+use crate::audit::{AuditEvent, ChainBreak, ChainVerifier, NewAuditEvent};
 use crate::domain::{
     Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User,
 };
 use crate::error::{Error, Result};
 use crate::id::{BranchId, SessionId, TenantId, TokenId, UserId};
 use crate::policy::PendingConfirmation;
+use crate::security::keyring::Sealed;
 use crate::security::lockout::{AccountLockout, IpThrottle};
 use crate::security::token::{SingleUseToken, TokenHash, TokenPurpose};
 
@@ -201,6 +202,14 @@ pub trait SettingsRepo: Send {
     async fn get(&mut self, tenant: TenantId) -> Result<TenantSettings>;
     /// Saves settings if `settings.version` is current, then bumps it.
     async fn put(&mut self, settings: &mut TenantSettings) -> Result<()>;
+    /// A secret setting (an OAuth token, an SMTP password) as sealed bytes.
+    /// The store never sees the plain text: sealing and opening happen in
+    /// the key ring.
+    async fn secret(&mut self, tenant: TenantId, name: &str) -> Result<Option<Sealed>>;
+    /// Saves a sealed secret setting, replacing any previous value.
+    async fn put_secret(&mut self, tenant: TenantId, name: &str, sealed: &Sealed) -> Result<()>;
+    /// Removes a secret setting; whether there was one.
+    async fn delete_secret(&mut self, tenant: TenantId, name: &str) -> Result<bool>;
 }
 
 /// Branches.
@@ -336,7 +345,19 @@ pub trait ConfirmationRepo: Send {
 pub trait AuditLog: Send {
     /// Appends an event at the end of its tenant's chain. Appends of one
     /// tenant are serialized so that concurrent writers never fork the chain.
+    /// Secrets in `before`/`after` are redacted again on the way in, so a
+    /// caller who filled the fields by hand cannot bypass
+    /// [`NewAuditEvent::with_change`].
     async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// Appends several events of one tenant in order (imports, seeding).
+    /// The default appends them one by one; stores may batch.
+    async fn append_all(&mut self, events: Vec<NewAuditEvent>) -> Result<Vec<AuditEvent>> {
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            out.push(self.append(event).await?);
+        }
+        Ok(out)
+    }
     /// Up to `limit` events of `tenant` with `seq > after_seq`, in order.
     /// Verification and export page through this in constant memory.
     async fn read(
@@ -345,6 +366,226 @@ pub trait AuditLog: Send {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>>;
+    /// The end of the tenant's chain as the store recorded it: the last
+    /// sequence number and hash, `(0, GENESIS)` for an empty chain. Lets
+    /// [`verify_chain`] notice events deleted from the end.
+    ///
+    /// [`GENESIS`]: crate::audit::GENESIS
+    async fn head(&mut self, tenant: TenantId) -> Result<(i64, [u8; 32])>;
+}
+
+/// What [`verify_chain`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// Every event links to the one before it and the chain ends at the
+    /// recorded head.
+    Intact {
+        /// How many events were checked.
+        events: i64,
+    },
+    /// The first broken link: an edited, deleted, inserted or moved event.
+    Broken(ChainBreak),
+    /// The events hold together but do not end at the recorded head: events
+    /// were deleted from the end, or the last one was replaced.
+    HeadMismatch {
+        /// The last event found.
+        last_seq: i64,
+        /// The last event the store recorded.
+        head_seq: i64,
+    },
+}
+
+impl ChainStatus {
+    /// Whether the chain is intact.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, ChainStatus::Intact { .. })
+    }
+}
+
+/// How many events [`verify_chain`] and the exports read at a time.
+pub const AUDIT_PAGE: u32 = 500;
+
+/// Streams the tenant's chain through a [`ChainVerifier`], [`AUDIT_PAGE`]
+/// events at a time, and reports the first broken link.
+pub async fn verify_chain(log: &mut dyn AuditLog, tenant: TenantId) -> Result<ChainStatus> {
+    let (head_seq, head_hash) = log.head(tenant).await?;
+    let mut verifier = ChainVerifier::new();
+    let mut after = 0;
+    let mut last_hash = crate::audit::GENESIS;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            if event.event.tenant_id != tenant {
+                return Ok(ChainStatus::Broken(ChainBreak::Altered { seq: event.seq }));
+            }
+            if let Err(broken) = verifier.push(event) {
+                return Ok(ChainStatus::Broken(broken));
+            }
+            last_hash = event.hash;
+        }
+    }
+    let events = verifier.checked();
+    if events != head_seq || last_hash != head_hash {
+        return Ok(ChainStatus::HeadMismatch {
+            last_seq: events,
+            head_seq,
+        });
+    }
+    Ok(ChainStatus::Intact { events })
+}
+
+/// The columns of [`export_csv`], in order.
+pub const AUDIT_CSV_HEADER: [&str; 16] = [
+    "seq",
+    "id",
+    "at",
+    "actor_user_id",
+    "actor",
+    "ip",
+    "user_agent",
+    "request_id",
+    "action",
+    "resource_kind",
+    "resource_id",
+    "branch_id",
+    "before",
+    "after",
+    "prev_hash",
+    "hash",
+];
+
+/// Writes the tenant's audit log as JSON Lines (one [`AuditEvent`] per
+/// line), reading [`AUDIT_PAGE`] events at a time and flushing after each
+/// page, so memory stays constant however long the log is. Returns how many
+/// events were written.
+pub async fn export_jsonl<W: std::io::Write + Send>(
+    log: &mut dyn AuditLog,
+    tenant: TenantId,
+    mut out: W,
+) -> Result<u64> {
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            serde_json::to_writer(&mut out, event)
+                .map_err(|e| Error::unavailable(format!("audit export: {e}")))?;
+            out.write_all(b"\n").map_err(export_io)?;
+            written += 1;
+        }
+        out.flush().map_err(export_io)?;
+    }
+    Ok(written)
+}
+
+/// Writes the tenant's audit log as CSV with [`AUDIT_CSV_HEADER`], page by
+/// page like [`export_jsonl`]. Cells that a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are
+/// prefixed with `'`: an audit export must not become an attack on the
+/// person who opens it.
+pub async fn export_csv<W: std::io::Write + Send>(
+    log: &mut dyn AuditLog,
+    tenant: TenantId,
+    out: W,
+) -> Result<u64> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(AUDIT_CSV_HEADER).map_err(export_csv_err)?;
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            let ev = &e.event;
+            let record = [
+                e.seq.to_string(),
+                ev.id.to_string(),
+                ev.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                opt(ev.actor_user_id.map(|u| u.to_string())),
+                ev.actor.clone(),
+                opt(ev.ip.clone()),
+                opt(ev.user_agent.clone()),
+                ev.request_id.to_string(),
+                ev.action.clone(),
+                ev.resource_kind.clone(),
+                opt(ev.resource_id.map(|u| u.to_string())),
+                opt(ev.branch_id.map(|b| b.to_string())),
+                opt(ev.before.as_ref().map(|v| v.to_string())),
+                opt(ev.after.as_ref().map(|v| v.to_string())),
+                hex(&e.prev_hash),
+                hex(&e.hash),
+            ];
+            csv.write_record(record.iter().map(|cell| defuse_formula(cell).into_owned()))
+                .map_err(export_csv_err)?;
+            written += 1;
+        }
+        csv.flush().map_err(export_io)?;
+    }
+    Ok(written)
+}
+
+fn defuse_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+fn export_io(e: std::io::Error) -> Error {
+    Error::unavailable(format!("audit export: {e}"))
+}
+
+fn export_csv_err(e: csv::Error) -> Error {
+    Error::unavailable(format!("audit export: {e}"))
+}
+
+/// How many times [`transact`] runs a unit of work that failed with a
+/// retryable error (a serialization failure, a deadlock, a busy database).
+pub const TRANSACT_ATTEMPTS: u32 = 4;
+
+/// Runs `work` in a fresh unit of work and commits it, retrying the whole
+/// unit up to [`TRANSACT_ATTEMPTS`] times when it fails with a retryable
+/// error ([`Error::Unavailable`]); any other error is returned at once and
+/// the unit is rolled back.
+///
+/// ```ignore
+/// let id = transact(&*store, |uow| Box::pin(async move {
+///     uow.branches().insert(&branch).await?;
+///     uow.audit().append(event.clone()).await?;
+///     Ok(branch.id)
+/// })).await?;
+/// ```
+pub async fn transact<T, F>(store: &dyn Store, mut work: F) -> Result<T>
+where
+    T: Send,
+    F: for<'u> FnMut(
+            &'u mut dyn UnitOfWork,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'u>>
+        + Send,
+{
+    let mut attempt = 1;
+    loop {
+        let outcome = async {
+            let mut uow = store.begin().await?;
+            let value = work(&mut *uow).await?;
+            uow.commit().await?;
+            Ok(value)
+        }
+        .await;
+        match outcome {
+            Err(Error::Unavailable { .. }) if attempt < TRANSACT_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +613,111 @@ mod tests {
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(Some(201), None).is_err());
         assert!(PageRequest::new(Some(200), None).is_ok());
+    }
+
+    /// A log in a vector, for the helpers' tests.
+    struct VecLog(Vec<AuditEvent>);
+
+    #[async_trait]
+    impl AuditLog for VecLog {
+        async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent> {
+            let (seq, prev) = self
+                .0
+                .last()
+                .map_or((1, crate::audit::GENESIS), |e| (e.seq + 1, e.hash));
+            let chained = event.chain(seq, prev);
+            self.0.push(chained.clone());
+            Ok(chained)
+        }
+        async fn read(
+            &mut self,
+            _: TenantId,
+            after_seq: i64,
+            limit: u32,
+        ) -> Result<Vec<AuditEvent>> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|e| e.seq > after_seq)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        }
+        async fn head(&mut self, _: TenantId) -> Result<(i64, [u8; 32])> {
+            Ok(self
+                .0
+                .last()
+                .map_or((0, crate::audit::GENESIS), |e| (e.seq, e.hash)))
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn csv_export_defuses_spreadsheet_formulas_and_verify_sees_truncation() {
+        use crate::domain::Context;
+        let tenant = TenantId::new();
+        let ctx = Context::new(Principal::system(tenant, "test"), Utc::now());
+        let mut log = VecLog(Vec::new());
+        block_on(async {
+            for action in ["=HYPERLINK(\"http://evil\")", "booking.created", "@SUM(A1)"] {
+                log.append(NewAuditEvent::new(&ctx, action, "booking", None))
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut out = Vec::new();
+        assert_eq!(block_on(export_csv(&mut log, tenant, &mut out)).unwrap(), 3);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("'=HYPERLINK")
+                && text.contains("'@SUM")
+                && text.contains(",booking.created,"),
+            "{text}"
+        );
+        let mut lines = Vec::new();
+        assert_eq!(
+            block_on(export_jsonl(&mut log, tenant, &mut lines)).unwrap(),
+            3
+        );
+        assert_eq!(lines.iter().filter(|b| **b == b'\n').count(), 3);
+        assert_eq!(
+            block_on(verify_chain(&mut log, tenant)).unwrap(),
+            ChainStatus::Intact { events: 3 }
+        );
+        // Dropping the last event leaves a chain that holds but ends early.
+        let head = log.0.pop().unwrap();
+        struct Truncated(VecLog, (i64, [u8; 32]));
+        #[async_trait]
+        impl AuditLog for Truncated {
+            async fn append(&mut self, event: NewAuditEvent) -> Result<AuditEvent> {
+                self.0.append(event).await
+            }
+            async fn read(
+                &mut self,
+                t: TenantId,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditEvent>> {
+                self.0.read(t, after, limit).await
+            }
+            async fn head(&mut self, _: TenantId) -> Result<(i64, [u8; 32])> {
+                Ok(self.1)
+            }
+        }
+        let mut truncated = Truncated(log, (head.seq, head.hash));
+        assert_eq!(
+            block_on(verify_chain(&mut truncated, tenant)).unwrap(),
+            ChainStatus::HeadMismatch {
+                last_seq: 2,
+                head_seq: 3
+            }
+        );
     }
 
     #[test]

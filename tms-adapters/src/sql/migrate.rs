@@ -1,0 +1,120 @@
+//! Embedded, ordered, recorded migrations.
+//!
+//! The SQL of each migration is compiled into the binary, one file per
+//! database where the dialects differ. [`migrate`] applies the missing ones
+//! in order inside one transaction (PostgreSQL: under an advisory lock, so
+//! that replicas starting together do not race; SQLite: `BEGIN IMMEDIATE`),
+//! records each with a SHA-256 checksum in `tms_schema_migrations`, and is a
+//! no-op when everything is applied. A database that records a migration
+//! this build does not know was migrated by a newer TMS: that is an error
+//! telling the operator to upgrade, never a silent downgrade.
+
+use sea_query::Query;
+use sha2::{Digest as _, Sha256};
+use tms_core::{Error, Result};
+
+use super::backend::{Backend, Pool};
+
+/// One schema change.
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Every migration this build knows, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const TABLE: &str = "tms_schema_migrations";
+
+impl Migration {
+    fn sql(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        }
+    }
+}
+
+/// Applies the missing migrations; see the module doc.
+pub(crate) async fn migrate(pool: &Pool) -> Result<()> {
+    let backend = pool.backend();
+    let mut tx = pool.begin().await?;
+    match backend {
+        Backend::Postgres => {
+            tx.raw("SELECT pg_advisory_xact_lock(7414000001)").await?;
+            tx.raw(
+                "CREATE TABLE IF NOT EXISTS tms_schema_migrations (\
+                 version bigint PRIMARY KEY, name text NOT NULL, checksum bytea NOT NULL, \
+                 applied_at timestamptz NOT NULL)",
+            )
+            .await?;
+        }
+        Backend::Sqlite => {
+            tx.raw(
+                "CREATE TABLE IF NOT EXISTS tms_schema_migrations (\
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum BLOB NOT NULL, \
+                 applied_at INTEGER NOT NULL) STRICT",
+            )
+            .await?;
+        }
+    }
+    let rows = tx
+        .fetch_all(
+            Query::select()
+                .columns(["version", "checksum"])
+                .from(TABLE)
+                .order_by("version", sea_query::Order::Asc),
+        )
+        .await?;
+    let mut applied = Vec::with_capacity(rows.len());
+    for row in rows {
+        applied.push((row.i64("version")?, row.bytes("checksum")?));
+    }
+    if let Some((newest, _)) = applied.iter().max_by_key(|(v, _)| *v)
+        && *newest > SCHEMA_VERSION
+    {
+        return Err(Error::internal(format!(
+            "the database schema is at version {newest}, newer than this build of TMS knows \
+             (version {SCHEMA_VERSION}): upgrade TMS before connecting it to this database"
+        )));
+    }
+    for migration in MIGRATIONS {
+        let sql = migration.sql(backend);
+        let checksum = Sha256::digest(sql.as_bytes()).to_vec();
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            Some((_, recorded)) if *recorded == checksum => continue,
+            Some(_) => {
+                return Err(Error::internal(format!(
+                    "migration {} ({}) differs from the one applied to this database",
+                    migration.version, migration.name
+                )));
+            }
+            None => {}
+        }
+        tx.raw(sql).await?;
+        tx.execute(
+            Query::insert()
+                .into_table(TABLE)
+                .columns(["version", "name", "checksum", "applied_at"])
+                .values([
+                    migration.version.into(),
+                    migration.name.into(),
+                    checksum.into(),
+                    backend.ts(chrono::Utc::now()).into(),
+                ])
+                .map_err(|e| Error::internal(e.to_string()))?,
+        )
+        .await?;
+    }
+    tx.commit().await
+}
