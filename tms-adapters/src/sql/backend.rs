@@ -162,6 +162,8 @@ impl Tx {
         then: &sea_query::UpdateStatement,
     ) -> Result<()> {
         #[cfg(feature = "postgres")]
+        // Irrefutable when PostgreSQL is the only backend compiled in.
+        #[allow(irrefutable_let_patterns)]
         if let TxInner::Postgres(tx) = &mut self.inner {
             let (first_sql, mut values) = first.build_sqlx(sea_query::PostgresQueryBuilder);
             let (then_sql, then_values) = then.build_sqlx(sea_query::PostgresQueryBuilder);
