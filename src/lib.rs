@@ -28,4 +28,25 @@
 //! ```
 
 pub use tms_core::{Error, FieldError, FieldErrors, Result};
-pub use tms_core::{audit, domain, error, id, money, policy, ports, security};
+pub use tms_core::{audit, domain, error, id, money, policy, ports, security, service};
+
+/// The Store contract suite (feature `testkit`): run it against your own
+/// [`ports::Store`] implementation with [`store_contract_tests!`].
+#[cfg(feature = "testkit")]
+pub use tms_core::{store_contract_tests, testkit};
+
+/// The SQL store for SQLite (feature `sqlite`, on by default) and PostgreSQL
+/// (feature `postgres`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tms::Result<()> {
+/// use tms::ports::Store;
+/// use tms::sql::SqlStore;
+///
+/// let store = SqlStore::connect("sqlite::memory:").await?;
+/// store.ping().await?;
+/// # Ok(()) }
+/// ```
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use tms_adapters::sql;

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, SubsecRound as _, TimeZone, Utc};
 use rand::{RngCore, SeedableRng};
 
 /// The current instant, in UTC.
@@ -24,13 +24,17 @@ pub trait Random: Send + Sync + fmt::Debug {
     fn fill_bytes(&self, dest: &mut [u8]);
 }
 
-/// The operating system's clock.
+/// The operating system's clock, to the microsecond.
+///
+/// Microseconds are what PostgreSQL's `timestamptz` keeps (and what the SQL
+/// store keeps on SQLite), so an instant read back from storage equals the
+/// one that was written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -123,6 +127,11 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(Duration::seconds(5));
         assert_eq!(clock.now() - start, Duration::seconds(5));
+    }
+
+    #[test]
+    fn the_system_clock_keeps_microseconds_as_storage_does() {
+        assert_eq!(SystemClock.now().timestamp_subsec_nanos() % 1_000, 0);
     }
 
     #[test]

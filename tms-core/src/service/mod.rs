@@ -6,3 +6,4 @@
 //! of critical actions — lives in [`guard`].
 
 pub mod guard;
+pub mod tenancy;

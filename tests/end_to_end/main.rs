@@ -1,0 +1,5 @@
+//! End-to-end tests across the crates: services over the real SQLite store.
+//! One binary (every file directly under `tests/` would be another).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod provisioning;
