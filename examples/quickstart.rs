@@ -1,45 +1,56 @@
-//! TMS in one file: provision an agency in memory, then watch the policy
-//! engine, money, passwords, sealed secrets and the audit chain at work.
+//! TMS in one file: provision an agency in an in-memory SQLite store, then
+//! watch the policy engine, money, passwords, sealed secrets and the
+//! tamper-evident audit chain at work.
 //!
 //! Run it with `cargo run --example quickstart`.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::json;
 use tms::audit::{ChainVerifier, GENESIS, NewAuditEvent};
-use tms::domain::{
-    Branch, BranchScope, Context, Email, Name, Role, Tenant, TenantSlug, TwoFactor, User,
-};
+use tms::domain::{Branch, BranchScope, Context, Email, Name, Principal, Role, TwoFactor, User};
 use tms::id::{BranchId, TenantId, UserId};
 use tms::money::{Currency, Money};
 use tms::policy::{Action, Decision, Resource, ResourceKind, authorize};
-use tms::ports::OsRandom;
+use tms::ports::{OsRandom, export_jsonl, verify_chain};
 use tms::security::keyring::{KeyRing, SealContext};
 use tms::security::password::{PasswordHasher, check_password_policy};
 use tms::security::secret::Secret;
+use tms::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms::sql::SqlStore;
 
-fn main() -> tms::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> tms::Result<()> {
+    // --- An agency, provisioned into an embedded SQLite store ---------------
+    let store = SqlStore::connect("sqlite::memory:").await?;
+    let deps = Deps::new(Arc::new(store));
+    let made = provision_tenant(
+        &deps,
+        NewTenant::parse(NewTenantRequest {
+            slug: "al-noor-travel".into(),
+            name: "النور للسياحة والسفر".into(),
+            base_currency: "SAR".into(),
+            first_branch: "Jeddah".into(),
+            owner_email: "owner@alnoor.example".into(),
+            owner_name: "عبد الله".into(),
+            owner_password: Secret::from("Zamzam-Mina-Arafat-1447"),
+        })?,
+    )
+    .await?;
+    let (tenant, jeddah, owner) = (made.tenant, made.branch, made.owner);
     let now = Utc::now();
 
-    // --- An agency with two offices and four staff --------------------------
-    let tenant = Tenant {
-        id: TenantId::new(),
-        slug: TenantSlug::parse("al-noor-travel")?,
-        name: Name::parse("النور للسياحة والسفر")?,
-        base_currency: Currency::SAR,
+    // A second office and three staff, written with their audit events in
+    // one unit of work (the user-admin service arrives with the identity issue).
+    let lahore = Branch {
+        id: BranchId::new(),
+        tenant_id: tenant.id,
+        name: Name::parse("لاہور")?,
         created_at: now,
+        closed_at: None,
         version: 1,
     };
-    let branch = |name: &str| -> tms::Result<Branch> {
-        Ok(Branch {
-            id: BranchId::new(),
-            tenant_id: tenant.id,
-            name: Name::parse(name)?,
-            created_at: now,
-            closed_at: None,
-            version: 1,
-        })
-    };
-    let (jeddah, lahore) = (branch("Jeddah")?, branch("لاہور")?);
     let user = |email: &str, name: &str, role: Role, scope: BranchScope| -> tms::Result<User> {
         Ok(User {
             id: UserId::new(),
@@ -55,12 +66,6 @@ fn main() -> tms::Result<()> {
             version: 1,
         })
     };
-    let owner = user(
-        "owner@alnoor.example",
-        "عبد الله",
-        Role::TenantSuperAdmin,
-        BranchScope::All,
-    )?;
     let admin = user(
         "admin@alnoor.example",
         "Fatima Rezaei",
@@ -79,8 +84,31 @@ fn main() -> tms::Result<()> {
         Role::Sales,
         BranchScope::only([lahore.id]),
     )?;
+    let ctx = Context::new(owner.principal(), now);
+    let mut uow = deps.store.begin().await?;
+    uow.branches().insert(&lahore).await?;
+    uow.audit()
+        .append(
+            NewAuditEvent::new(&ctx, "branch.created", "branch", Some(lahore.id.as_uuid()))
+                .in_branch(lahore.id),
+        )
+        .await?;
+    for staff in [&admin, &finance, &sales] {
+        uow.users().insert(staff).await?;
+        uow.audit()
+            .append(
+                NewAuditEvent::new(&ctx, "user.created", "user", Some(staff.id.as_uuid()))
+                    .with_change(
+                        None,
+                        Some(json!({ "email": staff.email, "role": staff.role })),
+                    ),
+            )
+            .await?;
+    }
+    uow.commit().await?;
+
     println!(
-        "Tenant {} ({}) with branches {} and {}",
+        "Provisioned tenant {} ({}) with branches {} and {}",
         tenant.name, tenant.slug, jeddah.name, lahore.name
     );
 
@@ -212,30 +240,42 @@ fn main() -> tms::Result<()> {
         }
     );
 
-    // --- Audit chain -----------------------------------------------------------
-    let ctx = Context::new(owner.principal(), now);
-    let first = NewAuditEvent::new(&ctx, "tenant.created", "tenant", Some(tenant.id.as_uuid()))
-        .chain(1, GENESIS);
-    let mut second = NewAuditEvent::new(&ctx, "user.created", "user", Some(sales.id.as_uuid()))
+    // --- Audit chain: stored, verified, tamper-evident ---------------------
+    let mut uow = deps.store.begin().await?;
+    let mut exported = Vec::new();
+    let events = export_jsonl(uow.audit(), tenant.id, &mut exported).await?;
+    println!(
+        "\nAudit log of {}: {events} events, chain {:?}",
+        tenant.slug,
+        verify_chain(uow.audit(), tenant.id).await?
+    );
+    if let Some(line) = String::from_utf8_lossy(&exported).lines().nth(2) {
+        println!(
+            "  one exported line: {}…",
+            &line[..line.char_indices().nth(160).map_or(line.len(), |(i, _)| i)]
+        );
+    }
+    drop(uow);
+
+    // The chain catches any edit: change one event and it no longer verifies.
+    let job = Context::new(Principal::system(tenant.id, "demo"), now);
+    let first = NewAuditEvent::new(&job, "demo.first", "demo", None).chain(1, GENESIS);
+    let mut second = NewAuditEvent::new(&job, "demo.second", "demo", None)
         .with_change(
             None,
-            Some(
-                json!({"email": sales.email, "role": sales.role, "password": "never stored here"}),
-            ),
+            Some(json!({ "password": "never stored in the clear" })),
         )
         .chain(2, first.hash);
     println!(
-        "\nAudit: {} → {}, after = {}",
-        first.event.action,
-        second.event.action,
+        "  secrets in before/after are redacted: {}",
         second.event.after.clone().unwrap_or_default()
     );
     let mut verifier = ChainVerifier::new();
     println!(
-        "  chain verifies: {:?}",
+        "  a fresh chain verifies: {:?}",
         verifier.push(&first).and_then(|()| verifier.push(&second))
     );
-    second.event.action = "user.deleted".into();
+    second.event.action = "demo.edited".into();
     let mut verifier = ChainVerifier::new();
     println!(
         "  after editing event 2: {:?}",
