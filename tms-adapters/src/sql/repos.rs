@@ -57,6 +57,35 @@ impl SqlUnitOfWork {
             .limit(u64::from(page.limit()) + 1);
     }
 
+    /// Runs an insert as `… ON CONFLICT DO NOTHING`: a row that collides with
+    /// a unique key writes nothing and becomes `Conflict(duplicate)`, without
+    /// the failed statement that would poison a PostgreSQL transaction.
+    async fn insert_new(
+        &mut self,
+        insert: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
+        duplicate: &'static str,
+    ) -> Result<()> {
+        let q = built(insert.map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())))?;
+        match self.tx.execute(&q).await? {
+            0 => Err(Error::conflict(duplicate)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The row `q` selects, if any, read with `map`.
+    async fn fetch_one<T>(
+        &mut self,
+        q: &SelectStatement,
+        map: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.tx
+            .fetch_optional(q)
+            .await?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
+
     /// Whether the row `(tenant, id)` exists in `table` (to tell a stale
     /// version from a missing row).
     async fn exists(
@@ -172,7 +201,7 @@ fn tenant_of(row: &Row) -> Result<Tenant> {
 #[async_trait]
 impl TenantRepo for SqlUnitOfWork {
     async fn insert(&mut self, tenant: &Tenant) -> Result<()> {
-        let q = built(
+        self.insert_new(
             Query::insert()
                 .into_table("tenants")
                 .columns(TENANT_COLS)
@@ -183,13 +212,10 @@ impl TenantRepo for SqlUnitOfWork {
                     text(tenant.base_currency.code()),
                     self.ts(tenant.created_at),
                     int(tenant.version),
-                ])
-                .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())),
-        )?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict("a tenant with this id or slug exists")),
-            _ => Ok(()),
-        }
+                ]),
+            "a tenant with this id or slug exists",
+        )
+        .await
     }
 
     async fn get(&mut self, id: TenantId) -> Result<Option<Tenant>> {
@@ -198,12 +224,7 @@ impl TenantRepo for SqlUnitOfWork {
             .from("tenants")
             .and_where(Expr::col("tenant_id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(tenant_of)
-            .transpose()
+        self.fetch_one(&q, tenant_of).await
     }
 
     async fn find_by_slug(&mut self, slug: &TenantSlug) -> Result<Option<Tenant>> {
@@ -212,12 +233,7 @@ impl TenantRepo for SqlUnitOfWork {
             .from("tenants")
             .and_where(Expr::col("slug").eq(slug.as_str()))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(tenant_of)
-            .transpose()
+        self.fetch_one(&q, tenant_of).await
     }
 
     async fn update(&mut self, tenant: &mut Tenant) -> Result<()> {
@@ -392,7 +408,7 @@ fn branch_of(row: &Row) -> Result<Branch> {
 #[async_trait]
 impl BranchRepo for SqlUnitOfWork {
     async fn insert(&mut self, branch: &Branch) -> Result<()> {
-        let q = built(
+        self.insert_new(
             Query::insert()
                 .into_table("branches")
                 .columns(BRANCH_COLS)
@@ -403,13 +419,10 @@ impl BranchRepo for SqlUnitOfWork {
                     self.ts(branch.created_at),
                     self.opt_ts(branch.closed_at),
                     int(branch.version),
-                ])
-                .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())),
-        )?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict("a branch with this id exists")),
-            _ => Ok(()),
-        }
+                ]),
+            "a branch with this id exists",
+        )
+        .await
     }
 
     async fn get(&mut self, tenant: TenantId, id: BranchId) -> Result<Option<Branch>> {
@@ -419,12 +432,7 @@ impl BranchRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(branch_of)
-            .transpose()
+        self.fetch_one(&q, branch_of).await
     }
 
     async fn update(&mut self, branch: &mut Branch) -> Result<()> {
@@ -532,7 +540,7 @@ fn totp_step(user: &User) -> Result<Option<i64>> {
 #[async_trait]
 impl UserRepo for SqlUnitOfWork {
     async fn insert(&mut self, user: &User) -> Result<()> {
-        let q = built(
+        self.insert_new(
             Query::insert()
                 .into_table("users")
                 .columns(USER_COLS)
@@ -550,15 +558,10 @@ impl UserRepo for SqlUnitOfWork {
                     self.opt_ts(user.disabled_at),
                     self.ts(user.created_at),
                     int(user.version),
-                ])
-                .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())),
-        )?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict(
-                "a user with this email exists in the tenant",
-            )),
-            _ => Ok(()),
-        }
+                ]),
+            "a user with this email exists in the tenant",
+        )
+        .await
     }
 
     async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
@@ -568,12 +571,7 @@ impl UserRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(user_of)
-            .transpose()
+        self.fetch_one(&q, user_of).await
     }
 
     async fn find_by_email(&mut self, tenant: TenantId, email: &Email) -> Result<Option<User>> {
@@ -583,12 +581,7 @@ impl UserRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("email").eq(email.as_str()))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(user_of)
-            .transpose()
+        self.fetch_one(&q, user_of).await
     }
 
     async fn update(&mut self, user: &mut User) -> Result<()> {
@@ -682,7 +675,7 @@ fn session_of(row: &Row) -> Result<Session> {
 #[async_trait]
 impl SessionRepo for SqlUnitOfWork {
     async fn insert(&mut self, session: &Session) -> Result<()> {
-        let q = built(
+        self.insert_new(
             Query::insert()
                 .into_table("sessions")
                 .columns(SESSION_COLS)
@@ -696,13 +689,10 @@ impl SessionRepo for SqlUnitOfWork {
                     self.opt_ts(session.revoked_at),
                     opt_text(session.ip.as_deref()),
                     opt_text(session.user_agent.as_deref()),
-                ])
-                .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())),
-        )?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict("a session with this id exists")),
-            _ => Ok(()),
-        }
+                ]),
+            "a session with this id exists",
+        )
+        .await
     }
 
     async fn get(&mut self, tenant: TenantId, id: SessionId) -> Result<Option<Session>> {
@@ -712,12 +702,7 @@ impl SessionRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(session_of)
-            .transpose()
+        self.fetch_one(&q, session_of).await
     }
 
     async fn touch(&mut self, tenant: TenantId, id: SessionId, at: DateTime<Utc>) -> Result<()> {
@@ -978,7 +963,7 @@ impl SqlUnitOfWork {
 impl TokenRepo for SqlUnitOfWork {
     async fn insert(&mut self, token: &StoredToken) -> Result<()> {
         let t = &token.token;
-        let q = built(
+        self.insert_new(
             Query::insert()
                 .into_table("tokens")
                 .columns(TOKEN_COLS)
@@ -992,13 +977,10 @@ impl TokenRepo for SqlUnitOfWork {
                     self.ts(t.expires_at),
                     int(i64::from(t.failed_attempts)),
                     self.opt_ts(t.used_at),
-                ])
-                .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())),
-        )?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict("a token with this id or hash exists")),
-            _ => Ok(()),
-        }
+                ]),
+            "a token with this id or hash exists",
+        )
+        .await
     }
 
     async fn find_by_hash(
@@ -1014,12 +996,7 @@ impl TokenRepo for SqlUnitOfWork {
             .and_where(Expr::col("purpose").eq(purpose.as_str()))
             .and_where(Expr::col("hash").eq(bytes(&hash.0)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(token_of)
-            .transpose()
+        self.fetch_one(&q, token_of).await
     }
 
     async fn latest_for_user(
@@ -1039,12 +1016,7 @@ impl TokenRepo for SqlUnitOfWork {
             .order_by("id", Order::Desc)
             .limit(1)
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(token_of)
-            .transpose()
+        self.fetch_one(&q, token_of).await
     }
 
     async fn update(&mut self, token: &StoredToken) -> Result<()> {
@@ -1113,7 +1085,7 @@ fn confirmation_of(row: &Row) -> Result<PendingConfirmation> {
 impl ConfirmationRepo for SqlUnitOfWork {
     async fn insert(&mut self, c: &PendingConfirmation) -> Result<()> {
         let t = &c.token;
-        let q = built(
+        self.insert_new(
             Query::insert()
                 .into_table("confirmations")
                 .columns(CONFIRMATION_COLS)
@@ -1135,15 +1107,10 @@ impl ConfirmationRepo for SqlUnitOfWork {
                     self.ts(t.expires_at),
                     int(i64::from(t.failed_attempts)),
                     self.opt_ts(t.used_at),
-                ])
-                .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned())),
-        )?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict(
-                "a confirmation with this id or token exists",
-            )),
-            _ => Ok(()),
-        }
+                ]),
+            "a confirmation with this id or token exists",
+        )
+        .await
     }
 
     async fn find_by_hash(
@@ -1157,12 +1124,7 @@ impl ConfirmationRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("hash").eq(bytes(&hash.0)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(confirmation_of)
-            .transpose()
+        self.fetch_one(&q, confirmation_of).await
     }
 
     async fn update(&mut self, c: &PendingConfirmation) -> Result<()> {
