@@ -405,26 +405,52 @@ impl ChainStatus {
 /// How many events [`verify_chain`] and the exports read at a time.
 pub const AUDIT_PAGE: u32 = 500;
 
+/// Reads the tenant's log from the start, [`AUDIT_PAGE`] events at a time,
+/// handing each page to `on_page` until it returns `false` or the log ends.
+/// Memory stays at one page however long the log is.
+async fn for_each_page(
+    log: &mut dyn AuditLog,
+    tenant: TenantId,
+    mut on_page: impl FnMut(&[AuditEvent]) -> Result<bool> + Send,
+) -> Result<()> {
+    let mut after = 0;
+    loop {
+        let page = log.read(tenant, after, AUDIT_PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.seq;
+        if !on_page(&page)? {
+            return Ok(());
+        }
+    }
+}
+
 /// Streams the tenant's chain through a [`ChainVerifier`], [`AUDIT_PAGE`]
 /// events at a time, and reports the first broken link.
 pub async fn verify_chain(log: &mut dyn AuditLog, tenant: TenantId) -> Result<ChainStatus> {
     let (head_seq, head_hash) = log.head(tenant).await?;
     let mut verifier = ChainVerifier::new();
-    let mut after = 0;
     let mut last_hash = crate::audit::GENESIS;
-    loop {
-        let page = log.read(tenant, after, AUDIT_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for event in &page {
-            if event.event.tenant_id != tenant {
-                return Ok(ChainStatus::Broken(ChainBreak::Altered { seq: event.seq }));
-            }
-            if let Err(broken) = verifier.push(event) {
-                return Ok(ChainStatus::Broken(broken));
+    let mut broken = None;
+    for_each_page(log, tenant, |page| {
+        for event in page {
+            let pushed = if event.event.tenant_id == tenant {
+                verifier.push(event)
+            } else {
+                Err(ChainBreak::Altered { seq: event.seq })
+            };
+            if let Err(at) = pushed {
+                broken = Some(at);
+                return Ok(false);
             }
             last_hash = event.hash;
         }
+        Ok(true)
+    })
+    .await?;
+    if let Some(at) = broken {
+        return Ok(ChainStatus::Broken(at));
     }
     let events = verifier.checked();
     if events != head_seq || last_hash != head_hash {
@@ -465,20 +491,18 @@ pub async fn export_jsonl<W: std::io::Write + Send>(
     tenant: TenantId,
     mut out: W,
 ) -> Result<u64> {
-    let mut after = 0;
     let mut written = 0;
-    loop {
-        let page = log.read(tenant, after, AUDIT_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for event in &page {
+    for_each_page(log, tenant, |page| {
+        for event in page {
             serde_json::to_writer(&mut out, event)
                 .map_err(|e| Error::unavailable(format!("audit export: {e}")))?;
             out.write_all(b"\n").map_err(export_io)?;
             written += 1;
         }
         out.flush().map_err(export_io)?;
-    }
+        Ok(true)
+    })
+    .await?;
     Ok(written)
 }
 
@@ -494,13 +518,9 @@ pub async fn export_csv<W: std::io::Write + Send>(
 ) -> Result<u64> {
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(AUDIT_CSV_HEADER).map_err(export_csv_err)?;
-    let mut after = 0;
     let mut written = 0;
-    loop {
-        let page = log.read(tenant, after, AUDIT_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
+    for_each_page(log, tenant, |page| {
+        for e in page {
             let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
             let opt = |v: Option<String>| v.unwrap_or_default();
             let ev = &e.event;
@@ -527,7 +547,9 @@ pub async fn export_csv<W: std::io::Write + Send>(
             written += 1;
         }
         csv.flush().map_err(export_io)?;
-    }
+        Ok(true)
+    })
+    .await?;
     Ok(written)
 }
 
