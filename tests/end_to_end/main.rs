@@ -2,4 +2,6 @@
 //! One binary (every file directly under `tests/` would be another).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod identity_login;
+mod identity_support;
 mod provisioning;
