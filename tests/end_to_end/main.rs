@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod identity_login;
+mod identity_sessions;
 mod identity_support;
 mod provisioning;

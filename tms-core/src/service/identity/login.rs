@@ -415,8 +415,11 @@ impl Identity {
                 .latest_for_user(user.tenant_id, user.id, TokenPurpose::EmailOtp)
                 .await?
             {
+                let unchanged = stored.token.clone();
                 let redeemed = stored.token.redeem(&PlainToken::from_presented(code), now);
-                uow.tokens().update(&stored).await?;
+                if stored.token != unchanged {
+                    uow.tokens().update(&stored).await?;
+                }
                 if redeemed.is_ok() {
                     return Ok(Some("email_otp"));
                 }

@@ -193,8 +193,12 @@ impl Identity {
             .find_by_hash(tenant.id, purpose, &presented.hash())
             .await?
             .ok_or_else(refused)?;
+        let unchanged = stored.token.clone();
         let redeemed = stored.token.redeem(&presented, now);
-        uow.tokens().update(&stored).await?;
+        // A used or expired token is refused without a change to save.
+        if stored.token != unchanged {
+            uow.tokens().update(&stored).await?;
+        }
         if let Err(e) = redeemed {
             uow.commit().await?;
             return Err(e);
