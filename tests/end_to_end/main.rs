@@ -5,4 +5,5 @@
 mod identity_login;
 mod identity_sessions;
 mod identity_support;
+mod identity_two_factor;
 mod provisioning;
