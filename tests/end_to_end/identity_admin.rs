@@ -306,6 +306,11 @@ async fn resetting_another_users_2fa_is_critical() {
         .await
         .unwrap();
     assert!(!reset.two_factor.is_enabled());
+    // One's own second factor never goes through the admin path.
+    assert!(matches!(
+        w.identity.reset_two_factor(&owner, w.owner.id, None).await,
+        Err(Error::Conflict { .. })
+    ));
 }
 
 #[tokio::test]

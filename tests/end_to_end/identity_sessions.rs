@@ -233,3 +233,31 @@ async fn a_reset_token_expires_after_24_hours() {
     assert!(matches!(late, Err(Error::Invalid(_))));
     w.login_ok(OWNER_EMAIL, OWNER_PASSWORD).await;
 }
+
+#[tokio::test]
+async fn reset_requests_share_the_ip_throttle_so_a_mailbox_cannot_be_flooded() {
+    let w = world().await;
+    let identity = w.identity.clone().with_policies(
+        tms::security::lockout::LockoutPolicy::default(),
+        tms::security::lockout::ThrottlePolicy {
+            max_attempts: 2,
+            window: Duration::minutes(10),
+        },
+    );
+    let slug = w.tenant.slug.as_str();
+    for _ in 0..2 {
+        identity
+            .request_password_reset(slug, OWNER_EMAIL, &caller())
+            .await
+            .unwrap();
+    }
+    for (tenant, email) in [(slug, OWNER_EMAIL), (slug, "nobody@alnoor.example")] {
+        assert!(matches!(
+            identity
+                .request_password_reset(tenant, email, &caller())
+                .await,
+            Err(Error::RateLimited { .. })
+        ));
+    }
+    assert_eq!(w.outbox(w.tenant.id).await.len(), 2);
+}

@@ -87,7 +87,7 @@ pub enum LoginOutcome {
 }
 
 /// The throttle key of an unknown tenant and of callers without an IP.
-const NO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::nil());
+pub(super) const NO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::nil());
 const NO_IP: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// What the first transaction found.
@@ -148,16 +148,13 @@ impl Identity {
         caller: &Caller,
         now: DateTime<Utc>,
     ) -> Result<Option<Found>> {
-        let ip = caller.ip.unwrap_or(NO_IP);
         let mut uow = self.deps.store.begin().await?;
         let tenant = match TenantSlug::parse(&request.tenant) {
             Ok(slug) => uow.tenants().find_by_slug(&slug).await?,
             Err(_) => None,
         };
         let key = tenant.as_ref().map_or(NO_TENANT, |t| t.id);
-        let mut throttle = uow.lockouts().ip(key, ip).await?;
-        let admitted = throttle.attempt(now, &self.throttle);
-        uow.lockouts().put_ip(key, ip, &throttle).await?;
+        let admitted = self.throttle_ip(&mut *uow, key, caller, now).await?;
         let (Some(tenant), Ok(email)) = (tenant, Email::parse(&request.email)) else {
             uow.commit().await?;
             admitted?;
@@ -363,6 +360,24 @@ impl Identity {
         } else {
             LoginOutcome::Session(signed_in)
         })
+    }
+
+    /// Counts an attempt from the caller's IP against the throttle of
+    /// `tenant` (unknown tenants share one key) and saves the state. The
+    /// outer `Result` is the store's; the inner one is the throttle's answer,
+    /// for the caller to return once the unit of work is committed.
+    pub(super) async fn throttle_ip(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        tenant: TenantId,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Result<Result<()>> {
+        let ip = caller.ip.unwrap_or(NO_IP);
+        let mut throttle = uow.lockouts().ip(tenant, ip).await?;
+        let admitted = throttle.attempt(now, &self.throttle);
+        uow.lockouts().put_ip(tenant, ip, &throttle).await?;
+        Ok(admitted)
     }
 
     /// Mails a fresh six-digit code through the outbox.

@@ -81,12 +81,18 @@ impl Identity {
         // The same cost either way: one hashing, so that timing does not
         // tell who has an account.
         let _ = self.deps.hasher.verify_dummy(&Secret::from(email));
-        let (Ok(slug), Ok(email)) = (TenantSlug::parse(tenant), Email::parse(email)) else {
-            return Ok(());
-        };
         let mut uow = self.deps.store.begin().await?;
-        let Some(tenant) = uow.tenants().find_by_slug(&slug).await? else {
-            return Ok(());
+        let tenant = match TenantSlug::parse(tenant) {
+            Ok(slug) => uow.tenants().find_by_slug(&slug).await?,
+            Err(_) => None,
+        };
+        // Reset mails share the login throttle of the caller's IP, so the
+        // endpoint cannot be used to flood a mailbox.
+        let key = tenant.as_ref().map_or(super::login::NO_TENANT, |t| t.id);
+        let admitted = self.throttle_ip(&mut *uow, key, caller, now).await?;
+        let (Some(tenant), Ok(email), Ok(())) = (tenant, Email::parse(email), &admitted) else {
+            uow.commit().await?;
+            return admitted;
         };
         let user = uow
             .users()

@@ -259,6 +259,13 @@ impl Identity {
         let resource = Resource::new(ResourceKind::User, before.tenant_id)
             .with_id(id)
             .with_subject_role(before.role);
+        if ctx.principal.user_id() == Some(id) {
+            // One's own factors go off with a password or a current code
+            // (two_factor::disable_totp), never through the admin path.
+            return Err(Error::conflict(
+                "turn off your own second factor in your security settings",
+            ));
+        }
         let mut uow = authorize(
             uow,
             &self.deps,
