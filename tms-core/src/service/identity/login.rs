@@ -318,7 +318,11 @@ impl Identity {
             user_id: user.id,
             created_at: now,
             last_seen_at: now,
-            expires_at: now + chrono::Duration::hours(i64::from(found.absolute_hours.max(1))),
+            expires_at: now
+                .checked_add_signed(chrono::Duration::hours(i64::from(
+                    found.absolute_hours.max(1),
+                )))
+                .ok_or_else(|| Error::internal("session end is out of range"))?,
             revoked_at: None,
             ip: caller.ip.map(|ip| ip.to_string()),
             user_agent: caller.user_agent.as_ref().map(|a| {
