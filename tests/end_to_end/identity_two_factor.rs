@@ -101,6 +101,23 @@ async fn totp_enrolment_then_login_refuses_a_replayed_code_and_takes_a_recovery_
             .await,
         Err(Error::Invalid(_))
     ));
+    // New recovery codes replace the old ones, against a fresh code.
+    w.clock.advance(Duration::seconds(30));
+    let fresh = secret.code_at(w.clock.now()).unwrap();
+    let renewed = w
+        .identity
+        .regenerate_recovery_codes(&auth, &fresh)
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 10);
+    assert!(matches!(
+        w.identity.regenerate_recovery_codes(&auth, &fresh).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        login_with(&w, codes[5].expose()).await,
+        Err(Error::Unauthenticated)
+    ));
     w.identity
         .disable_totp(&auth, &Reauth::Password(Secret::from(OWNER_PASSWORD)))
         .await

@@ -129,6 +129,40 @@ impl Identity {
         uow.commit().await
     }
 
+    /// Replaces the recovery codes (all used, or seen by someone else);
+    /// needs a current TOTP code, which is then spent. The new codes, shown
+    /// once.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        auth: &Authenticated,
+        code: &str,
+    ) -> Result<Vec<RecoveryCode>> {
+        let mut uow = self.deps.store.begin().await?;
+        let mut user = self.own_user(&mut *uow, auth).await?;
+        let sealed = user
+            .two_factor
+            .totp_secret
+            .clone()
+            .ok_or_else(|| Error::conflict("no authenticator app is set up"))?;
+        let secret = self.open_totp(&user, &sealed)?;
+        let step = secret.verify(code, auth.now, user.two_factor.totp_last_step)?;
+        let (plain, codes) = RecoveryCodes::generate(self.deps.random.as_ref());
+        user.two_factor.totp_last_step = Some(step);
+        user.two_factor.recovery_codes = codes;
+        uow.users().update(&mut user).await?;
+        let ctx = auth.own_context();
+        uow.audit()
+            .append(NewAuditEvent::new(
+                &ctx,
+                "auth.recovery_codes.regenerated",
+                "user",
+                Some(user.id.as_uuid()),
+            ))
+            .await?;
+        uow.commit().await?;
+        Ok(plain)
+    }
+
     /// Turns codes by email on or off; needs the password.
     pub async fn set_email_otp(
         &self,

@@ -371,3 +371,42 @@ impl Identity {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invitation_reports_every_broken_field_at_once() {
+        let bad = Invite::parse(InviteRequest {
+            email: "not an email".into(),
+            name: "  ".into(),
+            role: "root".into(),
+            branches: None,
+        });
+        let Err(Error::Invalid(errors)) = bad else {
+            panic!("expected Invalid, got {bad:?}");
+        };
+        let text = serde_json::to_string(&errors).unwrap_or_default();
+        for field in ["email", "name", "role"] {
+            assert!(text.contains(&format!("\"field\":\"{field}\"")), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_branch_list_means_every_branch() {
+        let invite = Invite::parse(InviteRequest {
+            email: "sara@example.com".into(),
+            name: "Sara".into(),
+            role: "sales".into(),
+            branches: None,
+        });
+        assert!(matches!(
+            invite,
+            Ok(Invite {
+                scope: BranchScope::All,
+                ..
+            })
+        ));
+    }
+}
