@@ -207,6 +207,13 @@ async fn a_tenant_requiring_2fa_for_admins_restricts_an_admin_without_one_until_
         .unwrap();
     let auth = w.auth(&signed).await.unwrap();
     assert!(!auth.restricted && auth.context().is_ok());
+    // The only factor cannot be switched off while the tenant requires one.
+    assert!(matches!(
+        w.identity
+            .disable_totp(&auth, &Reauth::Password(Secret::from(OWNER_PASSWORD)))
+            .await,
+        Err(Error::Conflict { .. })
+    ));
     assert!(matches!(
         w.login(OWNER_EMAIL, OWNER_PASSWORD).await.unwrap(),
         LoginOutcome::SecondFactorRequired(_)

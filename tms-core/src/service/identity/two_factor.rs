@@ -115,6 +115,7 @@ impl Identity {
         user.two_factor.totp_pending = None;
         user.two_factor.totp_last_step = None;
         user.two_factor.recovery_codes = RecoveryCodes::default();
+        self.keep_required_factor(&mut *uow, &user).await?;
         uow.users().update(&mut user).await?;
         let ctx = auth.own_context();
         uow.audit()
@@ -177,6 +178,7 @@ impl Identity {
             return Ok(());
         }
         user.two_factor.email_otp = enabled;
+        self.keep_required_factor(&mut *uow, &user).await?;
         uow.users().update(&mut user).await?;
         let ctx = auth.own_context();
         let action = if enabled {
@@ -193,6 +195,29 @@ impl Identity {
             )
             .await?;
         uow.commit().await
+    }
+
+    /// `Conflict` when `user` (as about to be saved) would have no second
+    /// factor although their tenant requires one for their role.
+    async fn keep_required_factor(
+        &self,
+        uow: &mut dyn crate::ports::UnitOfWork,
+        user: &User,
+    ) -> Result<()> {
+        if !user.role.is_admin() || user.two_factor.is_enabled() {
+            return Ok(());
+        }
+        if uow
+            .settings()
+            .get(user.tenant_id)
+            .await?
+            .require_two_factor_for_admins
+        {
+            return Err(Error::conflict(
+                "your agency requires a second factor for your role: set up another one first",
+            ));
+        }
+        Ok(())
     }
 
     /// The signed-in user as stored now.
