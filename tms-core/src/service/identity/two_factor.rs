@@ -25,7 +25,7 @@ pub enum Reauth {
     /// The current password.
     Password(Secret<String>),
     /// A current TOTP code.
-    TotpCode(String),
+    TotpCode(Secret<String>),
 }
 
 impl Identity {
@@ -108,7 +108,7 @@ impl Identity {
             Reauth::Password(password) => self.check_password(&user, password)?,
             Reauth::TotpCode(code) => {
                 let secret = self.open_totp(&user, &sealed)?;
-                secret.verify(code, now, user.two_factor.totp_last_step)?;
+                secret.verify(code.expose(), now, user.two_factor.totp_last_step)?;
             }
         }
         user.two_factor.totp_secret = None;
