@@ -2,4 +2,9 @@
 //! One binary (every file directly under `tests/` would be another).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod identity_admin;
+mod identity_login;
+mod identity_sessions;
+mod identity_support;
+mod identity_two_factor;
 mod provisioning;

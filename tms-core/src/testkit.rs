@@ -47,12 +47,13 @@ use crate::id::{BranchId, ConfirmationId, SessionId, TenantId, TokenId, UserId};
 use crate::money::Currency;
 use crate::policy::{Action, PendingConfirmation, Resource, ResourceKind};
 use crate::ports::{
-    AUDIT_PAGE, AuditLog, ChainStatus, PageRequest, Scope, SeededRandom, Store, StoredToken,
-    UnitOfWork, export_csv, export_jsonl, transact, verify_chain,
+    AUDIT_PAGE, AuditLog, ChainStatus, OutboxMessage, PageRequest, Scope, SeededRandom, Store,
+    StoredToken, UnitOfWork, export_csv, export_jsonl, transact, verify_chain,
 };
 use crate::security::keyring::Sealed;
 use crate::security::lockout::{AccountLockout, IpThrottle, LockoutPolicy, ThrottlePolicy};
 use crate::security::token::{SingleUseToken, TokenPurpose};
+use crate::security::totp::RecoveryCodes;
 
 /// Expands to one `#[tokio::test]` per contract case. `$factory` is a path
 /// to an `async fn() -> Option<(Arc<dyn Store>, G)>`: `None` skips the case,
@@ -82,6 +83,7 @@ macro_rules! store_contract_tests {
             audit_chains_are_per_tenant_and_verify,
             concurrent_audit_appends_keep_one_chain,
             export_of_100_000_events_streams_in_constant_memory,
+            outbox_messages_round_trip_per_tenant_and_roll_back,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -825,6 +827,8 @@ pub async fn users_round_trip_with_scope_and_two_factor(store: Arc<dyn Store>) {
         totp_secret: Some(Sealed::from_bytes(vec![1, 0, 0, 0, 7, 9, 9, 9])),
         totp_last_step: Some(58_000_123),
         email_otp: true,
+        totp_pending: Some(Sealed::from_bytes(vec![1, 0, 0, 0, 8, 1, 2, 3])),
+        recovery_codes: RecoveryCodes::generate(&SeededRandom::new(7)).1,
     };
     let mut uow = store.begin().await.expect("begin");
     uow.users().insert(&user).await.expect("insert");
@@ -1445,6 +1449,83 @@ pub async fn export_of_100_000_events_streams_in_constant_memory(store: Arc<dyn 
         }
     );
     assert!(log.largest_read <= AUDIT_PAGE as usize);
+    uow.rollback().await.expect("rollback");
+}
+
+/// Outbox messages round-trip exactly, list per tenant oldest first, and
+/// vanish with a rolled-back unit of work.
+pub async fn outbox_messages_round_trip_per_tenant_and_roll_back(store: Arc<dyn Store>) {
+    let tenant = seed_tenant(&*store).await;
+    let other = seed_tenant(&*store).await;
+    let at = now();
+    let to = Email::parse("amina@example.com").expect("email");
+    let first = OutboxMessage::email(
+        crate::id::MessageId::new(),
+        tenant.id,
+        to.clone(),
+        "Reset your password",
+        "Open https://example.com/reset#token and choose a new password.\nمرحبا",
+        at,
+    );
+    let mut second = OutboxMessage::email(
+        crate::id::MessageId::new(),
+        tenant.id,
+        to.clone(),
+        "Your code",
+        "123456",
+        at + Duration::seconds(1),
+    );
+    second.not_before = at + Duration::minutes(5);
+    let foreign = OutboxMessage::email(
+        crate::id::MessageId::new(),
+        other.id,
+        to,
+        "Elsewhere",
+        "x",
+        at,
+    );
+    let mut uow = store.begin().await.expect("begin");
+    uow.outbox().enqueue(&first).await.expect("enqueue");
+    uow.outbox().enqueue(&second).await.expect("enqueue");
+    uow.outbox().enqueue(&foreign).await.expect("enqueue");
+    assert!(matches!(
+        uow.outbox().enqueue(&first).await,
+        Err(Error::Conflict { .. })
+    ));
+    uow.commit().await.expect("commit");
+
+    let mut uow = store.begin().await.expect("begin");
+    let page = uow
+        .outbox()
+        .list(tenant.id, PageRequest::first())
+        .await
+        .expect("list");
+    assert_eq!(page.items, vec![first.clone(), second]);
+    assert!(page.next.is_none());
+    let page = uow
+        .outbox()
+        .list(other.id, PageRequest::first())
+        .await
+        .expect("list");
+    assert_eq!(page.items, vec![foreign]);
+    let dropped = OutboxMessage::email(
+        crate::id::MessageId::new(),
+        tenant.id,
+        first.to.clone(),
+        "Never sent",
+        "y",
+        at,
+    );
+    uow.outbox().enqueue(&dropped).await.expect("enqueue");
+    uow.rollback().await.expect("rollback");
+
+    let mut uow = store.begin().await.expect("begin");
+    let page = uow
+        .outbox()
+        .list(tenant.id, PageRequest::first())
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 2, "a rolled-back message is not kept");
     uow.rollback().await.expect("rollback");
 }
 

@@ -9,16 +9,18 @@ use tms_core::domain::{
     Branch, BranchScope, Email, Name, Role, Session, Tenant, TenantSettings, TenantSlug, TwoFactor,
     User,
 };
-use tms_core::id::{BranchId, ConfirmationId, SessionId, TenantId, TokenId, UserId};
+use tms_core::id::{BranchId, ConfirmationId, MessageId, SessionId, TenantId, TokenId, UserId};
 use tms_core::money::Currency;
 use tms_core::policy::{Action, PendingConfirmation, Resource, ResourceKind};
 use tms_core::ports::{
-    AuditLog, BranchRepo, ConfirmationRepo, Cursor, LockoutRepo, Page, PageRequest, Scope,
-    SessionRepo, SettingsRepo, StoredToken, TenantRepo, TokenRepo, UnitOfWork, UserRepo,
+    AuditLog, BranchRepo, ConfirmationRepo, Cursor, LockoutRepo, OutboxChannel, OutboxMessage,
+    OutboxRepo, OutboxStatus, Page, PageRequest, Scope, SessionRepo, SettingsRepo, StoredToken,
+    TenantRepo, TokenRepo, UnitOfWork, UserRepo,
 };
 use tms_core::security::keyring::Sealed;
 use tms_core::security::lockout::{AccountLockout, IpThrottle};
 use tms_core::security::token::{SingleUseToken, TokenHash, TokenPurpose};
+use tms_core::security::totp::RecoveryCodes;
 use tms_core::{Error, Result};
 
 use super::backend::{Row, Tx};
@@ -486,7 +488,7 @@ impl BranchRepo for SqlUnitOfWork {
 
 // ---------------------------------------------------------------- users
 
-const USER_COLS: [&str; 13] = [
+const USER_COLS: [&str; 15] = [
     "tenant_id",
     "id",
     "email",
@@ -497,6 +499,8 @@ const USER_COLS: [&str; 13] = [
     "totp_secret",
     "totp_last_step",
     "email_otp",
+    "totp_pending",
+    "recovery_codes",
     "disabled_at",
     "created_at",
     "version",
@@ -519,6 +523,11 @@ fn user_of(row: &Row) -> Result<User> {
                 .map(|s| u64::try_from(s).map_err(|_| corrupt("TOTP step")))
                 .transpose()?,
             email_otp: row.bool("email_otp")?,
+            totp_pending: row.opt_bytes("totp_pending")?.map(Sealed::from_bytes),
+            recovery_codes: match row.opt_text("recovery_codes")? {
+                Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("recovery codes"))?,
+                None => RecoveryCodes::default(),
+            },
         },
         disabled_at: row.opt_ts("disabled_at")?,
         created_at: row.ts("created_at")?,
@@ -528,6 +537,17 @@ fn user_of(row: &Row) -> Result<User> {
 
 fn scope_json(scope: &BranchScope) -> Result<String> {
     serde_json::to_string(scope).map_err(|e| Error::internal(format!("branch scope: {e}")))
+}
+
+/// The recovery codes as stored: JSON, or NULL when there are none.
+fn recovery_json(user: &User) -> Result<Option<String>> {
+    let codes = &user.two_factor.recovery_codes;
+    if codes.slots().is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(codes)
+        .map(Some)
+        .map_err(|e| Error::internal(format!("recovery codes: {e}")))
 }
 
 fn totp_step(user: &User) -> Result<Option<i64>> {
@@ -555,6 +575,8 @@ impl UserRepo for SqlUnitOfWork {
                     opt_bytes(user.two_factor.totp_secret.as_ref().map(Sealed::as_bytes)),
                     Expr::val(totp_step(user)?),
                     Expr::val(user.two_factor.email_otp),
+                    opt_bytes(user.two_factor.totp_pending.as_ref().map(Sealed::as_bytes)),
+                    opt_text(recovery_json(user)?.as_deref()),
                     self.opt_ts(user.disabled_at),
                     self.ts(user.created_at),
                     int(user.version),
@@ -608,6 +630,11 @@ impl UserRepo for SqlUnitOfWork {
             )
             .value("totp_last_step", Expr::val(totp_step(user)?))
             .value("email_otp", user.two_factor.email_otp)
+            .value(
+                "totp_pending",
+                opt_bytes(user.two_factor.totp_pending.as_ref().map(Sealed::as_bytes)),
+            )
+            .value("recovery_codes", opt_text(recovery_json(user)?.as_deref()))
             .value("disabled_at", self.opt_ts(user.disabled_at))
             .value("version", Expr::col("version").add(1))
             .and_where(Expr::col("tenant_id").eq(uuid(user.tenant_id)))
@@ -1133,6 +1160,95 @@ impl ConfirmationRepo for SqlUnitOfWork {
     }
 }
 
+// ---------------------------------------------------------------- outbox
+
+const OUTBOX_COLS: [&str; 10] = [
+    "tenant_id",
+    "id",
+    "branch_id",
+    "kind",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "version",
+];
+
+/// What the `payload` column holds for an email.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EmailPayload {
+    to: String,
+    subject: String,
+    body_text: String,
+    message_id: String,
+}
+
+fn outbox_of(row: &Row) -> Result<OutboxMessage> {
+    let channel = OutboxChannel::parse(&row.text("kind")?).map_err(|_| corrupt("outbox kind"))?;
+    let payload: EmailPayload =
+        serde_json::from_str(&row.text("payload")?).map_err(|_| corrupt("outbox payload"))?;
+    Ok(OutboxMessage {
+        id: MessageId::from_uuid(row.uuid("id")?),
+        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
+        channel,
+        to: Email::parse(&payload.to).map_err(|_| corrupt("outbox recipient"))?,
+        subject: payload.subject,
+        body_text: payload.body_text,
+        message_id: payload.message_id,
+        created_at: row.ts("created_at")?,
+        not_before: row.ts("next_attempt_at")?,
+        status: OutboxStatus::parse(&row.text("status")?).map_err(|_| corrupt("outbox status"))?,
+        attempts: u32_col(row, "attempts")?,
+    })
+}
+
+#[async_trait]
+impl OutboxRepo for SqlUnitOfWork {
+    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()> {
+        let payload = serde_json::to_string(&EmailPayload {
+            to: message.to.as_str().to_owned(),
+            subject: message.subject.clone(),
+            body_text: message.body_text.clone(),
+            message_id: message.message_id.clone(),
+        })
+        .map_err(|e| Error::internal(format!("outbox payload: {e}")))?;
+        self.insert_new(
+            Query::insert()
+                .into_table("outbox")
+                .columns(OUTBOX_COLS)
+                .values([
+                    uuid(message.tenant_id),
+                    uuid(message.id),
+                    opt_uuid(None::<uuid::Uuid>),
+                    text(message.channel.as_str()),
+                    text(&payload),
+                    text(message.status.as_str()),
+                    int(i64::from(message.attempts)),
+                    self.ts(message.not_before),
+                    self.ts(message.created_at),
+                    int(1),
+                ]),
+            "an outbox message with this id exists",
+        )
+        .await
+    }
+
+    async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<OutboxMessage>> {
+        let mut q = Query::select();
+        q.columns(OUTBOX_COLS)
+            .from("outbox")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)));
+        self.keyset(&mut q, page);
+        let rows = self.tx.fetch_all(&q).await?;
+        let items = rows.iter().map(outbox_of).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page, |m| Cursor {
+            created_at: m.created_at,
+            id: m.id.as_uuid(),
+        }))
+    }
+}
+
 // ---------------------------------------------------------------- the unit
 
 #[async_trait]
@@ -1162,6 +1278,9 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     fn audit(&mut self) -> &mut dyn AuditLog {
+        self
+    }
+    fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{BranchScope, Email, Name, Principal, Role};
 use crate::id::{TenantId, UserId};
 use crate::security::keyring::Sealed;
+use crate::security::totp::RecoveryCodes;
 
 /// The second factors a user has set up.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -16,6 +17,13 @@ pub struct TwoFactor {
     pub totp_last_step: Option<u64>,
     /// Whether one-time codes by email are accepted as a second factor.
     pub email_otp: bool,
+    /// A TOTP secret being enrolled, sealed: it becomes `totp_secret` when
+    /// the user confirms it with a first code.
+    #[serde(default)]
+    pub totp_pending: Option<Sealed>,
+    /// The hashed recovery codes of the active TOTP (empty without one).
+    #[serde(default)]
+    pub recovery_codes: RecoveryCodes,
 }
 
 impl TwoFactor {

@@ -18,9 +18,9 @@ pub use outbound::{
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
 pub use store::{
     AUDIT_CSV_HEADER, AUDIT_PAGE, AuditLog, BranchRepo, ChainStatus, ConfirmationRepo, Cursor,
-    LockoutRepo, Page, PageRequest, Scope, SessionRepo, SettingsRepo, Store, StoredToken,
-    TRANSACT_ATTEMPTS, TenantRepo, TokenRepo, UnitOfWork, UserRepo, export_csv, export_jsonl,
-    transact, verify_chain,
+    LockoutRepo, OutboxChannel, OutboxMessage, OutboxRepo, OutboxStatus, Page, PageRequest, Scope,
+    SessionRepo, SettingsRepo, Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo,
+    UnitOfWork, UserRepo, export_csv, export_jsonl, transact, verify_chain,
 };
 
 #[cfg(any(test, feature = "mock"))]
@@ -31,6 +31,6 @@ pub use outbound::{
 pub use runtime::{MockClock, MockRandom};
 #[cfg(any(test, feature = "mock"))]
 pub use store::{
-    MockAuditLog, MockBranchRepo, MockConfirmationRepo, MockLockoutRepo, MockSessionRepo,
-    MockSettingsRepo, MockStore, MockTenantRepo, MockTokenRepo, MockUserRepo,
+    MockAuditLog, MockBranchRepo, MockConfirmationRepo, MockLockoutRepo, MockOutboxRepo,
+    MockSessionRepo, MockSettingsRepo, MockStore, MockTenantRepo, MockTokenRepo, MockUserRepo,
 };

@@ -28,7 +28,7 @@ use crate::domain::{
     Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User,
 };
 use crate::error::{Error, Result};
-use crate::id::{BranchId, SessionId, TenantId, TokenId, UserId};
+use crate::id::{BranchId, MessageId, SessionId, TenantId, TokenId, UserId};
 use crate::policy::PendingConfirmation;
 use crate::security::keyring::Sealed;
 use crate::security::lockout::{AccountLockout, IpThrottle};
@@ -173,6 +173,9 @@ pub trait UnitOfWork: Send {
     fn confirmations(&mut self) -> &mut dyn ConfirmationRepo;
     /// The audit log.
     fn audit(&mut self) -> &mut dyn AuditLog;
+    /// Messages waiting to be sent (mail), written with the change that
+    /// caused them.
+    fn outbox(&mut self) -> &mut dyn OutboxRepo;
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -337,6 +340,152 @@ pub trait ConfirmationRepo: Send {
     ) -> Result<Option<PendingConfirmation>>;
     /// Saves the used mark.
     async fn update(&mut self, confirmation: &PendingConfirmation) -> Result<()>;
+}
+
+/// How an outbox message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxChannel {
+    /// An email through the tenant's mail transport.
+    Email,
+}
+
+impl OutboxChannel {
+    /// The stable name used in storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboxChannel::Email => "email",
+        }
+    }
+
+    /// Parses [`OutboxChannel::as_str`]'s form.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "email" => Ok(OutboxChannel::Email),
+            _ => Err(Error::invalid("channel", "unknown outbox channel")),
+        }
+    }
+}
+
+/// Where an outbox message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for the worker (or for a retry).
+    Pending,
+    /// Delivered to the transport.
+    Sent,
+    /// Given up on (a permanent failure, or too many attempts).
+    Failed,
+}
+
+impl OutboxStatus {
+    /// The stable name used in storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses [`OutboxStatus::as_str`]'s form.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "pending" => Ok(OutboxStatus::Pending),
+            "sent" => Ok(OutboxStatus::Sent),
+            "failed" => Ok(OutboxStatus::Failed),
+            _ => Err(Error::invalid("status", "unknown outbox status")),
+        }
+    }
+}
+
+/// A message written in the same transaction as the change that caused it
+/// and sent later by a worker, so that a rolled-back change sends nothing
+/// and a crash loses nothing.
+///
+/// The body may carry a one-time secret (a reset link, an OTP): `Debug`
+/// never shows it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxMessage {
+    /// Identity.
+    pub id: MessageId,
+    /// Owner tenant.
+    pub tenant_id: TenantId,
+    /// How it travels.
+    pub channel: OutboxChannel,
+    /// The recipient.
+    pub to: Email,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body_text: String,
+    /// The RFC 5322 `Message-ID`, fixed when the message is written, so a
+    /// retried send is recognisably the same message.
+    pub message_id: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Not to be sent before this time (the next retry, for the worker).
+    pub not_before: DateTime<Utc>,
+    /// Where it is in its life.
+    pub status: OutboxStatus,
+    /// Send attempts so far.
+    pub attempts: u32,
+}
+
+impl OutboxMessage {
+    /// A pending email to `to` in `tenant`, written at `now`, with a
+    /// `Message-ID` derived from its id.
+    pub fn email(
+        id: MessageId,
+        tenant_id: TenantId,
+        to: Email,
+        subject: impl Into<String>,
+        body_text: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            tenant_id,
+            channel: OutboxChannel::Email,
+            to,
+            subject: subject.into(),
+            body_text: body_text.into(),
+            message_id: format!("<{}@tms.invalid>", id.as_uuid().simple()),
+            created_at: now,
+            not_before: now,
+            status: OutboxStatus::Pending,
+            attempts: 0,
+        }
+    }
+}
+
+impl fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("channel", &self.channel)
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("body_text", &"<redacted>")
+            .field("message_id", &self.message_id)
+            .field("created_at", &self.created_at)
+            .field("not_before", &self.not_before)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
+}
+
+/// The outbox: messages to send, written with the change that caused them.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait OutboxRepo: Send {
+    /// Adds a message; `Conflict` if its id is taken.
+    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()>;
+    /// The tenant's messages, oldest first.
+    async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<OutboxMessage>>;
 }
 
 /// The append-only audit log with its per-tenant hash chain.

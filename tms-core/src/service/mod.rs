@@ -6,4 +6,5 @@
 //! of critical actions — lives in [`guard`].
 
 pub mod guard;
+pub mod identity;
 pub mod tenancy;
