@@ -141,6 +141,12 @@ pub fn api_router() -> Router<AppState> {
 
 /// The whole application: API, operations endpoints, middleware.
 pub fn app(state: AppState) -> Router {
+    app_with(state, api_router())
+}
+
+/// As [`app`], with `api` mounted under `/api/v1` instead of
+/// [`api_router`] — for embedders adding their own resources, and for tests.
+pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
     let config = state.config.clone();
     let security = middleware::SecurityHeaders {
         hsts: config.behind_tls,
@@ -148,7 +154,7 @@ pub fn app(state: AppState) -> Router {
     // `Router::layer` wraps everything added before it: the last layer
     // here is the outermost.
     Router::new()
-        .nest("/api/v1", api_router())
+        .nest("/api/v1", api)
         .merge(routes::health::router())
         .fallback(fallback)
         // Inside the routing, so that `MatchedPath` is known.
@@ -277,13 +283,23 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        self.serve_with(listener, api_router(), shutdown).await
+    }
+
+    /// As [`Server::serve`], with `api` under `/api/v1` (see [`app_with`]).
+    pub async fn serve_with(
+        self,
+        listener: tokio::net::TcpListener,
+        api: Router<AppState>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let grace = self.state.config.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             let _ = stopping_tx.send(());
         };
-        let app = app(self.state);
+        let app = app_with(self.state, api);
         let served = serve(listener, app, signal);
         tokio::pin!(served);
         let result = tokio::select! {

@@ -46,14 +46,25 @@ pub const DEMO_SLUG: &str = "demo";
 /// The login of the first-run tenant's owner.
 pub const DEMO_EMAIL: &str = "owner@demo.example";
 
-/// Creates the data directory with `files/` and `mail/`.
+/// Creates the data directory with `files/` and `mail/`. Directories
+/// created here are private to the server's user (`0700`): they hold the
+/// database and, by default, the keys.
 pub fn prepare_data_dir(data_dir: &Path) -> Result<()> {
     for dir in [
         data_dir.to_path_buf(),
         data_dir.join("files"),
         data_dir.join("mail"),
     ] {
-        fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(0o700);
+        }
+        builder
+            .create(&dir)
+            .map_err(|e| io_err("create", &dir, e))?;
     }
     Ok(())
 }

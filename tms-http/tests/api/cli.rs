@@ -1,0 +1,141 @@
+//! The `tms-server` binary, run as an operator would, on a temp data dir.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn tms_server(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tms-server"))
+        .args(args)
+        .env_clear()
+        .env("TMS_DATA_DIR", data_dir)
+        .env("TMS_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tms-server starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("tms-server ends")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const INIT: &[&str] = &[
+    "init",
+    "--slug",
+    "al-noor",
+    "--name",
+    "Al Noor Travel",
+    "--currency",
+    "SAR",
+    "--branch",
+    "Riyadh",
+    "--email",
+    "owner@alnoor.example",
+    "--owner-name",
+    "Noor Owner",
+];
+
+#[test]
+fn init_creates_a_tenant_and_prints_a_generated_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tms_server(dir.path(), INIT, None);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("created tenant `al-noor`"), "{text}");
+    assert!(text.contains("password: "), "{text}");
+    // Logs and warnings never carry it.
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(password));
+
+    // The same slug again is a conflict.
+    let again = tms_server(dir.path(), INIT, None);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn init_reads_the_password_from_stdin_and_prints_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = INIT.to_vec();
+    args.push("--password-stdin");
+    let output = tms_server(dir.path(), &args, Some("correct-Horse-battery-staple-93\n"));
+    assert!(output.status.success(), "{output:?}");
+    assert!(!stdout(&output).contains("password"));
+}
+
+#[test]
+fn init_refuses_a_weak_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = INIT.to_vec();
+    args.push("--password-stdin");
+    let output = tms_server(dir.path(), &args, Some("password\n"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("owner_password"));
+}
+
+#[test]
+fn audit_verify_and_export_read_the_tenants_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(tms_server(dir.path(), INIT, None).status.success());
+
+    let verify = tms_server(
+        dir.path(),
+        &["audit", "verify", "--tenant", "al-noor"],
+        None,
+    );
+    assert!(verify.status.success(), "{verify:?}");
+    assert!(stdout(&verify).contains("intact: 3 events"), "{verify:?}");
+
+    let jsonl = tms_server(
+        dir.path(),
+        &[
+            "audit", "export", "--tenant", "al-noor", "--format", "jsonl",
+        ],
+        None,
+    );
+    assert!(jsonl.status.success(), "{jsonl:?}");
+    let lines: Vec<serde_json::Value> = stdout(&jsonl)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+
+    let csv = tms_server(
+        dir.path(),
+        &["audit", "export", "--tenant", "al-noor", "--format", "csv"],
+        None,
+    );
+    assert!(csv.status.success(), "{csv:?}");
+    let text = stdout(&csv);
+    assert!(text.starts_with("seq,id,at,"), "{text}");
+    assert_eq!(text.lines().count(), 4);
+}
+
+#[test]
+fn audit_verify_of_an_unknown_tenant_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tms_server(dir.path(), &["audit", "verify", "--tenant", "nobody"], None);
+    assert!(!output.status.success());
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tms_server(dir.path(), &["migrate"], None);
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("tms.db").exists());
+}
