@@ -29,7 +29,7 @@
 //! the [`Json`](crate::extract::Json) extractor of this crate — answers 400.
 //! Bare error responses produced by the framework itself (unknown route,
 //! wrong method, body limit, timeout) are rewritten into problem bodies by
-//! [`problem_layer`](crate::middleware) so that clients see one format.
+//! [`problem_bodies`](crate::middleware::problem_bodies) so that clients see one format.
 //!
 //! **Internals stay inside.** An `Internal` error is logged with its details
 //! at `error` level and answered with a fixed text: no SQL, no paths, no

@@ -14,7 +14,7 @@
 //!   OpenAPI part together).
 //! - [`app`]: the API plus `/healthz`, `/readyz`, `/metrics`, a problem+json
 //!   fallback, and the middleware stack (outermost first): request id,
-//!   security headers, metrics, tracing, problem bodies, timeout, body
+//!   security headers, tracing, metrics, problem bodies, timeout, body
 //!   limit.
 //! - [`serve`]: runs an app on a listener until a shutdown future resolves,
 //!   letting in-flight requests finish; [`run`] is the whole `serve`
@@ -157,14 +157,15 @@ pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
         .nest("/api/v1", api)
         .merge(routes::health::router())
         .fallback(fallback)
-        // Inside the routing, so that `MatchedPath` is known.
-        .route_layer(axum::middleware::from_fn(middleware::metrics))
+        // Inside the routing, where `MatchedPath` is known.
+        .route_layer(axum::middleware::from_fn(middleware::record_route))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
         .layer(axum::middleware::from_fn(middleware::problem_bodies))
+        .layer(axum::middleware::from_fn(middleware::metrics))
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
         .layer(axum::middleware::from_fn_with_state(
             security,
@@ -175,8 +176,6 @@ pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
 }
 
 async fn fallback() -> ApiError {
-    metrics::counter!("http_requests_total", "route" => "unmatched", "status" => "404")
-        .increment(1);
     ApiError::Status(StatusCode::NOT_FOUND)
 }
 

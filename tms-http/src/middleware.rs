@@ -95,17 +95,37 @@ pub async fn security_headers(
     response
 }
 
-/// Counts requests and records their latency by method, route template (not
-/// the raw path: ids would explode the label set) and status.
-pub async fn metrics(request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = request.method().to_string();
+/// The route template that matched, carried from [`record_route`] (inside
+/// the router) out to [`metrics`] (outside it) on the response.
+#[derive(Debug, Clone)]
+struct MatchedRoute(String);
+
+/// Route layer: remembers the matched route template on the response.
+pub async fn record_route(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .map(|p| MatchedRoute(p.as_str().to_owned()));
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// Counts requests and records their latency by method, route template (not
+/// the raw path: ids would explode the label set; `unmatched` for unknown
+/// routes) and status — including the answers of the body limit and the
+/// timeout, since this runs outside them.
+pub async fn metrics(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().to_string();
     let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<MatchedRoute>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| "unmatched".to_owned());
     let labels = [
         ("method", method),
         ("route", route),

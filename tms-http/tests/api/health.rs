@@ -61,6 +61,24 @@ async fn metrics_count_requests_by_route_and_status() {
         text.contains("http_request_duration_seconds_bucket"),
         "{text}"
     );
+    app.client
+        .get(app.url("/no/such/thing"))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"}"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]

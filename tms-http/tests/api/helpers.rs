@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use tempfile::TempDir;
 use tms_adapters::sql::SqlStore;
 use tms_core::security::password::PasswordHasher;
 use tms_core::security::secret::Secret;
 use tms_http::config::Config;
-use tms_http::extract::Json;
+use tms_http::extract::{Json, Query};
 use tms_http::{AppState, Server, api_router};
 
 /// A running server.
@@ -86,13 +86,28 @@ struct Echo {
     name: String,
 }
 
+#[derive(serde::Deserialize)]
+struct Slow {
+    ms: u64,
+}
+
+/// The real API plus two test routes: `POST /api/v1/test/echo` (a JSON
+/// body) and `GET /api/v1/test/slow?ms=` (an in-flight request).
 fn test_api() -> Router<AppState> {
-    api_router().route(
-        "/test/echo",
-        post(|Json(echo): Json<Echo>| async move {
-            axum::Json(serde_json::json!({ "name": echo.name }))
-        }),
-    )
+    api_router()
+        .route(
+            "/test/echo",
+            post(|Json(echo): Json<Echo>| async move {
+                axum::Json(serde_json::json!({ "name": echo.name }))
+            }),
+        )
+        .route(
+            "/test/slow",
+            get(|Query(slow): Query<Slow>| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(slow.ms)).await;
+                "done"
+            }),
+        )
 }
 
 /// Starts a server over `db` in `data_dir`, after `tweak` adjusted its

@@ -75,3 +75,54 @@ async fn hsts_is_sent_only_behind_tls() {
             .starts_with("max-age=")
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let mut app = spawn_app().await;
+    let client = app.client.clone();
+    let url = app.url("/api/v1/test/slow?ms=400");
+    let in_flight = tokio::spawn(async move { client.get(url).send().await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    app.stop().await;
+    let response = in_flight.await.unwrap().expect("the request finished");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "done");
+    // And nothing new is accepted.
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_503_problem_json_with_retry_after() {
+    let app = spawn(Db::Sqlite, tempfile::tempdir().unwrap(), |c| {
+        c.request_timeout = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/test/slow?ms=2000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "unavailable");
+}
+
+#[tokio::test]
+async fn a_bad_query_parameter_is_400_problem_json() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/test/slow?ms=soon"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "malformed");
+}
