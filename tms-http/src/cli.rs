@@ -7,6 +7,7 @@
 //! tms-server migrate                          apply database migrations
 //! tms-server audit verify --tenant SLUG       check the tenant's hash chain
 //! tms-server audit export --tenant SLUG --format csv|jsonl   to stdout
+//! tms-server keys rotate                      add a new newest key to the key ring
 //! ```
 //!
 //! Exit codes: 0 success, 1 failure (including a broken audit chain), 2 bad
@@ -50,6 +51,19 @@ pub enum Command {
     /// Check or export a tenant's audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the key ring.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new key with the next id: new secrets are sealed with it, the
+    /// older keys still open what they sealed. With a key file (configured
+    /// or generated) the key is appended to it; with `TMS_KEYRING` the new
+    /// entry is printed for the operator to append.
+    Rotate,
 }
 
 /// `init`'s options.
@@ -158,7 +172,49 @@ pub async fn execute(command: Command, config: Config) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Export { tenant, format }) => {
             audit_export(&tenant, format, config).await
         }
+        Command::Keys(KeysCommand::Rotate) => keys_rotate(&config),
     }
+}
+
+fn keys_rotate(config: &Config) -> Result<ExitCode> {
+    use tms_core::ports::OsRandom;
+    use tms_core::security::keyring::KeyRing;
+    if let Some(text) = &config.keyring {
+        let ring = KeyRing::parse(text.expose())?;
+        let entry = KeyRing::generate_key(ring.next_key_id()?, &OsRandom);
+        println!(
+            "{}\nAppend this entry to TMS_KEYRING (keep the old ones) and restart every server.",
+            entry.expose()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = match &config.keyring_file {
+        Some(path) => path.clone(),
+        None => {
+            setup::prepare_data_dir(&config.data_dir)?;
+            // Generates the ring on first use, like `serve`.
+            setup::load_keyring(config)?;
+            config.data_dir.join(setup::KEYRING_FILE)
+        }
+    };
+    let ring = KeyRing::from_file(&path)?;
+    let id = ring.next_key_id()?;
+    let entry = KeyRing::generate_key(id, &OsRandom);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("cannot open {}: {}", path.display(), e.kind())))?;
+    writeln!(file, "{}", entry.expose())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::internal(format!("cannot write {}: {}", path.display(), e.kind())))?;
+    // The file must still parse, with the new key as the newest.
+    let ring = KeyRing::from_file(&path)?;
+    println!(
+        "added key {id} to {}; key ids now {:?}. Restart every server to seal with it.",
+        path.display(),
+        ring.key_ids()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn init(args: InitArgs, config: Config) -> Result<ExitCode> {

@@ -139,3 +139,57 @@ fn migrate_creates_the_embedded_database() {
     assert!(output.status.success(), "{output:?}");
     assert!(dir.path().join("tms.db").exists());
 }
+
+#[test]
+fn keys_rotate_appends_a_newer_key_and_keeps_the_file_private() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(tms_server(dir.path(), &["migrate"], None).status.success());
+    let first = tms_server(dir.path(), &["keys", "rotate"], None);
+    assert!(first.status.success(), "{first:?}");
+    let second = tms_server(dir.path(), &["keys", "rotate"], None);
+    assert!(
+        stdout(&second).contains("key ids now [1, 2, 3]"),
+        "{second:?}"
+    );
+    let path = dir.path().join("keyring");
+    let ring = tms_core::security::keyring::KeyRing::from_file(&path).unwrap();
+    assert_eq!(ring.newest_key_id(), 3);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn a_config_file_is_read_and_the_environment_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tms.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = {:?}\nlog = \"warn\"\n",
+            other.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    // TMS_DATA_DIR (set by the helper) wins over the file's data_dir.
+    let output = tms_server(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "migrate"],
+        None,
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("tms.db").exists());
+    assert!(!other.path().join("tms.db").exists());
+
+    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+    let output = tms_server(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "migrate"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
