@@ -14,8 +14,8 @@
 //!   OpenAPI part together).
 //! - [`app`]: the API plus `/healthz`, `/readyz`, `/metrics`, a problem+json
 //!   fallback, and the middleware stack (outermost first): request id,
-//!   security headers, tracing, metrics, problem bodies, timeout, body
-//!   limit.
+//!   security headers, tracing, metrics, problem bodies, panic catcher,
+//!   timeout, body limit.
 //! - [`serve`]: runs an app on a listener until a shutdown future resolves,
 //!   letting in-flight requests finish; [`run`] is the whole `serve`
 //!   command (set-up, first run, signals).
@@ -44,6 +44,7 @@ use tms_core::security::jwt::SessionJwt;
 use tms_core::security::keyring::KeyRing;
 use tms_core::service::tenancy::Deps;
 use tms_core::{Error, Result};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -164,6 +165,9 @@ pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        // A panic is a bug: answer 500 (made a problem below) and keep
+        // serving, rather than dropping the connection.
+        .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(middleware::problem_bodies))
         .layer(axum::middleware::from_fn(middleware::metrics))
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))

@@ -3,9 +3,8 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -138,8 +137,14 @@ pub async fn metrics(request: Request, next: Next) -> Response {
 }
 
 /// Turns error responses that are not problem+json yet — the framework's
-/// 404 and 405, the body limit's 413, the timeout's 503 — into problem
-/// bodies, so that clients see one error format.
+/// 404 and 405, the body limit's 413, the timeout's 503, a caught panic's
+/// 500, the rejections of extractors used straight from axum — into
+/// problem bodies, so that clients see one error format.
+///
+/// A bare 422 can only be an axum JSON rejection (the core's `Invalid` is
+/// already a problem): it becomes 400 `malformed`, as §10 asks. The text of
+/// a bare 400 or 422 (axum's description of what did not parse) is kept as
+/// the detail; 5xx texts never are.
 pub async fn problem_bodies(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -153,15 +158,35 @@ pub async fn problem_bodies(request: Request, next: Next) -> Response {
     if is_problem {
         return response;
     }
-    let (mut parts, _) = response.into_parts();
-    let problem = Problem::for_status(status).into_response();
-    let (problem_parts, body) = problem.into_parts();
+    let (mut parts, body) = response.into_parts();
+    let mut problem = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        Problem::for_status(StatusCode::BAD_REQUEST)
+    } else {
+        Problem::for_status(status)
+    };
+    if matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+    ) && let Ok(bytes) = axum::body::to_bytes(body, 1024).await
+        && let Ok(text) = std::str::from_utf8(&bytes)
+        && !text.trim().is_empty()
+    {
+        problem.detail = text.trim().to_owned();
+    }
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        tracing::error!(
+            status = status.as_u16(),
+            "request failed without a problem body"
+        );
+    }
+    parts.status = problem.status_code();
+    let (problem_parts, body) = problem.into_response().into_parts();
     // Keep the original headers (e.g. `Allow` on a 405) but the new body's.
     parts.headers.remove(header::CONTENT_LENGTH);
     for (name, value) in &problem_parts.headers {
         parts.headers.insert(name.clone(), value.clone());
     }
-    Response::from_parts(parts, Body::new(body))
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]

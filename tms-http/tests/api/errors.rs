@@ -83,3 +83,37 @@ async fn a_body_over_the_limit_is_413_problem_json() {
     let p = problem(response).await;
     assert_eq!(p["type"], "payload-too-large");
 }
+
+#[tokio::test]
+async fn rejections_of_plain_axum_extractors_are_problem_json_400_too() {
+    let app = spawn_app().await;
+    for body in ["{not json", r#"{"name": 5}"#] {
+        let response = app
+            .client
+            .post(app.url("/api/v1/test/plain-axum-json"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body:?}");
+        assert_eq!(problem(response).await["type"], "malformed");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_generic_500_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/test/panic"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let p = problem(response).await;
+    assert_eq!(p["type"], "internal");
+    assert!(!p.to_string().contains("a bug in a handler"));
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -102,6 +102,19 @@ fn test_api() -> Router<AppState> {
             }),
         )
         .route(
+            "/test/plain-axum-json",
+            post(|axum::Json(echo): axum::Json<Echo>| async move { echo.name }),
+        )
+        .route(
+            "/test/panic",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("a bug in a handler");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
             "/test/slow",
             get(|Query(slow): Query<Slow>| async move {
                 tokio::time::sleep(std::time::Duration::from_millis(slow.ms)).await;
