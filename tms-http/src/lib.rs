@@ -47,7 +47,7 @@ use tms_core::{Error, Result};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub mod cli;
 pub mod config;
@@ -170,7 +170,11 @@ pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(middleware::problem_bodies))
         .layer(axum::middleware::from_fn(middleware::metrics))
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::make_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::make_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(axum::middleware::from_fn_with_state(
             security,
             middleware::security_headers,
@@ -324,19 +328,17 @@ impl Server {
 /// once, listens on [`Config::listen`] until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<()> {
     let started = std::time::Instant::now();
-    let server = Server::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(server.config().listen)
+    // Listen first: a taken port must fail before the first run creates a
+    // tenant whose password could then never be shown.
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
-            Error::internal(format!(
-                "cannot listen on {}: {}",
-                server.config().listen,
-                e.kind()
-            ))
+            Error::internal(format!("cannot listen on {}: {}", config.listen, e.kind()))
         })?;
     let address = listener
         .local_addr()
         .map_err(|e| Error::internal(e.to_string()))?;
+    let server = Server::build(config).await?;
     if let Some(first) = server.first_run() {
         // Once, on stdout — never through the log.
         println!("{}", first.message(&server.config().public_url()));
