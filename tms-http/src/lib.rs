@@ -202,29 +202,36 @@ pub async fn serve(
     .await
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so that a signal
+/// arriving right after start-up still shuts down gracefully.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+                (Ok(i), Ok(t)) => (i, t),
+                _ => {
+                    tracing::warn!("cannot install signal handlers; stop the server with SIGKILL");
+                    std::future::pending::<()>().await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
+            tracing::info!("shutdown signal received; finishing in-flight requests");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
+    }
 }
 
 /// A server ready to listen: state built, store migrated, first run done.
@@ -328,6 +335,7 @@ impl Server {
 /// once, listens on [`Config::listen`] until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<()> {
     let started = std::time::Instant::now();
+    let shutdown = shutdown_signal();
     // Listen first: a taken port must fail before the first run creates a
     // tenant whose password could then never be shown.
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -341,12 +349,17 @@ pub async fn run(config: Config) -> Result<()> {
     let server = Server::build(config).await?;
     if let Some(first) = server.first_run() {
         // Once, on stdout — never through the log.
-        println!("{}", first.message(&server.config().public_url()));
+        let url = match &server.config().public_url {
+            Some(_) => server.config().public_url(),
+            // The bound address: right even when listening on port 0.
+            None => format!("http://{address}"),
+        };
+        println!("{}", first.message(&url));
     }
     tracing::info!(
         %address,
         ready_in_ms = started.elapsed().as_millis() as u64,
         "tms-server listening"
     );
-    server.serve(listener, shutdown_signal()).await
+    server.serve(listener, shutdown).await
 }

@@ -193,3 +193,95 @@ fn a_config_file_is_read_and_the_environment_overrides_it() {
     );
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Starts `tms-server serve` on port 0; returns the child and a channel of
+/// its stderr lines.
+fn start_serve(data_dir: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tms-server"))
+        .arg("serve")
+        .env_clear()
+        .env("TMS_DATA_DIR", data_dir)
+        .env("TMS_LISTEN", "127.0.0.1:0")
+        .env("TMS_LOG", "info")
+        .env("TMS_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tms-server starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for the "listening" log line; returns every line up to it.
+fn wait_until_listening(rx: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("tms-server logs that it listens");
+        let done = line.contains("tms-server listening");
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+fn sigterm(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn serve_prints_the_first_run_password_once_on_stdout_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (child, rx) = start_serve(dir.path());
+    let mut logs = wait_until_listening(&rx);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    logs.extend(rx.iter());
+    let text = stdout(&output);
+    let password = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no password in {text}"))
+        .to_owned();
+    assert!(text.contains("tenant:   demo"), "{text}");
+    assert!(text.contains("Change it at first login"), "{text}");
+    assert!(!text.contains("127.0.0.1:0"), "{text}");
+    let all_logs = logs.join("\n");
+    assert!(
+        !all_logs.contains(&password),
+        "the password reached the log"
+    );
+    assert!(
+        all_logs.contains("production must supply its own"),
+        "{all_logs}"
+    );
+
+    // The second start finds the store set up: nothing printed.
+    let (child, rx) = start_serve(dir.path());
+    wait_until_listening(&rx);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(!stdout(&output).contains("password"), "{output:?}");
+}
