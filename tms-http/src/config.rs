@@ -212,6 +212,17 @@ impl Config {
 
     /// Builds the configuration from a TOML text (if any) and variables;
     /// reports every bad setting at once.
+    ///
+    /// ```
+    /// use tms_http::config::Config;
+    ///
+    /// let file = "listen = \"0.0.0.0:9000\"\nbehind_tls = true\n";
+    /// let env = |name: &str| (name == "TMS_LISTEN").then(|| "127.0.0.1:7000".to_owned());
+    /// let config = Config::from_sources(Some(file), env)?;
+    /// assert_eq!(config.listen.to_string(), "127.0.0.1:7000"); // the environment wins
+    /// assert!(config.behind_tls);
+    /// # Ok::<(), tms_core::Error>(())
+    /// ```
     pub fn from_sources(
         toml_text: Option<&str>,
         env: impl Fn(&str) -> Option<String>,

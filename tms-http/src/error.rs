@@ -184,6 +184,13 @@ const INTERNAL_DETAIL: &str =
 
 impl ApiError {
     /// The problem this error is answered with (without logging).
+    ///
+    /// ```
+    /// use tms_http::error::ApiError;
+    ///
+    /// let problem = ApiError::from(tms_core::Error::not_found("booking")).problem();
+    /// assert_eq!((problem.status, problem.kind.as_str()), (404, "not-found"));
+    /// ```
     pub fn problem(&self) -> Problem {
         use tms_core::Error as E;
         match self {

@@ -89,6 +89,25 @@ pub fn write_private_file(path: &Path, content: &str) -> Result<()> {
         .map_err(|e| io_err("write", path, e))
 }
 
+/// Warns when a key file can be read by other users than its owner.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "key file is readable by other users; chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 /// The key ring: `TMS_KEYRING`, else `TMS_KEYRING_FILE`, else the generated
 /// file in the data directory.
 pub fn load_keyring(config: &Config) -> Result<KeyRing> {
@@ -96,6 +115,7 @@ pub fn load_keyring(config: &Config) -> Result<KeyRing> {
         return KeyRing::parse(text.expose());
     }
     if let Some(path) = &config.keyring_file {
+        warn_if_shared(path);
         return KeyRing::from_file(path);
     }
     let path = config.data_dir.join(KEYRING_FILE);
@@ -113,6 +133,7 @@ pub fn load_keyring(config: &Config) -> Result<KeyRing> {
         path = %path.display(),
         "using the key ring generated in the data directory; production must supply its own (TMS_KEYRING or TMS_KEYRING_FILE)"
     );
+    warn_if_shared(&path);
     KeyRing::from_file(&path)
 }
 
@@ -137,6 +158,7 @@ pub fn load_jwt_key(config: &Config) -> Result<JwtKey> {
             path
         }
     };
+    warn_if_shared(&path);
     let text = fs::read_to_string(&path).map_err(|e| io_err("read", &path, e))?;
     JwtKey::from_base64(&Secret::new(text))
 }
