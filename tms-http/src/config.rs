@@ -1,0 +1,447 @@
+//! Configuration of `tms-server`: environment variables, optionally on top of
+//! a TOML file.
+//!
+//! # Sources and precedence
+//!
+//! 1. built-in defaults (below), then
+//! 2. the TOML file given with `--config PATH` (or `TMS_CONFIG`), then
+//! 3. environment variables — **the environment wins over the file**.
+//!
+//! Every setting has the same name in both places: `TMS_LISTEN` in the
+//! environment is `listen` in the file.
+//!
+//! | variable | file key | default | meaning |
+//! |---|---|---|---|
+//! | `TMS_DATABASE_URL` | `database_url` | `sqlite://<data_dir>/tms.db?mode=rwc` | `sqlite://…`, `sqlite::memory:` or `postgres://…` |
+//! | `TMS_DATA_DIR` | `data_dir` | `./tms-data` | embedded defaults: SQLite file, `files/`, `mail/`, generated keys; created on first run |
+//! | `TMS_LISTEN` | `listen` | `127.0.0.1:8080` | address and port to listen on |
+//! | `TMS_PUBLIC_URL` | `public_url` | `http://<listen>` | the URL users reach the server at (printed on first run) |
+//! | `TMS_KEYRING` | `keyring` | — | the key ring itself (`1:base64,2:base64`) |
+//! | `TMS_KEYRING_FILE` | `keyring_file` | `<data_dir>/keyring` (generated) | a key ring file |
+//! | `TMS_JWT_KEY` | `jwt_key` | — | base64 of the session-token signing key (≥ 32 bytes) |
+//! | `TMS_JWT_KEY_FILE` | `jwt_key_file` | `<data_dir>/jwt.key` (generated) | a file holding that base64 key |
+//! | `TMS_LOG` | `log` | `info` | tracing filter, e.g. `info,tms_http=debug` |
+//! | `TMS_LOG_FORMAT` | `log_format` | `pretty` | `pretty` or `json` |
+//! | `TMS_BEHIND_TLS` | `behind_tls` | `false` | set when a TLS proxy fronts the server: adds `Strict-Transport-Security` |
+//! | `TMS_BODY_LIMIT` | `body_limit` | `1048576` | largest request body in bytes (larger → 413) |
+//! | `TMS_REQUEST_TIMEOUT_SECS` | `request_timeout_secs` | `30` | a request running longer is answered 503 |
+//! | `TMS_SHUTDOWN_GRACE_SECS` | `shutdown_grace_secs` | `30` | how long in-flight requests may finish after SIGTERM / Ctrl-C |
+//! | `TMS_FIRST_RUN` | `first_run` | `true` without `TMS_DATABASE_URL`, else `false` | on an empty store, create the `demo` tenant and print its owner's password once |
+//!
+//! Booleans accept `true/false/1/0/yes/no/on/off`.
+//!
+//! # Keys
+//!
+//! `TMS_KEYRING` wins over `TMS_KEYRING_FILE`, `TMS_JWT_KEY` over
+//! `TMS_JWT_KEY_FILE`. With neither, a key is generated into the data
+//! directory on first start (file mode `0600`) and a warning is logged:
+//! **production must supply its own keys**, kept outside the data directory
+//! and its backups. Secrets never appear in `Debug` output or logs; the
+//! database URL shows only its scheme, since it may carry a password.
+//!
+//! # Example file
+//!
+//! ```toml
+//! listen = "0.0.0.0:8080"
+//! database_url = "postgres://tms@db.internal/tms"
+//! keyring_file = "/run/secrets/tms-keyring"
+//! jwt_key_file = "/run/secrets/tms-jwt"
+//! behind_tls = true
+//! log_format = "json"
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tms_core::security::secret::Secret;
+use tms_core::{Error, FieldErrors, Result};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./tms-data";
+/// Default largest request body: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+/// The server's settings. Build it with [`Config::load`] (file and
+/// environment) or by hand in tests and embeddings.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the embedded defaults live.
+    pub data_dir: PathBuf,
+    /// The database; `None` is the SQLite file in [`Config::data_dir`].
+    pub database_url: Option<Secret<String>>,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The URL users reach the server at; `None` is `http://<listen>`.
+    pub public_url: Option<String>,
+    /// The key ring itself.
+    pub keyring: Option<Secret<String>>,
+    /// A key ring file.
+    pub keyring_file: Option<PathBuf>,
+    /// Base64 of the session-token key.
+    pub jwt_key: Option<Secret<String>>,
+    /// A file with the base64 session-token key.
+    pub jwt_key_file: Option<PathBuf>,
+    /// The tracing filter.
+    pub log: String,
+    /// How log lines look.
+    pub log_format: LogFormat,
+    /// Whether a TLS proxy fronts the server (adds HSTS).
+    pub behind_tls: bool,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Longest a request may run.
+    pub request_timeout: Duration,
+    /// How long in-flight requests may finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Whether `serve` provisions the `demo` tenant on an empty store.
+    pub first_run: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |o: bool| if o { "<set>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_ref()
+                    .map(|u| url_scheme(u.expose()))
+                    .unwrap_or("<embedded sqlite>"),
+            )
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("keyring", &set(self.keyring.is_some()))
+            .field("keyring_file", &self.keyring_file)
+            .field("jwt_key", &set(self.jwt_key.is_some()))
+            .field("jwt_key_file", &self.jwt_key_file)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("behind_tls", &self.behind_tls)
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("first_run", &self.first_run)
+            .finish()
+    }
+}
+
+/// The part of a URL before `:` — never the credentials after it.
+fn url_scheme(url: &str) -> &str {
+    url.split(':').next().unwrap_or_default()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            keyring: None,
+            keyring_file: None,
+            jwt_key: None,
+            jwt_key_file: None,
+            log: "info".into(),
+            log_format: LogFormat::Pretty,
+            behind_tls: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            first_run: true,
+        }
+    }
+}
+
+/// The TOML file: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<Secret<String>>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    keyring: Option<Secret<String>>,
+    keyring_file: Option<PathBuf>,
+    jwt_key: Option<Secret<String>>,
+    jwt_key_file: Option<PathBuf>,
+    log: Option<String>,
+    log_format: Option<String>,
+    behind_tls: Option<bool>,
+    body_limit: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    first_run: Option<bool>,
+}
+
+impl Config {
+    /// Reads the optional TOML file, then the process environment over it.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], reading variables through `env` (for tests).
+    pub fn load_with(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let text = match file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(
+                    "config",
+                    format!("{} cannot be read: {}", path.display(), e.kind()),
+                )
+            })?),
+            None => None,
+        };
+        Self::from_sources(text.as_deref(), env)
+    }
+
+    /// Builds the configuration from a TOML text (if any) and variables;
+    /// reports every bad setting at once.
+    ///
+    /// ```
+    /// use tms_http::config::Config;
+    ///
+    /// let file = "listen = \"0.0.0.0:9000\"\nbehind_tls = true\n";
+    /// let env = |name: &str| (name == "TMS_LISTEN").then(|| "127.0.0.1:7000".to_owned());
+    /// let config = Config::from_sources(Some(file), env)?;
+    /// assert_eq!(config.listen.to_string(), "127.0.0.1:7000"); // the environment wins
+    /// assert!(config.behind_tls);
+    /// # Ok::<(), tms_core::Error>(())
+    /// ```
+    pub fn from_sources(
+        toml_text: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let file: FileConfig = match toml_text {
+            Some(text) => toml::from_str(text).map_err(|e| {
+                // toml's message quotes the offending line, which may hold a
+                // key: say only where it is.
+                let at = e
+                    .span()
+                    .map(|s| format!(" at byte {}", s.start))
+                    .unwrap_or_default();
+                Error::invalid("config", format!("the TOML file is malformed{at}"))
+            })?,
+            None => FileConfig::default(),
+        };
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let mut errors = FieldErrors::new();
+        let mut config = Config::default();
+
+        if let Some(v) = env("TMS_DATA_DIR").map(PathBuf::from).or(file.data_dir) {
+            config.data_dir = v;
+        }
+        config.database_url = env("TMS_DATABASE_URL")
+            .map(Secret::new)
+            .or(file.database_url);
+        if let Some(v) = env("TMS_LISTEN").or(file.listen) {
+            match v.trim().parse() {
+                Ok(addr) => config.listen = addr,
+                Err(_) => errors.push("TMS_LISTEN", "is not an address:port"),
+            }
+        }
+        config.public_url = env("TMS_PUBLIC_URL").or(file.public_url);
+        config.keyring = env("TMS_KEYRING").map(Secret::new).or(file.keyring);
+        config.keyring_file = env("TMS_KEYRING_FILE")
+            .map(PathBuf::from)
+            .or(file.keyring_file);
+        config.jwt_key = env("TMS_JWT_KEY").map(Secret::new).or(file.jwt_key);
+        config.jwt_key_file = env("TMS_JWT_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.jwt_key_file);
+        if let Some(v) = env("TMS_LOG").or(file.log) {
+            config.log = v;
+        }
+        if let Some(v) = env("TMS_LOG_FORMAT").or(file.log_format) {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "pretty" => config.log_format = LogFormat::Pretty,
+                "json" => config.log_format = LogFormat::Json,
+                _ => errors.push("TMS_LOG_FORMAT", "must be `pretty` or `json`"),
+            }
+        }
+        let mut boolean = |name: &'static str, file: Option<bool>| -> Option<bool> {
+            match env(name) {
+                Some(v) => match parse_bool(&v) {
+                    Some(b) => Some(b),
+                    None => {
+                        errors.push(name, "must be true or false");
+                        None
+                    }
+                },
+                None => file,
+            }
+        };
+        if let Some(v) = boolean("TMS_BEHIND_TLS", file.behind_tls) {
+            config.behind_tls = v;
+        }
+        config.first_run =
+            boolean("TMS_FIRST_RUN", file.first_run).unwrap_or(config.database_url.is_none());
+        let mut number = |name: &'static str, file: Option<u64>| -> Option<u64> {
+            match env(name) {
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        errors.push(name, "must be a positive whole number");
+                        None
+                    }
+                },
+                None => file,
+            }
+        };
+        if let Some(v) = number("TMS_BODY_LIMIT", file.body_limit.map(|n| n as u64)) {
+            config.body_limit = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = number("TMS_REQUEST_TIMEOUT_SECS", file.request_timeout_secs) {
+            config.request_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = number("TMS_SHUTDOWN_GRACE_SECS", file.shutdown_grace_secs) {
+            config.shutdown_grace = Duration::from_secs(v);
+        }
+        errors.into_result()?;
+        Ok(config)
+    }
+
+    /// The database URL: the configured one, or the SQLite file in the data
+    /// directory.
+    pub fn database_url(&self) -> Secret<String> {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tms.db").display()
+            )),
+        }
+    }
+
+    /// The URL users reach the server at.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_ones() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(c.first_run);
+        assert!(!c.behind_tls);
+        assert_eq!(
+            c.database_url().expose(),
+            "sqlite://./tms-data/tms.db?mode=rwc"
+        );
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let file = r#"
+            listen = "0.0.0.0:9000"
+            log = "debug"
+            behind_tls = true
+        "#;
+        let c = Config::from_sources(
+            Some(file),
+            env(&[("TMS_LISTEN", "127.0.0.1:7000"), ("TMS_BEHIND_TLS", "no")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(c.log, "debug");
+        assert!(!c.behind_tls);
+    }
+
+    #[test]
+    fn an_explicit_database_turns_first_run_off_unless_asked() {
+        let c = Config::from_sources(None, env(&[("TMS_DATABASE_URL", "postgres://x/y")])).unwrap();
+        assert!(!c.first_run);
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("TMS_DATABASE_URL", "postgres://x/y"),
+                ("TMS_FIRST_RUN", "1"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.first_run);
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_at_once() {
+        let err = Config::from_sources(
+            None,
+            env(&[
+                ("TMS_LISTEN", "nowhere"),
+                ("TMS_LOG_FORMAT", "xml"),
+                ("TMS_BODY_LIMIT", "-3"),
+            ]),
+        )
+        .unwrap_err();
+        let Error::Invalid(errors) = err else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(errors.as_slice().len(), 3);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused_without_echoing_the_file() {
+        let err = Config::from_sources(Some("jwt_kye = \"c2VjcmV0\"\n"), env(&[])).unwrap_err();
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets_or_the_database_password() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("TMS_DATABASE_URL", "postgres://tms:hunter2-pw@db/tms"),
+                ("TMS_KEYRING", "1:c2VjcmV0LWtleQ=="),
+                ("TMS_JWT_KEY", "and-another-secret"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["hunter2", "c2VjcmV0", "another-secret", "db/tms"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("postgres"));
+    }
+}

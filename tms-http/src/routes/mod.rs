@@ -1,0 +1,27 @@
+//! Resource modules. Each has a `router() -> Router<AppState>` and an
+//! OpenAPI document of its paths; listing it in [`RESOURCES`] mounts both.
+
+use axum::Router;
+use utoipa::OpenApi as _;
+
+use crate::AppState;
+
+pub mod health;
+pub mod openapi;
+
+/// One resource module: its routes (relative to `/api/v1`) and its part of
+/// the OpenAPI document.
+#[derive(Debug, Clone, Copy)]
+pub struct Resource {
+    /// The module's routes, e.g. `/auth/login`.
+    pub router: fn() -> Router<AppState>,
+    /// The module's paths and schemas, with paths as mounted (`/api/v1/…`).
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
+}
+
+/// Every resource under `/api/v1`. Adding one is one line, e.g.
+/// `Resource { router: identity::router, openapi: identity::ApiDoc::openapi },`.
+pub const RESOURCES: &[Resource] = &[Resource {
+    router: openapi::router,
+    openapi: openapi::ApiDoc::openapi,
+}];

@@ -1,0 +1,287 @@
+//! The `tms-server` binary, run as an operator would, on a temp data dir.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn tms_server(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tms-server"))
+        .args(args)
+        .env_clear()
+        .env("TMS_DATA_DIR", data_dir)
+        .env("TMS_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tms-server starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("tms-server ends")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const INIT: &[&str] = &[
+    "init",
+    "--slug",
+    "al-noor",
+    "--name",
+    "Al Noor Travel",
+    "--currency",
+    "SAR",
+    "--branch",
+    "Riyadh",
+    "--email",
+    "owner@alnoor.example",
+    "--owner-name",
+    "Noor Owner",
+];
+
+#[test]
+fn init_creates_a_tenant_and_prints_a_generated_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tms_server(dir.path(), INIT, None);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("created tenant `al-noor`"), "{text}");
+    assert!(text.contains("password: "), "{text}");
+    // Logs and warnings never carry it.
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(password));
+
+    // The same slug again is a conflict.
+    let again = tms_server(dir.path(), INIT, None);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn init_reads_the_password_from_stdin_and_prints_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = INIT.to_vec();
+    args.push("--password-stdin");
+    let output = tms_server(dir.path(), &args, Some("correct-Horse-battery-staple-93\n"));
+    assert!(output.status.success(), "{output:?}");
+    assert!(!stdout(&output).contains("password"));
+}
+
+#[test]
+fn init_refuses_a_weak_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = INIT.to_vec();
+    args.push("--password-stdin");
+    let output = tms_server(dir.path(), &args, Some("password\n"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("owner_password"));
+}
+
+#[test]
+fn audit_verify_and_export_read_the_tenants_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(tms_server(dir.path(), INIT, None).status.success());
+
+    let verify = tms_server(
+        dir.path(),
+        &["audit", "verify", "--tenant", "al-noor"],
+        None,
+    );
+    assert!(verify.status.success(), "{verify:?}");
+    assert!(stdout(&verify).contains("intact: 3 events"), "{verify:?}");
+
+    let jsonl = tms_server(
+        dir.path(),
+        &[
+            "audit", "export", "--tenant", "al-noor", "--format", "jsonl",
+        ],
+        None,
+    );
+    assert!(jsonl.status.success(), "{jsonl:?}");
+    let lines: Vec<serde_json::Value> = stdout(&jsonl)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+
+    let csv = tms_server(
+        dir.path(),
+        &["audit", "export", "--tenant", "al-noor", "--format", "csv"],
+        None,
+    );
+    assert!(csv.status.success(), "{csv:?}");
+    let text = stdout(&csv);
+    assert!(text.starts_with("seq,id,at,"), "{text}");
+    assert_eq!(text.lines().count(), 4);
+}
+
+#[test]
+fn audit_verify_of_an_unknown_tenant_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tms_server(dir.path(), &["audit", "verify", "--tenant", "nobody"], None);
+    assert!(!output.status.success());
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tms_server(dir.path(), &["migrate"], None);
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("tms.db").exists());
+}
+
+#[test]
+fn keys_rotate_appends_a_newer_key_and_keeps_the_file_private() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(tms_server(dir.path(), &["migrate"], None).status.success());
+    let first = tms_server(dir.path(), &["keys", "rotate"], None);
+    assert!(first.status.success(), "{first:?}");
+    let second = tms_server(dir.path(), &["keys", "rotate"], None);
+    assert!(
+        stdout(&second).contains("key ids now [1, 2, 3]"),
+        "{second:?}"
+    );
+    let path = dir.path().join("keyring");
+    let ring = tms_core::security::keyring::KeyRing::from_file(&path).unwrap();
+    assert_eq!(ring.newest_key_id(), 3);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn a_config_file_is_read_and_the_environment_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tms.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = {:?}\nlog = \"warn\"\n",
+            other.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    // TMS_DATA_DIR (set by the helper) wins over the file's data_dir.
+    let output = tms_server(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "migrate"],
+        None,
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("tms.db").exists());
+    assert!(!other.path().join("tms.db").exists());
+
+    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+    let output = tms_server(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "migrate"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// Starts `tms-server serve` on port 0; returns the child and a channel of
+/// its stderr lines.
+fn start_serve(data_dir: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tms-server"))
+        .arg("serve")
+        .env_clear()
+        .env("TMS_DATA_DIR", data_dir)
+        .env("TMS_LISTEN", "127.0.0.1:0")
+        .env("TMS_LOG", "info")
+        .env("TMS_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tms-server starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for the "listening" log line; returns every line up to it.
+fn wait_until_listening(rx: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("tms-server logs that it listens");
+        let done = line.contains("tms-server listening");
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+fn sigterm(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn serve_prints_the_first_run_password_once_on_stdout_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (child, rx) = start_serve(dir.path());
+    let mut logs = wait_until_listening(&rx);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    logs.extend(rx.iter());
+    let text = stdout(&output);
+    let password = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no password in {text}"))
+        .to_owned();
+    assert!(text.contains("tenant:   demo"), "{text}");
+    assert!(text.contains("Change it at first login"), "{text}");
+    assert!(!text.contains("127.0.0.1:0"), "{text}");
+    let all_logs = logs.join("\n");
+    assert!(
+        !all_logs.contains(&password),
+        "the password reached the log"
+    );
+    assert!(
+        all_logs.contains("production must supply its own"),
+        "{all_logs}"
+    );
+
+    // The second start finds the store set up: nothing printed.
+    let (child, rx) = start_serve(dir.path());
+    wait_until_listening(&rx);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(!stdout(&output).contains("password"), "{output:?}");
+}

@@ -1,0 +1,304 @@
+//! `spawn_app()`: a real `tms-server` on 127.0.0.1:0 over a fresh database
+//! (SQLite in a temp dir, or a fresh PostgreSQL database), with a real
+//! reqwest client that keeps cookies.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tempfile::TempDir;
+use tms_adapters::sql::SqlStore;
+use tms_core::security::password::PasswordHasher;
+use tms_core::security::secret::Secret;
+use tms_http::config::Config;
+use tms_http::extract::{Json, Query};
+use tms_http::{AppState, Server, api_router};
+
+/// A running server.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// A client with a cookie store.
+    pub client: reqwest::Client,
+    /// The server's data directory.
+    pub data_dir: TempDir,
+    /// The store the server uses (close it to simulate an outage).
+    pub store: SqlStore,
+    /// The database URL, for a second start on the same database.
+    pub database_url: Option<String>,
+    /// What the first run printed (password), if it ran.
+    pub first_run_password: Option<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<tms_core::Result<()>>>,
+    /// The PostgreSQL database, when on PostgreSQL.
+    pub pg: Option<PgDatabase>,
+}
+
+impl TestApp {
+    /// `address` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+/// Which database a test runs on.
+pub enum Db {
+    /// A SQLite file in the data directory (the embedded default).
+    Sqlite,
+    /// A fresh PostgreSQL database, dropped after the test.
+    Postgres(PgDatabase),
+}
+
+/// A server on SQLite with first-run provisioning on.
+pub async fn spawn_app() -> TestApp {
+    spawn(Db::Sqlite, tempfile::tempdir().expect("tempdir"), |_| {}).await
+}
+
+/// A server on a fresh PostgreSQL database; `None` (after saying so loudly)
+/// when PostgreSQL is unreachable outside CI.
+pub async fn spawn_app_on_postgres() -> Option<TestApp> {
+    let db = PgDatabase::create().await?;
+    Some(
+        spawn(
+            Db::Postgres(db),
+            tempfile::tempdir().expect("tempdir"),
+            |_| {},
+        )
+        .await,
+    )
+}
+
+/// A route that takes a JSON body through the crate's extractor, to test
+/// rejections over HTTP.
+#[derive(serde::Deserialize)]
+struct Echo {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Slow {
+    ms: u64,
+}
+
+/// The real API plus two test routes: `POST /api/v1/test/echo` (a JSON
+/// body) and `GET /api/v1/test/slow?ms=` (an in-flight request).
+fn test_api() -> Router<AppState> {
+    api_router()
+        .route(
+            "/test/echo",
+            post(|Json(echo): Json<Echo>| async move {
+                axum::Json(serde_json::json!({ "name": echo.name }))
+            }),
+        )
+        .route(
+            "/test/plain-axum-json",
+            post(|axum::Json(echo): axum::Json<Echo>| async move { echo.name }),
+        )
+        .route(
+            "/test/panic",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("a bug in a handler");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
+            "/test/slow",
+            get(|Query(slow): Query<Slow>| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(slow.ms)).await;
+                "done"
+            }),
+        )
+}
+
+/// Starts a server over `db` in `data_dir`, after `tweak` adjusted its
+/// configuration.
+pub async fn spawn(db: Db, data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (database_url, pg) = match db {
+        Db::Sqlite => (None, None),
+        Db::Postgres(pg) => (Some(pg.url.clone()), Some(pg)),
+    };
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        database_url: database_url.clone().map(Secret::new),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        first_run: true,
+        log: "warn".into(),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    start(config, data_dir, database_url, pg).await
+}
+
+async fn start(
+    config: Config,
+    data_dir: TempDir,
+    database_url: Option<String>,
+    pg: Option<PgDatabase>,
+) -> TestApp {
+    // The cheapest argon2 parameters: tests are not about hashing cost.
+    let server = Server::build_with(config, |mut deps| {
+        deps.hasher = PasswordHasher::with_params(8, 1, 1).expect("params");
+        deps
+    })
+    .await
+    .expect("server builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("addr"));
+    let store = server.store().clone();
+    let first_run_password = server.first_run().map(|f| f.password.expose().to_owned());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve_with(listener, test_api(), async {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        client,
+        data_dir,
+        store,
+        database_url,
+        first_run_password,
+        shutdown: Some(tx),
+        task: Some(task),
+        pg,
+    }
+}
+
+/// Stops `app` and starts a new server on the same data directory and
+/// database.
+pub async fn restart(mut app: TestApp) -> TestApp {
+    app.stop().await;
+    let TestApp {
+        data_dir,
+        database_url,
+        pg,
+        ..
+    } = app;
+    let config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        database_url: database_url.clone().map(Secret::new),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        first_run: true,
+        ..Config::default()
+    };
+    start(config, data_dir, database_url, pg).await
+}
+
+/// How many tenants the database holds, read with plain SQL.
+pub async fn count_tenants(data_dir: &Path, database_url: Option<&str>) -> i64 {
+    use sqlx::Connection as _;
+    match database_url {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+        }
+        None => {
+            let url = format!("sqlite://{}", data_dir.join("tms.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+                .fetch_one(&mut conn)
+                .await
+                .expect("count")
+        }
+    }
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+pub struct PgDatabase {
+    /// Its URL.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates a fresh database on `TMS_TEST_DATABASE_URL` (default
+    /// `postgres://postgres@127.0.0.1:5432/postgres`). Unreachable: fails
+    /// under `CI=true`, else says so on stderr and returns `None`.
+    pub async fn create() -> Option<Self> {
+        use sqlx::Connection as _;
+        let admin_url = std::env::var("TMS_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL is unreachable under CI=true: {e}");
+                }
+                eprintln!(
+                    "\n!!! SKIPPING a PostgreSQL test: {e}\n!!! set TMS_TEST_DATABASE_URL or start PostgreSQL on 127.0.0.1:5432\n"
+                );
+                return None;
+            }
+        };
+        let name = format!("tms_http_test_{}", uuid::Uuid::now_v7().simple());
+        // The name is ours (a UUID), not input.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let (base, query) = match admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (admin_url.as_str(), String::new()),
+        };
+        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+        let url = format!("{base}/{name}{query}");
+        Some(Self {
+            url,
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: do the async work on a thread
+        // with its own.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,13 @@
+//! API tests: one binary (every file under `tests/` is a separate slow
+//! link). Each test starts a real server on a loopback port over a fresh
+//! database — see `helpers::spawn_app`.
+
+// Tests fail by panicking, helpers included.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod cli;
+mod errors;
+mod first_run;
+mod health;
+mod helpers;
+mod middleware;
