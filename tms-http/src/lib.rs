@@ -42,6 +42,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tms_adapters::sql::SqlStore;
 use tms_core::security::jwt::SessionJwt;
 use tms_core::security::keyring::KeyRing;
+use tms_core::service::identity::Identity;
 use tms_core::service::tenancy::Deps;
 use tms_core::{Error, Result};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -49,6 +50,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -70,6 +72,9 @@ pub struct AppState {
     pub keyring: Arc<KeyRing>,
     /// Issues and checks session tokens.
     pub jwt: Arc<SessionJwt>,
+    /// Login, sessions, users, branches (issuer `TMS`, links to the
+    /// public URL).
+    pub identity: Arc<Identity>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -91,12 +96,24 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Assembles the state; installs the process-wide metrics recorder on
-    /// first use.
-    pub fn new(deps: Deps, keyring: KeyRing, jwt: SessionJwt, config: Config) -> Self {
+    /// first use. `identity_jwt` is a second codec over the same key as
+    /// `jwt` (the identity service owns its own; `SessionJwt` is not
+    /// `Clone`).
+    pub fn new(
+        deps: Deps,
+        keyring: KeyRing,
+        jwt: SessionJwt,
+        identity_jwt: SessionJwt,
+        config: Config,
+    ) -> Self {
+        let keyring = Arc::new(keyring);
+        let identity = Identity::new(deps.clone(), keyring.clone(), identity_jwt, "TMS")
+            .with_app_url(config.public_url());
         Self {
             deps,
-            keyring: Arc::new(keyring),
+            keyring,
             jwt: Arc::new(jwt),
+            identity: Arc::new(identity),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
@@ -256,6 +273,7 @@ impl Server {
         setup::prepare_data_dir(&config.data_dir)?;
         let keyring = setup::load_keyring(&config)?;
         let jwt = SessionJwt::new(setup::load_jwt_key(&config)?);
+        let identity_jwt = SessionJwt::new(setup::load_jwt_key(&config)?);
         let store = setup::connect_store(&config).await?;
         let deps = adjust(Deps::new(store.clone().into_dyn()));
         let first_run = if config.first_run {
@@ -264,7 +282,7 @@ impl Server {
             None
         };
         Ok(Self {
-            state: AppState::new(deps, keyring, jwt, config),
+            state: AppState::new(deps, keyring, jwt, identity_jwt, config),
             store,
             first_run,
         })
