@@ -6,6 +6,7 @@ use utoipa::OpenApi as _;
 
 use crate::AppState;
 
+pub mod auth;
 pub mod health;
 pub mod openapi;
 
@@ -21,7 +22,13 @@ pub struct Resource {
 
 /// Every resource under `/api/v1`. Adding one is one line, e.g.
 /// `Resource { router: identity::router, openapi: identity::ApiDoc::openapi },`.
-pub const RESOURCES: &[Resource] = &[Resource {
-    router: openapi::router,
-    openapi: openapi::ApiDoc::openapi,
-}];
+pub const RESOURCES: &[Resource] = &[
+    Resource {
+        router: openapi::router,
+        openapi: openapi::ApiDoc::openapi,
+    },
+    Resource {
+        router: auth::router,
+        openapi: auth::ApiDoc::openapi,
+    },
+];

@@ -1,0 +1,359 @@
+//! `/api/v1/auth`: login, the session cookie and bearer token, CSRF,
+//! logout, failures and lockout.
+//!
+//! The session cookie is `__Host-` and `Secure`; a cookie store may refuse to
+//! send it over plain http on loopback, so these tests read `Set-Cookie` and
+//! send the `Cookie` header by hand, with a client without a cookie store.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
+
+/// A client that keeps no cookies: every cookie is sent by hand.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+struct LoggedIn {
+    /// `__Host-tms_session=<jwt>`, ready for a `Cookie` header.
+    cookie: String,
+    /// The raw `Set-Cookie` header.
+    set_cookie: String,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl LoggedIn {
+    fn token(&self) -> &str {
+        self.body["token"].as_str().unwrap()
+    }
+
+    fn csrf(&self) -> &str {
+        self.body["csrf_token"].as_str().unwrap()
+    }
+}
+
+async fn login_as(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "tenant": DEMO_SLUG, "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login_owner(app: &TestApp) -> LoggedIn {
+    let password = app.first_run_password.clone().expect("first run ran");
+    let response = login_as(app, DEMO_EMAIL, &password).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let set_cookie = headers
+        .get(reqwest::header::SET_COOKIE)
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cookie = set_cookie.split(';').next().unwrap().trim().to_owned();
+    let body: Value = response.json().await.unwrap();
+    LoggedIn {
+        cookie,
+        set_cookie,
+        body,
+        headers,
+    }
+}
+
+async fn me_with_cookie(app: &TestApp, cookie: &str) -> reqwest::Response {
+    client()
+        .get(app.url("/api/v1/auth/me"))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me_with_bearer(app: &TestApp, token: &str) -> reqwest::Response {
+    client()
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn login_sets_a_host_only_http_only_secure_cookie_and_me_answers_with_cookie_or_bearer() {
+    let app = spawn_app().await;
+    let session = login_owner(&app).await;
+
+    let attributes: Vec<String> = session
+        .set_cookie
+        .split(';')
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    assert!(session.cookie.starts_with("__Host-tms_session="));
+    assert_eq!(
+        session.cookie.trim_start_matches("__Host-tms_session="),
+        session.token()
+    );
+    for wanted in ["httponly", "secure", "samesite=lax", "path=/"] {
+        assert!(
+            attributes.iter().any(|a| a == wanted),
+            "{wanted} missing in {}",
+            session.set_cookie
+        );
+    }
+    assert!(!attributes.iter().any(|a| a.starts_with("domain")));
+    let max_age: i64 = attributes
+        .iter()
+        .find_map(|a| a.strip_prefix("max-age="))
+        .expect("Max-Age")
+        .parse()
+        .unwrap();
+    assert!(max_age > 3600, "{max_age}");
+
+    assert_eq!(session.body["user"]["email"], DEMO_EMAIL);
+    assert!(session.body["user"]["id"].is_string());
+    assert!(session.body["user"]["role"].is_string());
+    assert!(session.body["restricted"].is_boolean());
+    assert!(!session.csrf().is_empty());
+    assert_ne!(session.csrf(), session.token());
+
+    let response = me_with_cookie(&app, &session.cookie).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["user"]["email"], DEMO_EMAIL);
+
+    let response = me_with_bearer(&app, session.token()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Without credentials, or with a forged token: 401 problem.
+    let response = client()
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let response = me_with_bearer(&app, "not.a.jwt").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_login_answer_carries_the_security_headers_and_is_not_cached() {
+    let app = spawn_app().await;
+    let session = login_owner(&app).await;
+    let headers = &session.headers;
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers.contains_key("content-security-policy"));
+    assert!(headers.contains_key("referrer-policy"));
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn a_cookie_write_needs_the_sessions_csrf_token_and_a_bearer_write_does_not() {
+    let app = spawn_app().await;
+    let session = login_owner(&app).await;
+    let unknown = app.url(&format!("/api/v1/auth/sessions/{}", uuid::Uuid::now_v7()));
+
+    // No token, and a wrong one: 403, before anything else.
+    for csrf in [None, Some("forged")] {
+        let mut request = client().delete(&unknown).header("Cookie", &session.cookie);
+        if let Some(csrf) = csrf {
+            request = request.header("X-CSRF-Token", csrf);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{csrf:?}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "csrf");
+    }
+
+    // The session's token: the request goes through (to a 404: no such
+    // session of this user).
+    let response = client()
+        .delete(&unknown)
+        .header("Cookie", &session.cookie)
+        .header("X-CSRF-Token", session.csrf())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Bearer: no CSRF token needed.
+    let response = client()
+        .delete(&unknown)
+        .bearer_auth(session.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Reads need no CSRF token with the cookie.
+    let response = client()
+        .get(app.url("/api/v1/auth/sessions"))
+        .header("Cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let sessions: Value = response.json().await.unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+    assert_eq!(sessions[0]["current"], true);
+}
+
+async fn logout_invalidates_the_cookie_and_the_bearer_token_at_once(app: &TestApp) {
+    let session = login_owner(app).await;
+    assert_eq!(
+        me_with_cookie(app, &session.cookie).await.status(),
+        StatusCode::OK
+    );
+
+    let response = client()
+        .post(app.url("/api/v1/auth/logout"))
+        .header("Cookie", &session.cookie)
+        .header("X-CSRF-Token", session.csrf())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("__Host-tms_session=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+
+    assert_eq!(
+        me_with_cookie(app, &session.cookie).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me_with_bearer(app, session.token()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn logout_invalidates_the_session_at_once_on_sqlite() {
+    let app = spawn_app().await;
+    logout_invalidates_the_cookie_and_the_bearer_token_at_once(&app).await;
+}
+
+#[tokio::test]
+async fn logout_invalidates_the_session_at_once_on_postgresql() {
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
+    logout_invalidates_the_cookie_and_the_bearer_token_at_once(&app).await;
+}
+
+#[tokio::test]
+async fn logout_everywhere_ends_every_session_of_the_user() {
+    let app = spawn_app().await;
+    let first = login_owner(&app).await;
+    let second = login_owner(&app).await;
+    let response = client()
+        .post(app.url("/api/v1/auth/logout-everywhere"))
+        .bearer_auth(second.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["ended"], 2);
+    for token in [first.token(), second.token()] {
+        assert_eq!(
+            me_with_bearer(&app, token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_get_identical_401_bodies() {
+    let app = spawn_app().await;
+    let wrong_password = login_as(&app, DEMO_EMAIL, "not-the-password-at-all").await;
+    let unknown_email = login_as(&app, "nobody@demo.example", "not-the-password-at-all").await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_email.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong_password.headers().get("set-cookie").is_none());
+    let a: Value = wrong_password.json().await.unwrap();
+    let b: Value = unknown_email.json().await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["type"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_account_even_against_the_right_password() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let response = login_as(&app, DEMO_EMAIL, "not-the-password-at-all").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let password = app.first_run_password.clone().unwrap();
+    let response = login_as(&app, DEMO_EMAIL, &password).await;
+    assert_eq!(response.status(), StatusCode::LOCKED);
+    let retry_after: i64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0);
+    assert!(response.headers().get("set-cookie").is_none());
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "locked");
+}
+
+#[tokio::test]
+async fn a_password_reset_request_is_accepted_whether_or_not_the_user_exists() {
+    let app = spawn_app().await;
+    for email in [DEMO_EMAIL, "nobody@demo.example"] {
+        let response = client()
+            .post(app.url("/api/v1/auth/password-reset"))
+            .json(&json!({ "tenant": DEMO_SLUG, "email": email }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{email}");
+    }
+    let response = client()
+        .post(app.url("/api/v1/auth/password-reset/confirm"))
+        .json(&json!({ "tenant": DEMO_SLUG, "token": "made-up", "password": "a new long password 123" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+}
+
+#[tokio::test]
+async fn the_auth_paths_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = client()
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/me",
+        "/api/v1/auth/sessions/{id}",
+        "/api/v1/auth/password-reset/confirm",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+}
