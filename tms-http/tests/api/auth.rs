@@ -357,3 +357,61 @@ async fn the_auth_paths_are_in_the_openapi_document() {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
 }
+
+#[tokio::test]
+async fn too_many_logins_from_one_address_are_429_with_retry_after() {
+    let app = spawn_app().await;
+    let mut limited = None;
+    // Different unknown emails: no account lock, only the per-IP throttle.
+    for i in 0..40 {
+        let response = login_as(&app, &format!("nobody{i}@demo.example"), "wrong-password").await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = limited.expect("the throttle answers 429 within 40 attempts");
+    let retry_after: i64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "rate-limited");
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_then_the_new_one_logs_in() {
+    let app = spawn_app().await;
+    let session = login_owner(&app).await;
+    let new = "a brand new long passphrase 42";
+    let response = client()
+        .post(app.url("/api/v1/auth/password"))
+        .bearer_auth(session.token())
+        .json(&json!({ "current": "not-the-password-at-all", "new": new }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    assert_ne!(response.status(), StatusCode::NO_CONTENT);
+
+    let old = app.first_run_password.clone().unwrap();
+    let response = client()
+        .post(app.url("/api/v1/auth/password"))
+        .bearer_auth(session.token())
+        .json(&json!({ "current": old, "new": new }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        login_as(&app, DEMO_EMAIL, new).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        login_as(&app, DEMO_EMAIL, &old).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
