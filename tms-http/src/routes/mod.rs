@@ -7,8 +7,10 @@ use utoipa::OpenApi as _;
 use crate::AppState;
 
 pub mod auth;
+pub mod branches;
 pub mod health;
 pub mod openapi;
+pub mod users;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -30,5 +32,13 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: auth::router,
         openapi: auth::ApiDoc::openapi,
+    },
+    Resource {
+        router: users::router,
+        openapi: users::ApiDoc::openapi,
+    },
+    Resource {
+        router: branches::router,
+        openapi: branches::ApiDoc::openapi,
     },
 ];

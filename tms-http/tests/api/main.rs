@@ -12,3 +12,4 @@ mod first_run;
 mod health;
 mod helpers;
 mod middleware;
+mod users;

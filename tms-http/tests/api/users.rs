@@ -1,0 +1,172 @@
+//! `/api/v1/users` and `/api/v1/branches`: tenant isolation, critical
+//! confirmation, creation.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tms_core::security::password::PasswordHasher;
+use tms_core::security::secret::Secret;
+use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// The demo owner's bearer token.
+async fn owner_token(app: &TestApp) -> String {
+    let password = app.first_run_password.clone().unwrap();
+    let response = client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["restricted"], false, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// A second tenant in the same store; its owner's id.
+async fn other_tenant_owner(app: &TestApp) -> String {
+    let mut deps = Deps::new(app.store.clone().into_dyn());
+    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
+    let request = NewTenant::parse(NewTenantRequest {
+        slug: "other".into(),
+        name: "Other Travel".into(),
+        base_currency: "EUR".into(),
+        first_branch: "Main".into(),
+        owner_email: "owner@other.example".into(),
+        owner_name: "Other Owner".into(),
+        owner_password: Secret::new("quiet harbour lantern 9081".into()),
+    })
+    .unwrap();
+    let provisioned = provision_tenant(&deps, request).await.unwrap();
+    provisioned.owner.id.to_string()
+}
+
+#[tokio::test]
+async fn another_tenants_user_is_404_on_read_and_on_access_change() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let foreign = other_tenant_owner(&app).await;
+
+    let response = client()
+        .get(app.url(&format!("/api/v1/users/{foreign}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "not-found");
+
+    let response = client()
+        .patch(app.url(&format!("/api/v1/users/{foreign}/access")))
+        .bearer_auth(&token)
+        .json(&json!({ "role": "sales" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // The list holds only the caller's tenant.
+    let list: Value = client()
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, [DEMO_EMAIL]);
+}
+
+#[tokio::test]
+async fn an_invited_users_access_change_needs_a_confirmation_token() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let response = client()
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let user: Value = response.json().await.unwrap();
+    assert!(user.get("password_hash").is_none());
+    let id = user["id"].as_str().unwrap().to_owned();
+    let url = app.url(&format!("/api/v1/users/{id}/access"));
+
+    let response = client()
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&json!({ "role": "admin" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PRECONDITION_REQUIRED);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "confirmation-required");
+    let confirmation = problem["confirmation_token"].as_str().unwrap().to_owned();
+
+    let response = client()
+        .patch(&url)
+        .bearer_auth(&token)
+        .header("Tms-Confirm", &confirmation)
+        .json(&json!({ "role": "admin" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["role"], "admin");
+}
+
+#[tokio::test]
+async fn branches_are_listed_and_created() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let response = client()
+        .post(app.url("/api/v1/branches"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Airport desk" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let list: Value = client()
+        .get(app.url("/api/v1/branches"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Airport desk"), "{names:?}");
+    assert!(names.contains(&"Head office"), "{names:?}");
+
+    let response = client()
+        .get(app.url("/api/v1/branches"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
