@@ -472,3 +472,20 @@ pub async fn confirm_password_reset(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_second_factor_is_a_401_listing_the_methods() {
+        let problem = second_factor_required(SecondFactors {
+            totp: true,
+            email: false,
+        })
+        .problem();
+        assert_eq!(problem.status, 401);
+        assert_eq!(problem.kind, "second-factor-required");
+        assert_eq!(problem.second_factors, Some(vec!["totp".to_owned()]));
+    }
+}

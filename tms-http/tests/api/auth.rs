@@ -14,6 +14,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
 /// A client that keeps no cookies: every cookie is sent by hand.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent("tms-api-tests")
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -213,6 +214,10 @@ async fn a_cookie_write_needs_the_sessions_csrf_token_and_a_bearer_write_does_no
     let sessions: Value = response.json().await.unwrap();
     assert_eq!(sessions.as_array().unwrap().len(), 1);
     assert_eq!(sessions[0]["current"], true);
+    // The session remembers the peer address and the client (ConnectInfo
+    // and User-Agent reach the identity service).
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    assert_eq!(sessions[0]["user_agent"], "tms-api-tests");
 }
 
 async fn logout_invalidates_the_cookie_and_the_bearer_token_at_once(app: &TestApp) {
