@@ -43,7 +43,9 @@ use crate::extract::{Json, Path};
         revoke_my_session,
         change_password,
         request_password_reset,
-        confirm_password_reset
+        confirm_password_reset,
+        start_totp,
+        confirm_totp
     ),
     components(schemas(
         LoginBody,
@@ -54,7 +56,10 @@ use crate::extract::{Json, Path};
         LoggedOutEverywhere,
         PasswordChange,
         PasswordResetRequest,
-        PasswordResetConfirm
+        PasswordResetConfirm,
+        TotpStarted,
+        TotpConfirm,
+        RecoveryCodes
     )),
     tags((name = "auth", description = "Login, logout, sessions, passwords"))
 )]
@@ -72,6 +77,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/password", post(change_password))
         .route("/auth/password-reset", post(request_password_reset))
         .route("/auth/password-reset/confirm", post(confirm_password_reset))
+        .route("/auth/totp", post(start_totp))
+        .route("/auth/totp/confirm", post(confirm_totp))
 }
 
 /// A login form.
@@ -471,6 +478,77 @@ pub async fn confirm_password_reset(
         .confirm_password_reset(&body.tenant, body.token.expose(), &body.password, &caller)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A started authenticator enrolment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpStarted {
+    /// The `otpauth://` URI to show as a QR code (holds the secret).
+    pub otpauth_uri: String,
+}
+
+/// Starts (or restarts) authenticator-app enrolment. Open to restricted
+/// sessions.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/totp",
+    tag = "auth",
+    responses(
+        (status = 200, description = "Scan the URI, then confirm with a first code", body = TotpStarted),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An authenticator app is already set up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn start_totp(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<axum::Json<TotpStarted>> {
+    let uri = state.identity.start_totp(&auth.authenticated).await?;
+    Ok(axum::Json(TotpStarted {
+        otpauth_uri: uri.expose().to_owned(),
+    }))
+}
+
+/// A first code from the authenticator app.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpConfirm {
+    /// The 6-digit code.
+    #[schema(value_type = String)]
+    pub code: Secret<String>,
+}
+
+/// Recovery codes, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Each works once as `otp` at login, in place of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirms authenticator enrolment with a first code; answers the
+/// recovery codes, once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/totp/confirm",
+    tag = "auth",
+    request_body = TotpConfirm,
+    responses(
+        (status = 200, description = "The second factor is on", body = RecoveryCodes),
+        (status = 401, description = "Not signed in, or a wrong code", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No enrolment in progress", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<TotpConfirm>,
+) -> ApiResult<axum::Json<RecoveryCodes>> {
+    let codes = state
+        .identity
+        .confirm_totp(&auth.authenticated, body.code.expose())
+        .await?;
+    Ok(axum::Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+    }))
 }
 
 #[cfg(test)]

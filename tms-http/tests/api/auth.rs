@@ -420,3 +420,78 @@ async fn a_password_change_needs_the_current_password_and_then_the_new_one_logs_
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// RFC 4648 base32 (no padding), for the secret of an `otpauth://` URI.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        value = (value << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+            value &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn after_totp_enrolment_login_asks_for_the_second_factor_and_accepts_a_recovery_code() {
+    let app = spawn_app().await;
+    let session = login_owner(&app).await;
+
+    let response = client()
+        .post(app.url("/api/v1/auth/totp"))
+        .bearer_auth(session.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let started: Value = response.json().await.unwrap();
+    let uri = started["otpauth_uri"].as_str().unwrap();
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .expect("secret in the URI");
+    let secret = tms_core::security::totp::TotpSecret::from_bytes(&base32_decode(secret)).unwrap();
+    let code = secret.code_at(chrono::Utc::now()).unwrap();
+
+    let response = client()
+        .post(app.url("/api/v1/auth/totp/confirm"))
+        .bearer_auth(session.token())
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let codes: Value = response.json().await.unwrap();
+    let recovery = codes["recovery_codes"][0].as_str().unwrap().to_owned();
+
+    // The right password alone: 401 second-factor-required, no cookie.
+    let password = app.first_run_password.clone().unwrap();
+    let response = login_as(&app, DEMO_EMAIL, &password).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("set-cookie").is_none());
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "second-factor-required");
+    assert_eq!(problem["second_factors"], json!(["totp"]));
+
+    // With a recovery code as otp: signed in.
+    let response = client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({
+            "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password, "otp": recovery
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("set-cookie").is_some());
+}
