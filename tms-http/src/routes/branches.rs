@@ -58,8 +58,8 @@ impl From<&Branch> for BranchView {
 pub struct BranchList {
     /// The branches.
     pub items: Vec<BranchView>,
-    /// Pass as `cursor` for the next page; absent on the last.
-    pub next: Option<String>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// The tenant's branches.
@@ -69,7 +69,7 @@ pub struct BranchList {
     tag = "branches",
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1..=200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next`"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
     ),
     responses(
         (status = 200, description = "One page of branches", body = BranchList),
@@ -88,7 +88,7 @@ pub async fn list_branches(
         .await?;
     Ok(axum::Json(BranchList {
         items: page.items.iter().map(BranchView::from).collect(),
-        next: page.next.map(|c| c.encode()),
+        next_cursor: page.next.map(|c| c.encode()),
     }))
 }
 

@@ -87,15 +87,15 @@ impl From<&User> for UserView {
 pub struct UserList {
     /// The users.
     pub items: Vec<UserView>,
-    /// Pass as `cursor` for the next page; absent on the last.
-    pub next: Option<String>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 impl From<Page<User>> for UserList {
     fn from(page: Page<User>) -> Self {
         Self {
             items: page.items.iter().map(UserView::from).collect(),
-            next: page.next.map(|c| c.encode()),
+            next_cursor: page.next.map(|c| c.encode()),
         }
     }
 }
@@ -105,7 +105,7 @@ impl From<Page<User>> for UserList {
 pub struct Paging {
     /// 1..=200, default 50.
     pub limit: Option<u32>,
-    /// From the previous page's `next`.
+    /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
@@ -123,7 +123,7 @@ impl Paging {
     tag = "users",
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1..=200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next`"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
     ),
     responses(
         (status = 200, description = "One page of users", body = UserList),

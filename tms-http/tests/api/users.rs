@@ -170,3 +170,49 @@ async fn branches_are_listed_and_created() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_user_list_pages_with_limit_and_next_cursor() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let response = client()
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let first: Value = client()
+        .get(app.url("/api/v1/users?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second: Value = client()
+        .get(app.url(&format!("/api/v1/users?limit=1&cursor={cursor}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_ne!(second["items"][0]["id"], first["items"][0]["id"]);
+
+    let response = client()
+        .get(app.url("/api/v1/users?limit=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    assert_ne!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
