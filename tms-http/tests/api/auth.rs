@@ -183,6 +183,17 @@ async fn a_cookie_write_needs_the_sessions_csrf_token_and_a_bearer_write_does_no
         assert_eq!(problem["type"], "csrf");
     }
 
+    // Another session's CSRF token does not fit this session's cookie.
+    let other = login_owner(&app).await;
+    let response = client()
+        .delete(&unknown)
+        .header("Cookie", &session.cookie)
+        .header("X-CSRF-Token", other.csrf())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
     // The session's token: the request goes through (to a 404: no such
     // session of this user).
     let response = client()
@@ -212,12 +223,36 @@ async fn a_cookie_write_needs_the_sessions_csrf_token_and_a_bearer_write_does_no
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let sessions: Value = response.json().await.unwrap();
-    assert_eq!(sessions.as_array().unwrap().len(), 1);
-    assert_eq!(sessions[0]["current"], true);
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
     // The session remembers the peer address and the client (ConnectInfo
     // and User-Agent reach the identity service).
-    assert_eq!(sessions[0]["ip"], "127.0.0.1");
-    assert_eq!(sessions[0]["user_agent"], "tms-api-tests");
+    assert_eq!(current[0]["ip"], "127.0.0.1");
+    assert_eq!(current[0]["user_agent"], "tms-api-tests");
+
+    // Revoking the other session ends it at once.
+    let other_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = client()
+        .delete(app.url(&format!("/api/v1/auth/sessions/{other_id}")))
+        .header("Cookie", &session.cookie)
+        .header("X-CSRF-Token", session.csrf())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_with_bearer(&app, other.token()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me_with_cookie(&app, &session.cookie).await.status(),
+        StatusCode::OK
+    );
 }
 
 async fn logout_invalidates_the_cookie_and_the_bearer_token_at_once(app: &TestApp) {
