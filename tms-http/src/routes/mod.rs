@@ -10,6 +10,7 @@ pub mod auth;
 pub mod branches;
 pub mod health;
 pub mod openapi;
+pub mod settings;
 pub mod users;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
@@ -40,5 +41,9 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: branches::router,
         openapi: branches::ApiDoc::openapi,
+    },
+    Resource {
+        router: settings::router,
+        openapi: settings::ApiDoc::openapi,
     },
 ];

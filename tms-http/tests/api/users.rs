@@ -216,3 +216,57 @@ async fn the_user_list_pages_with_limit_and_next_cursor() {
     assert!(response.status().is_client_error());
     assert_ne!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[tokio::test]
+async fn when_the_tenant_requires_2fa_an_admin_without_one_gets_a_restricted_session() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let response = client()
+        .patch(app.url("/api/v1/settings"))
+        .bearer_auth(&token)
+        .json(&json!({ "require_two_factor_for_admins": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let settings: Value = response.json().await.unwrap();
+    assert_eq!(settings["require_two_factor_for_admins"], true);
+
+    let password = app.first_run_password.clone().unwrap();
+    let response = client()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["restricted"], true);
+    let restricted = body["token"].as_str().unwrap();
+
+    // Administration is closed; self-service stays open.
+    let response = client()
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(restricted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let me: Value = client()
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(restricted)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["restricted"], true);
+    let response = client()
+        .post(app.url("/api/v1/auth/totp"))
+        .bearer_auth(restricted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
