@@ -9,7 +9,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tms_core::domain::{BranchScope, Role, User};
@@ -30,7 +30,15 @@ pub const CONFIRM_HEADER: &str = "tms-confirm";
 /// The paths of this module.
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_users, invite_user, get_user, change_access),
+    paths(
+        list_users,
+        invite_user,
+        get_user,
+        change_access,
+        disable_user,
+        enable_user,
+        reset_two_factor
+    ),
     components(schemas(UserView, UserList, InviteBody, AccessBody)),
     tags((name = "users", description = "The tenant's users"))
 )]
@@ -42,6 +50,9 @@ pub fn router() -> Router<AppState> {
         .route("/users", get(list_users).post(invite_user))
         .route("/users/{id}", get(get_user))
         .route("/users/{id}/access", patch(change_access))
+        .route("/users/{id}/disable", post(disable_user))
+        .route("/users/{id}/enable", post(enable_user))
+        .route("/users/{id}/reset-two-factor", post(reset_two_factor))
 }
 
 /// A user as the API shows it (never the password hash or 2FA secrets).
@@ -261,10 +272,7 @@ pub async fn change_access(
     } else {
         body.branches.map(BranchScope::only)
     };
-    let confirmation = headers
-        .get(CONFIRM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(PlainToken::from_presented);
+    let confirmation = confirmation(&headers);
     let user = state
         .identity
         .change_access(
@@ -273,6 +281,98 @@ pub async fn change_access(
             AccessChange { role, scope },
             confirmation.as_ref(),
         )
+        .await?;
+    Ok(axum::Json(UserView::from(&user)))
+}
+
+/// The `Tms-Confirm` header, if sent.
+fn confirmation(headers: &HeaderMap) -> Option<PlainToken> {
+    headers
+        .get(CONFIRM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(PlainToken::from_presented)
+}
+
+/// Disables a user (not oneself) and ends their sessions.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/disable",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "Disabled", body = UserView),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Yourself", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserView>> {
+    set_disabled(state, auth, &id, true).await
+}
+
+/// Enables a disabled user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/enable",
+    tag = "users",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "Enabled", body = UserView),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn enable_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<UserView>> {
+    set_disabled(state, auth, &id, false).await
+}
+
+async fn set_disabled(
+    state: AppState,
+    auth: Auth,
+    id: &str,
+    disabled: bool,
+) -> ApiResult<axum::Json<UserView>> {
+    let ctx = auth.authenticated.context()?;
+    let user = state
+        .identity
+        .set_user_disabled(&ctx, user_id(id)?, disabled)
+        .await?;
+    Ok(axum::Json(UserView::from(&user)))
+}
+
+/// Removes every second factor of another user who lost their device, and
+/// ends their sessions (critical: confirm with `Tms-Confirm`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/reset-two-factor",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "The user id"),
+        ("Tms-Confirm" = Option<String>, Header, description = "The confirmation_token of the 428 answer"),
+    ),
+    responses(
+        (status = 200, description = "Second factors removed", body = UserView),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "Repeat with Tms-Confirm: confirmation_token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<UserView>> {
+    let ctx = auth.authenticated.context()?;
+    let confirmation = confirmation(&headers);
+    let user = state
+        .identity
+        .reset_two_factor(&ctx, user_id(&id)?, confirmation.as_ref())
         .await?;
     Ok(axum::Json(UserView::from(&user)))
 }

@@ -72,6 +72,16 @@ async fn another_tenants_user_is_404_on_read_and_on_access_change() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
+    for action in ["disable", "enable", "reset-two-factor"] {
+        let response = client()
+            .post(app.url(&format!("/api/v1/users/{foreign}/{action}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+    }
+
     // The list holds only the caller's tenant.
     let list: Value = client()
         .get(app.url("/api/v1/users"))
@@ -269,4 +279,68 @@ async fn when_the_tenant_requires_2fa_an_admin_without_one_gets_a_restricted_ses
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_user_is_disabled_and_enabled_but_not_oneself() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let user: Value = client()
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = user["id"].as_str().unwrap();
+    let response = client()
+        .post(app.url(&format!("/api/v1/users/{id}/disable")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let disabled: Value = response.json().await.unwrap();
+    assert!(disabled["disabled_at"].is_string());
+    let enabled: Value = client()
+        .post(app.url(&format!("/api/v1/users/{id}/enable")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(enabled["disabled_at"].is_null());
+
+    let me: Value = client()
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let my_id = me["user"]["id"].as_str().unwrap();
+    let response = client()
+        .post(app.url(&format!("/api/v1/users/{my_id}/disable")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    assert_eq!(
+        client()
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
