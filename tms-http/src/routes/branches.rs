@@ -3,22 +3,23 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tms_core::domain::{Branch, Name};
+use tms_core::id::BranchId;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
 use crate::routes::users::Paging;
 
 /// The paths of this module.
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_branches, create_branch),
+    paths(list_branches, create_branch, rename_branch, close_branch),
     components(schemas(BranchView, BranchList, NewBranch)),
     tags((name = "branches", description = "The tenant's branches"))
 )]
@@ -26,7 +27,10 @@ pub struct ApiDoc;
 
 /// Routes of this module, under `/api/v1`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/branches", get(list_branches).post(create_branch))
+    Router::new()
+        .route("/branches", get(list_branches).post(create_branch))
+        .route("/branches/{id}", axum::routing::patch(rename_branch))
+        .route("/branches/{id}/close", post(close_branch))
 }
 
 /// A branch.
@@ -117,8 +121,68 @@ pub async fn create_branch(
     Json(body): Json<NewBranch>,
 ) -> ApiResult<(StatusCode, axum::Json<BranchView>)> {
     let ctx = auth.authenticated.context()?;
-    let name = Name::parse(&body.name)
-        .map_err(|_| tms_core::Error::invalid("name", "must be a non-empty name"))?;
-    let branch = state.identity.create_branch(&ctx, name).await?;
+    let branch = state
+        .identity
+        .create_branch(&ctx, branch_name(&body.name)?)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(BranchView::from(&branch))))
+}
+
+fn branch_name(raw: &str) -> tms_core::Result<Name> {
+    Name::parse(raw).map_err(|_| tms_core::Error::invalid("name", "must be a non-empty name"))
+}
+
+/// Parses a branch id; one that does not parse names no branch.
+fn branch_id(raw: &str) -> tms_core::Result<BranchId> {
+    raw.parse()
+        .map_err(|_| tms_core::Error::not_found("branch"))
+}
+
+/// Renames a branch.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/branches/{id}",
+    tag = "branches",
+    params(("id" = String, Path, description = "The branch id")),
+    request_body = NewBranch,
+    responses(
+        (status = 200, description = "Renamed", body = BranchView),
+        (status = 404, description = "No such branch in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The branch is closed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rename_branch(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<NewBranch>,
+) -> ApiResult<axum::Json<BranchView>> {
+    let ctx = auth.authenticated.context()?;
+    let branch = state
+        .identity
+        .rename_branch(&ctx, branch_id(&id)?, branch_name(&body.name)?)
+        .await?;
+    Ok(axum::Json(BranchView::from(&branch)))
+}
+
+/// Closes a branch (it stays listed, with `closed_at`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/branches/{id}/close",
+    tag = "branches",
+    params(("id" = String, Path, description = "The branch id")),
+    responses(
+        (status = 200, description = "Closed", body = BranchView),
+        (status = 404, description = "No such branch in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already closed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn close_branch(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<BranchView>> {
+    let ctx = auth.authenticated.context()?;
+    let branch = state.identity.close_branch(&ctx, branch_id(&id)?).await?;
+    Ok(axum::Json(BranchView::from(&branch)))
 }

@@ -29,8 +29,8 @@ async fn owner_token(app: &TestApp) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
-/// A second tenant in the same store; its owner's id.
-async fn other_tenant_owner(app: &TestApp) -> String {
+/// A second tenant in the same store; its owner's id and its branch's id.
+async fn other_tenant(app: &TestApp) -> (String, String) {
     let mut deps = Deps::new(app.store.clone().into_dyn());
     deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
     let request = NewTenant::parse(NewTenantRequest {
@@ -44,14 +44,17 @@ async fn other_tenant_owner(app: &TestApp) -> String {
     })
     .unwrap();
     let provisioned = provision_tenant(&deps, request).await.unwrap();
-    provisioned.owner.id.to_string()
+    (
+        provisioned.owner.id.to_string(),
+        provisioned.branch.id.to_string(),
+    )
 }
 
 #[tokio::test]
 async fn another_tenants_user_is_404_on_read_and_on_access_change() {
     let app = spawn_app().await;
     let token = owner_token(&app).await;
-    let foreign = other_tenant_owner(&app).await;
+    let (foreign, _) = other_tenant(&app).await;
 
     let response = client()
         .get(app.url(&format!("/api/v1/users/{foreign}")))
@@ -343,4 +346,59 @@ async fn a_user_is_disabled_and_enabled_but_not_oneself() {
             .status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn a_branch_is_renamed_and_closed_and_another_tenants_branch_is_404() {
+    let app = spawn_app().await;
+    let token = owner_token(&app).await;
+    let (_, foreign) = other_tenant(&app).await;
+    let branch: Value = client()
+        .post(app.url("/api/v1/branches"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Airport desk" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = branch["id"].as_str().unwrap();
+
+    let response = client()
+        .patch(app.url(&format!("/api/v1/branches/{id}")))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Airport kiosk" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let renamed: Value = response.json().await.unwrap();
+    assert_eq!(renamed["name"], "Airport kiosk");
+
+    let response = client()
+        .post(app.url(&format!("/api/v1/branches/{id}/close")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let closed: Value = response.json().await.unwrap();
+    assert!(closed["closed_at"].is_string());
+
+    let response = client()
+        .patch(app.url(&format!("/api/v1/branches/{foreign}")))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Mine now" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = client()
+        .post(app.url(&format!("/api/v1/branches/{foreign}/close")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
