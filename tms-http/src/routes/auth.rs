@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tms_core::domain::{Session, User};
 use tms_core::id::SessionId;
 use tms_core::security::secret::Secret;
+use tms_core::service::identity::two_factor::Reauth;
 use tms_core::service::identity::{LoginOutcome, LoginRequest, SecondFactors, SignedIn};
 use utoipa::{OpenApi, ToSchema};
 
@@ -45,7 +46,11 @@ use crate::extract::{Json, Path};
         request_password_reset,
         confirm_password_reset,
         start_totp,
-        confirm_totp
+        confirm_totp,
+        disable_totp,
+        regenerate_recovery_codes,
+        set_email_otp,
+        accept_invitation
     ),
     components(schemas(
         LoginBody,
@@ -59,7 +64,10 @@ use crate::extract::{Json, Path};
         PasswordResetConfirm,
         TotpStarted,
         TotpConfirm,
-        RecoveryCodes
+        RecoveryCodes,
+        TotpDisable,
+        EmailOtp,
+        InvitationAccept
     )),
     tags((name = "auth", description = "Login, logout, sessions, passwords"))
 )]
@@ -79,6 +87,10 @@ pub fn router() -> Router<AppState> {
         .route("/auth/password-reset/confirm", post(confirm_password_reset))
         .route("/auth/totp", post(start_totp))
         .route("/auth/totp/confirm", post(confirm_totp))
+        .route("/auth/totp/disable", post(disable_totp))
+        .route("/auth/recovery-codes", post(regenerate_recovery_codes))
+        .route("/auth/email-otp", axum::routing::put(set_email_otp))
+        .route("/auth/invitation/accept", post(accept_invitation))
 }
 
 /// A login form.
@@ -549,6 +561,146 @@ pub async fn confirm_totp(
     Ok(axum::Json(RecoveryCodes {
         recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
     }))
+}
+
+/// Proof of identity for turning the authenticator off: the password or a
+/// current code.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TotpDisable {
+    /// The current password.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Secret<String>>,
+    /// A current authenticator code (if no password is given).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Secret<String>>,
+}
+
+/// Turns the authenticator app off (and drops the recovery codes).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/totp/disable",
+    tag = "auth",
+    request_body = TotpDisable,
+    responses(
+        (status = 204, description = "Off"),
+        (status = 401, description = "Not signed in, or the proof is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Neither password nor code given", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable_totp(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<TotpDisable>,
+) -> ApiResult<StatusCode> {
+    let proof = match (body.password, body.code) {
+        (Some(password), _) => Reauth::Password(password),
+        (None, Some(code)) => Reauth::TotpCode(code),
+        (None, None) => {
+            return Err(tms_core::Error::invalid("password", "give the password or a code").into());
+        }
+    };
+    state
+        .identity
+        .disable_totp(&auth.authenticated, &proof)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the recovery codes (proof: a current authenticator code).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/recovery-codes",
+    tag = "auth",
+    request_body = TotpConfirm,
+    responses(
+        (status = 200, description = "The new codes, shown once; the old ones stop working", body = RecoveryCodes),
+        (status = 401, description = "Not signed in, or a wrong code", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn regenerate_recovery_codes(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<TotpConfirm>,
+) -> ApiResult<axum::Json<RecoveryCodes>> {
+    let codes = state
+        .identity
+        .regenerate_recovery_codes(&auth.authenticated, body.code.expose())
+        .await?;
+    Ok(axum::Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+    }))
+}
+
+/// Switching emailed login codes on or off.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EmailOtp {
+    /// The current password.
+    #[schema(value_type = String)]
+    pub password: Secret<String>,
+    /// On or off.
+    pub enabled: bool,
+}
+
+/// Turns emailed login codes on or off as a second factor.
+#[utoipa::path(
+    put,
+    path = "/api/v1/auth/email-otp",
+    tag = "auth",
+    request_body = EmailOtp,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 401, description = "Not signed in, or a wrong password", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_email_otp(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<EmailOtp>,
+) -> ApiResult<StatusCode> {
+    state
+        .identity
+        .set_email_otp(&auth.authenticated, &body.password, body.enabled)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An invited user's first password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InvitationAccept {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The token of the invitation mail.
+    #[schema(value_type = String)]
+    pub token: Secret<String>,
+    /// The password to set.
+    #[schema(value_type = String)]
+    pub password: Secret<String>,
+}
+
+/// Accepts an invitation: sets the first password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/invitation/accept",
+    tag = "auth",
+    request_body = InvitationAccept,
+    responses(
+        (status = 204, description = "The password is set; log in"),
+        (status = 401, description = "The token is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The password breaks the rules", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    RequestCaller(caller): RequestCaller,
+    Json(body): Json<InvitationAccept>,
+) -> ApiResult<StatusCode> {
+    state
+        .identity
+        .accept_invitation(&body.tenant, body.token.expose(), &body.password, &caller)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -529,4 +529,65 @@ async fn after_totp_enrolment_login_asks_for_the_second_factor_and_accepts_a_rec
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("set-cookie").is_some());
+
+    // Off again (proof: the password): the password alone signs in.
+    let response = client()
+        .post(app.url("/api/v1/auth/totp/disable"))
+        .bearer_auth(session.token())
+        .json(&json!({ "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        login_as(&app, DEMO_EMAIL, &password).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn emailed_codes_switched_on_make_login_ask_for_the_email_factor() {
+    let app = spawn_app().await;
+    let session = login_owner(&app).await;
+    let password = app.first_run_password.clone().unwrap();
+
+    let response = client()
+        .put(app.url("/api/v1/auth/email-otp"))
+        .bearer_auth(session.token())
+        .json(&json!({ "password": "not-the-password-at-all", "enabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+
+    let response = client()
+        .put(app.url("/api/v1/auth/email-otp"))
+        .bearer_auth(session.token())
+        .json(&json!({ "password": password, "enabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let response = login_as(&app, DEMO_EMAIL, &password).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "second-factor-required");
+    assert_eq!(problem["second_factors"], json!(["email"]));
+}
+
+#[tokio::test]
+async fn an_unknown_invitation_token_sets_no_password() {
+    let app = spawn_app().await;
+    let response = client()
+        .post(app.url("/api/v1/auth/invitation/accept"))
+        .json(&json!({ "tenant": DEMO_SLUG, "token": "made-up", "password": "quiet harbour lantern 9081" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 }
