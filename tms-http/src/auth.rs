@@ -113,7 +113,7 @@ pub fn caller(parts: &Parts) -> Caller {
     let request_id = parts
         .extensions
         .get::<RequestId>()
-        .and_then(|RequestId(id)| id.parse().ok())
+        .map(|RequestId(id)| core_request_id(id))
         .unwrap_or_default();
     Caller {
         ip,
@@ -124,6 +124,19 @@ pub fn caller(parts: &Parts) -> Caller {
             .map(|v| v.chars().take(512).collect()),
         request_id,
     }
+}
+
+/// The core's request id for the HTTP `X-Request-Id`: the same UUID when
+/// it is one (ours always are), else a UUID derived from the text (an id
+/// chosen by a proxy), so that audit events still correlate with the logs.
+fn core_request_id(id: &str) -> tms_core::id::RequestId {
+    let uuid = id.parse::<uuid::Uuid>().unwrap_or_else(|_| {
+        let digest = Sha256::digest(id.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    });
+    tms_core::id::RequestId::from_uuid(uuid)
 }
 
 /// [`Caller`] as an extractor, for calls without a session (login, reset).
@@ -210,6 +223,14 @@ mod tests {
         assert!(!csrf_matches("header.payload-b.sig", &a));
         assert!(!csrf_matches("header.payload-a.sig", ""));
         assert!(!a.contains("payload"));
+    }
+
+    #[test]
+    fn request_ids_map_to_the_same_core_id_every_time() {
+        let uuid = "0190f3c2-7a4e-7000-8000-000000000001";
+        assert_eq!(core_request_id(uuid).to_string(), uuid);
+        assert_eq!(core_request_id("edge:abc"), core_request_id("edge:abc"));
+        assert_ne!(core_request_id("edge:abc"), core_request_id("edge:abd"));
     }
 
     #[test]

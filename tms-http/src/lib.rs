@@ -8,7 +8,10 @@
 //! # Shape
 //!
 //! - [`AppState`]: what every handler shares — the core's [`Deps`], the key
-//!   ring, the session-token signer, the configuration.
+//!   ring, the session-token signer, the identity service, the
+//!   configuration.
+//! - [`auth::Auth`]: the extractor of authenticated requests (bearer token
+//!   or session cookie, CSRF-checked on cookie writes).
 //! - [`api_router`]: every resource module's `router()` under `/api/v1`;
 //!   resources are listed in [`routes::RESOURCES`] (one line each, routes and
 //!   OpenAPI part together).
