@@ -43,7 +43,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tms_adapters::sql::SqlStore;
-use tms_core::security::jwt::SessionJwt;
+use tms_core::security::jwt::{JwtKey, SessionJwt};
 use tms_core::security::keyring::KeyRing;
 use tms_core::service::identity::Identity;
 use tms_core::service::tenancy::Deps;
@@ -275,8 +275,10 @@ impl Server {
     pub async fn build_with(config: Config, adjust: impl FnOnce(Deps) -> Deps) -> Result<Self> {
         setup::prepare_data_dir(&config.data_dir)?;
         let keyring = setup::load_keyring(&config)?;
-        let jwt = SessionJwt::new(setup::load_jwt_key(&config)?);
-        let identity_jwt = SessionJwt::new(setup::load_jwt_key(&config)?);
+        let jwt_key = setup::load_jwt_key_text(&config)?;
+        let jwt = SessionJwt::new(JwtKey::from_base64(&jwt_key)?);
+        let identity_jwt = SessionJwt::new(JwtKey::from_base64(&jwt_key)?);
+        drop(jwt_key);
         let store = setup::connect_store(&config).await?;
         let deps = adjust(Deps::new(store.clone().into_dyn()));
         let first_run = if config.first_run {
