@@ -8,7 +8,7 @@ use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
@@ -53,8 +53,20 @@ async fn other_tenant(app: &TestApp) -> (String, String) {
 #[tokio::test]
 async fn another_tenants_user_is_404_on_read_and_on_access_change() {
     let app = spawn_app().await;
-    let token = owner_token(&app).await;
-    let (foreign, _) = other_tenant(&app).await;
+    another_tenants_user_is_404(&app).await;
+}
+
+#[tokio::test]
+async fn another_tenants_user_is_404_on_postgresql() {
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
+    another_tenants_user_is_404(&app).await;
+}
+
+async fn another_tenants_user_is_404(app: &TestApp) {
+    let token = owner_token(app).await;
+    let (foreign, _) = other_tenant(app).await;
 
     let response = client()
         .get(app.url(&format!("/api/v1/users/{foreign}")))
