@@ -66,6 +66,10 @@ pub enum ApiError {
     /// Another status the framework produced (405, 415, 408…), as a problem.
     #[error("{}", .0.canonical_reason().unwrap_or("error"))]
     Status(StatusCode),
+    /// A problem of the HTTP layer itself, answered as is (e.g. `csrf`,
+    /// `second-factor-required`).
+    #[error("{}", .0.detail)]
+    Problem(Box<Problem>),
 }
 
 /// `Result` with [`ApiError`].
@@ -99,6 +103,10 @@ pub struct Problem {
     /// For `rate-limited`, `locked` and `unavailable`: seconds to wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<i64>,
+    /// For `second-factor-required`: the methods that are accepted as
+    /// `otp` (`totp`, `email`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_factors: Option<Vec<String>>,
 }
 
 /// One broken rule of one field.
@@ -132,6 +140,7 @@ impl Problem {
             expires_at: None,
             locked_until: None,
             retry_after: None,
+            second_factors: None,
         }
     }
 
@@ -199,6 +208,7 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::Status(status) => Problem::for_status(*status),
+            ApiError::Problem(problem) => (**problem).clone(),
             ApiError::Core(e) => match e {
                 E::NotFound { what } => Problem::new(
                     StatusCode::NOT_FOUND,

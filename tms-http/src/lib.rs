@@ -8,7 +8,10 @@
 //! # Shape
 //!
 //! - [`AppState`]: what every handler shares — the core's [`Deps`], the key
-//!   ring, the session-token signer, the configuration.
+//!   ring, the session-token signer, the identity service, the
+//!   configuration.
+//! - [`auth::Auth`]: the extractor of authenticated requests (bearer token
+//!   or session cookie, CSRF-checked on cookie writes).
 //! - [`api_router`]: every resource module's `router()` under `/api/v1`;
 //!   resources are listed in [`routes::RESOURCES`] (one line each, routes and
 //!   OpenAPI part together).
@@ -40,8 +43,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tms_adapters::sql::SqlStore;
-use tms_core::security::jwt::SessionJwt;
+use tms_core::security::jwt::{JwtKey, SessionJwt};
 use tms_core::security::keyring::KeyRing;
+use tms_core::service::identity::Identity;
 use tms_core::service::tenancy::Deps;
 use tms_core::{Error, Result};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -49,6 +53,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -70,6 +75,9 @@ pub struct AppState {
     pub keyring: Arc<KeyRing>,
     /// Issues and checks session tokens.
     pub jwt: Arc<SessionJwt>,
+    /// Login, sessions, users, branches (issuer `TMS`, links to the
+    /// public URL).
+    pub identity: Arc<Identity>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -91,12 +99,24 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// Assembles the state; installs the process-wide metrics recorder on
-    /// first use.
-    pub fn new(deps: Deps, keyring: KeyRing, jwt: SessionJwt, config: Config) -> Self {
+    /// first use. `identity_jwt` is a second codec over the same key as
+    /// `jwt` (the identity service owns its own; `SessionJwt` is not
+    /// `Clone`).
+    pub fn new(
+        deps: Deps,
+        keyring: KeyRing,
+        jwt: SessionJwt,
+        identity_jwt: SessionJwt,
+        config: Config,
+    ) -> Self {
+        let keyring = Arc::new(keyring);
+        let identity = Identity::new(deps.clone(), keyring.clone(), identity_jwt, "TMS")
+            .with_app_url(config.public_url());
         Self {
             deps,
-            keyring: Arc::new(keyring),
+            keyring,
             jwt: Arc::new(jwt),
+            identity: Arc::new(identity),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
@@ -255,7 +275,10 @@ impl Server {
     pub async fn build_with(config: Config, adjust: impl FnOnce(Deps) -> Deps) -> Result<Self> {
         setup::prepare_data_dir(&config.data_dir)?;
         let keyring = setup::load_keyring(&config)?;
-        let jwt = SessionJwt::new(setup::load_jwt_key(&config)?);
+        let jwt_key = setup::load_jwt_key_text(&config)?;
+        let jwt = SessionJwt::new(JwtKey::from_base64(&jwt_key)?);
+        let identity_jwt = SessionJwt::new(JwtKey::from_base64(&jwt_key)?);
+        drop(jwt_key);
         let store = setup::connect_store(&config).await?;
         let deps = adjust(Deps::new(store.clone().into_dyn()));
         let first_run = if config.first_run {
@@ -264,7 +287,7 @@ impl Server {
             None
         };
         Ok(Self {
-            state: AppState::new(deps, keyring, jwt, config),
+            state: AppState::new(deps, keyring, jwt, identity_jwt, config),
             store,
             first_run,
         })

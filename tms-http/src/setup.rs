@@ -140,8 +140,14 @@ pub fn load_keyring(config: &Config) -> Result<KeyRing> {
 /// The session-token key: `TMS_JWT_KEY`, else `TMS_JWT_KEY_FILE`, else the
 /// generated file in the data directory.
 pub fn load_jwt_key(config: &Config) -> Result<JwtKey> {
+    JwtKey::from_base64(&load_jwt_key_text(config)?)
+}
+
+/// The base64 text of the session-token key, as [`load_jwt_key`] finds it
+/// (for building more than one codec without reading or warning twice).
+pub fn load_jwt_key_text(config: &Config) -> Result<Secret<String>> {
     if let Some(text) = &config.jwt_key {
-        return JwtKey::from_base64(text);
+        return Ok(text.clone());
     }
     let path = match &config.jwt_key_file {
         Some(path) => path.clone(),
@@ -160,7 +166,7 @@ pub fn load_jwt_key(config: &Config) -> Result<JwtKey> {
     };
     warn_if_shared(&path);
     let text = fs::read_to_string(&path).map_err(|e| io_err("read", &path, e))?;
-    JwtKey::from_base64(&Secret::new(text))
+    Ok(Secret::new(text))
 }
 
 /// Connects to the configured database and applies migrations.

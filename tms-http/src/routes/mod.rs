@@ -6,8 +6,12 @@ use utoipa::OpenApi as _;
 
 use crate::AppState;
 
+pub mod auth;
+pub mod branches;
 pub mod health;
 pub mod openapi;
+pub mod settings;
+pub mod users;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -21,7 +25,25 @@ pub struct Resource {
 
 /// Every resource under `/api/v1`. Adding one is one line, e.g.
 /// `Resource { router: identity::router, openapi: identity::ApiDoc::openapi },`.
-pub const RESOURCES: &[Resource] = &[Resource {
-    router: openapi::router,
-    openapi: openapi::ApiDoc::openapi,
-}];
+pub const RESOURCES: &[Resource] = &[
+    Resource {
+        router: openapi::router,
+        openapi: openapi::ApiDoc::openapi,
+    },
+    Resource {
+        router: auth::router,
+        openapi: auth::ApiDoc::openapi,
+    },
+    Resource {
+        router: users::router,
+        openapi: users::ApiDoc::openapi,
+    },
+    Resource {
+        router: branches::router,
+        openapi: branches::ApiDoc::openapi,
+    },
+    Resource {
+        router: settings::router,
+        openapi: settings::ApiDoc::openapi,
+    },
+];

@@ -5,9 +5,11 @@
 // Tests fail by panicking, helpers included.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod auth;
 mod cli;
 mod errors;
 mod first_run;
 mod health;
 mod helpers;
 mod middleware;
+mod users;
