@@ -61,13 +61,12 @@ use crate::extract::{Json, Path};
         LoggedOutEverywhere,
         PasswordChange,
         PasswordResetRequest,
-        PasswordResetConfirm,
+        TokenPassword,
         TotpStarted,
         TotpConfirm,
         RecoveryCodes,
         TotpDisable,
-        EmailOtp,
-        InvitationAccept
+        EmailOtp
     )),
     tags((name = "auth", description = "Login, logout, sessions, passwords"))
 )]
@@ -455,12 +454,13 @@ pub async fn request_password_reset(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// A new password with a reset token.
+/// A password set with a mailed single-use token: a password reset, or an
+/// invitation's first password.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct PasswordResetConfirm {
+pub struct TokenPassword {
     /// The tenant's slug.
     pub tenant: String,
-    /// The token of the mailed link.
+    /// The token of the mailed link (reset or invitation).
     #[schema(value_type = String)]
     pub token: Secret<String>,
     /// The new password.
@@ -473,7 +473,7 @@ pub struct PasswordResetConfirm {
     post,
     path = "/api/v1/auth/password-reset/confirm",
     tag = "auth",
-    request_body = PasswordResetConfirm,
+    request_body = TokenPassword,
     responses(
         (status = 204, description = "The password is set; every session is ended"),
         (status = 401, description = "The token is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
@@ -483,7 +483,7 @@ pub struct PasswordResetConfirm {
 pub async fn confirm_password_reset(
     State(state): State<AppState>,
     RequestCaller(caller): RequestCaller,
-    Json(body): Json<PasswordResetConfirm>,
+    Json(body): Json<TokenPassword>,
 ) -> ApiResult<StatusCode> {
     state
         .identity
@@ -666,25 +666,12 @@ pub async fn set_email_otp(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An invited user's first password.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct InvitationAccept {
-    /// The tenant's slug.
-    pub tenant: String,
-    /// The token of the invitation mail.
-    #[schema(value_type = String)]
-    pub token: Secret<String>,
-    /// The password to set.
-    #[schema(value_type = String)]
-    pub password: Secret<String>,
-}
-
 /// Accepts an invitation: sets the first password.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/invitation/accept",
     tag = "auth",
-    request_body = InvitationAccept,
+    request_body = TokenPassword,
     responses(
         (status = 204, description = "The password is set; log in"),
         (status = 401, description = "The token is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
@@ -694,7 +681,7 @@ pub struct InvitationAccept {
 pub async fn accept_invitation(
     State(state): State<AppState>,
     RequestCaller(caller): RequestCaller,
-    Json(body): Json<InvitationAccept>,
+    Json(body): Json<TokenPassword>,
 ) -> ApiResult<StatusCode> {
     state
         .identity
