@@ -50,6 +50,19 @@ async fn other_tenant(app: &TestApp) -> (String, String) {
     )
 }
 
+/// Invites `agent@demo.example` as Sales; asserts 201 and returns the user.
+async fn invite_agent(app: &TestApp, token: &str) -> Value {
+    let response = client()
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(token)
+        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn another_tenants_user_is_404_on_read_and_on_access_change() {
     let app = spawn_app().await;
@@ -120,15 +133,7 @@ async fn another_tenants_user_is_404(app: &TestApp) {
 async fn an_invited_users_access_change_needs_a_confirmation_token() {
     let app = spawn_app().await;
     let token = owner_token(&app).await;
-    let response = client()
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(&token)
-        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let user: Value = response.json().await.unwrap();
+    let user = invite_agent(&app, &token).await;
     assert!(user.get("password_hash").is_none());
     let id = user["id"].as_str().unwrap().to_owned();
     let url = app.url(&format!("/api/v1/users/{id}/access"));
@@ -200,14 +205,7 @@ async fn branches_are_listed_and_created() {
 async fn the_user_list_pages_with_limit_and_next_cursor() {
     let app = spawn_app().await;
     let token = owner_token(&app).await;
-    let response = client()
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(&token)
-        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    invite_agent(&app, &token).await;
 
     let first: Value = client()
         .get(app.url("/api/v1/users?limit=1"))
@@ -300,16 +298,7 @@ async fn when_the_tenant_requires_2fa_an_admin_without_one_gets_a_restricted_ses
 async fn a_user_is_disabled_and_enabled_but_not_oneself() {
     let app = spawn_app().await;
     let token = owner_token(&app).await;
-    let user: Value = client()
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(&token)
-        .json(&json!({ "email": "agent@demo.example", "name": "Agent", "role": "sales" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = invite_agent(&app, &token).await;
     let id = user["id"].as_str().unwrap();
     let response = client()
         .post(app.url(&format!("/api/v1/users/{id}/disable")))
