@@ -8,3 +8,6 @@ mod identity_sessions;
 mod identity_support;
 mod identity_two_factor;
 mod provisioning;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---

@@ -84,6 +84,9 @@ macro_rules! store_contract_tests {
             concurrent_audit_appends_keep_one_chain,
             export_of_100_000_events_streams_in_constant_memory,
             outbox_messages_round_trip_per_tenant_and_roll_back,
+            // --- clients (issue 6) ---
+            // --- catalogue, bookings, tickets (issue 6) ---
+            // --- umrah (issue 6) ---
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

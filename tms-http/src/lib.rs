@@ -78,6 +78,9 @@ pub struct AppState {
     /// Login, sessions, users, branches (issuer `TMS`, links to the
     /// public URL).
     pub identity: Arc<Identity>,
+    // --- clients (issue 6) ---
+    // --- catalogue, bookings, tickets (issue 6) ---
+    // --- umrah (issue 6) ---
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -117,6 +120,9 @@ impl AppState {
             keyring,
             jwt: Arc::new(jwt),
             identity: Arc::new(identity),
+            // --- clients (issue 6) ---
+            // --- catalogue, bookings, tickets (issue 6) ---
+            // --- umrah (issue 6) ---
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),

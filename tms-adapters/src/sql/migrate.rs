@@ -37,10 +37,17 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_identity.sql"),
         postgres: include_str!("../../migrations/postgres/0002_identity.sql"),
     },
+    // --- 3: clients (issue 6) ---
+    // --- 4: catalogue, bookings, tickets (issue 6) ---
+    // --- 5: umrah (issue 6) ---
+    // --- 6: identity follow-ups (issue 5) ---
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
+    Some(last) => last.version,
+    None => 0,
+};
 
 const TABLE: &str = "tms_schema_migrations";
 

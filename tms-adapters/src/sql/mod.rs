@@ -81,6 +81,9 @@ mod audit;
 mod backend;
 mod migrate;
 mod repos;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
 
 use std::sync::Arc;
 use std::time::Duration;

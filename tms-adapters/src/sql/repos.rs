@@ -1280,6 +1280,9 @@ impl UnitOfWork for SqlUnitOfWork {
     fn audit(&mut self) -> &mut dyn AuditLog {
         self
     }
+    // --- clients (issue 6) ---
+    // --- catalogue, bookings, tickets (issue 6) ---
+    // --- umrah (issue 6) ---
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }

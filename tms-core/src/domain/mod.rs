@@ -5,9 +5,15 @@ mod session;
 mod tenant;
 mod text;
 mod user;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
 pub use session::Session;
 pub use tenant::{Branch, Tenant, TenantSettings};
-pub use text::{Email, Name, Phone, TenantSlug};
+pub use text::{Email, Name, PassportNumber, Phone, TenantSlug};
 pub use user::{TwoFactor, User};
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---

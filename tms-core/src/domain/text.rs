@@ -297,6 +297,63 @@ impl<'de> serde::Deserialize<'de> for Phone {
     }
 }
 
+/// A passport (or national travel document) number: personal data.
+///
+/// Normalised to upper-case ASCII letters and digits, spaces and dashes
+/// removed, 5 to 20 characters. `Debug` shows only the last two characters,
+/// so a passport number never reaches a log line; there is no `Display`:
+/// [`PassportNumber::expose`] is the one way to the full text (to seal it,
+/// to index it, to print it on a manifest).
+///
+/// ```
+/// use tms_core::domain::PassportNumber;
+///
+/// let number = PassportNumber::parse(" ab-123 4567 ").unwrap();
+/// assert_eq!(number.expose(), "AB1234567");
+/// assert_eq!(format!("{number:?}"), "PassportNumber(…67)");
+/// assert!(PassportNumber::parse("12").is_err());
+/// assert!(PassportNumber::parse("AB12345/7").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PassportNumber(String);
+
+impl PassportNumber {
+    /// Parses and normalises a number.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let compact: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        if !(5..=20).contains(&compact.len()) {
+            return Err(Error::invalid(
+                "passport_number",
+                "must have 5 to 20 letters and digits",
+            ));
+        }
+        if !compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::invalid(
+                "passport_number",
+                "may contain only letters A-Z and digits",
+            ));
+        }
+        Ok(Self(compact))
+    }
+
+    /// The full number. Keep it out of logs and error messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PassportNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail = self.0.get(self.0.len().saturating_sub(2)..).unwrap_or("");
+        write!(f, "PassportNumber(…{tail})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

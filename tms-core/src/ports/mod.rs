@@ -9,6 +9,9 @@
 mod outbound;
 mod runtime;
 mod store;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -22,6 +25,9 @@ pub use store::{
     SessionRepo, SettingsRepo, Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo,
     UnitOfWork, UserRepo, export_csv, export_jsonl, transact, verify_chain,
 };
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

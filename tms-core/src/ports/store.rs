@@ -176,6 +176,9 @@ pub trait UnitOfWork: Send {
     /// Messages waiting to be sent (mail), written with the change that
     /// caused them.
     fn outbox(&mut self) -> &mut dyn OutboxRepo;
+    // --- clients (issue 6) ---
+    // --- catalogue, bookings, tickets (issue 6) ---
+    // --- umrah (issue 6) ---
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

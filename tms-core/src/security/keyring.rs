@@ -50,6 +50,9 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use hmac::digest::KeyInit as HmacKeyInit;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, FieldErrors, Result};
@@ -183,6 +186,9 @@ impl SealContext<'_> {
 /// ```
 pub struct KeyRing {
     keys: BTreeMap<u32, Aes256Gcm>,
+    /// Per key, the HMAC key of the blind index (see [`BlindIndex`]),
+    /// derived from the AES key so that the ring stays one secret.
+    index_keys: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
 }
 
 impl fmt::Debug for KeyRing {
@@ -206,6 +212,7 @@ impl KeyRing {
         const FIELD: &str = "keyring";
         let mut errors = FieldErrors::new();
         let mut keys = BTreeMap::new();
+        let mut index_keys = BTreeMap::new();
         let mut entry = 0usize;
         for (line_index, line) in text.lines().enumerate() {
             let line_no = line_index + 1;
@@ -245,13 +252,14 @@ impl KeyRing {
                 if keys.insert(id, cipher).is_some() {
                     errors.push(FIELD, format!("{at}: key id {id} appears more than once"));
                 }
+                index_keys.insert(id, derive_index_key(&bytes));
             }
         }
         if keys.is_empty() && errors.is_empty() {
             errors.push(FIELD, "the key ring has no keys");
         }
         errors.into_result()?;
-        Ok(Self { keys })
+        Ok(Self { keys, index_keys })
     }
 
     /// Reads the ring from the environment variable `var` (usually
@@ -415,6 +423,128 @@ impl KeyRing {
         }
         self.seal(plaintext.expose(), context, random).map(Some)
     }
+}
+
+/// Label that separates the blind-index HMAC key from the AES key it is
+/// derived from.
+const INDEX_KEY_LABEL: &[u8] = b"tms.blind-index.v1";
+
+/// `HMAC-SHA256(aes_key, label)`: a key for a different algorithm and job,
+/// so the blind index reveals nothing about the encryption key.
+fn derive_index_key(aes_key: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    let n = aes_key.len().min(KEY_LEN);
+    key[..n].copy_from_slice(&aes_key[..n]);
+    let mut mac = hmac_sha256(&key);
+    mac.update(INDEX_KEY_LABEL);
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+/// HMAC-SHA256 keyed with 32 bytes. HMAC zero-pads a short key to the
+/// 64-byte block, so padding it here is the same MAC — and the fixed-size
+/// constructor cannot fail, unlike `new_from_slice`.
+fn hmac_sha256(key: &[u8; KEY_LEN]) -> Hmac<Sha256> {
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..KEY_LEN].copy_from_slice(key);
+    <Hmac<Sha256> as HmacKeyInit>::new(&(*block).into())
+}
+
+/// A keyed hash of a normalised personal value (a passport number), stored
+/// next to its sealed copy so that an exact-match search works without
+/// decrypting every row.
+///
+/// Layout: `key id (u32, big-endian) | HMAC-SHA256(index key, tenant |
+/// field | value)` — 36 bytes. The tenant and field are in the input, so the
+/// same passport gives unrelated indexes in two tenants or two columns.
+/// Written with the newest key; a search computes one candidate per key in
+/// the ring ([`KeyRing::blind_index_candidates`]) so rows indexed before a
+/// rotation are still found, and `keys rotate` rewrites them.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BlindIndex(Vec<u8>);
+
+impl BlindIndex {
+    /// Wraps stored bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes to store.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The id of the key that computed it.
+    pub fn key_id(&self) -> Option<u32> {
+        self.0
+            .get(..4)
+            .and_then(|id| id.try_into().ok())
+            .map(u32::from_be_bytes)
+    }
+}
+
+impl fmt::Debug for BlindIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlindIndex(key {:?})", self.key_id())
+    }
+}
+
+impl KeyRing {
+    /// The blind index of `value` (already normalised by its newtype) under
+    /// the newest key.
+    ///
+    /// ```
+    /// use tms_core::id::TenantId;
+    /// use tms_core::ports::OsRandom;
+    /// use tms_core::security::keyring::KeyRing;
+    ///
+    /// let ring = KeyRing::parse(KeyRing::generate_key(1, &OsRandom).expose())?;
+    /// let tenant = TenantId::new();
+    /// let stored = ring.blind_index(tenant, "passport_number", b"AB1234567")?;
+    /// assert!(ring.blind_index_candidates(tenant, "passport_number", b"AB1234567").contains(&stored));
+    /// assert_ne!(stored, ring.blind_index(TenantId::new(), "passport_number", b"AB1234567")?);
+    /// # Ok::<(), tms_core::Error>(())
+    /// ```
+    pub fn blind_index(&self, tenant: TenantId, field: &str, value: &[u8]) -> Result<BlindIndex> {
+        let (&key_id, key) = self
+            .index_keys
+            .iter()
+            .next_back()
+            .ok_or_else(|| Error::internal("the key ring has no keys"))?;
+        Ok(index_with(key_id, key, tenant, field, value))
+    }
+
+    /// The index `value` would have under each key in the ring, newest
+    /// first: search for any of them.
+    pub fn blind_index_candidates(
+        &self,
+        tenant: TenantId,
+        field: &str,
+        value: &[u8],
+    ) -> Vec<BlindIndex> {
+        self.index_keys
+            .iter()
+            .rev()
+            .map(|(&key_id, key)| index_with(key_id, key, tenant, field, value))
+            .collect()
+    }
+}
+
+fn index_with(
+    key_id: u32,
+    key: &[u8; KEY_LEN],
+    tenant: TenantId,
+    field: &str,
+    value: &[u8],
+) -> BlindIndex {
+    let mut mac = hmac_sha256(key);
+    mac.update(tenant.as_uuid().as_bytes());
+    mac.update(&(field.len() as u64).to_be_bytes());
+    mac.update(field.as_bytes());
+    mac.update(value);
+    let mut bytes = Vec::with_capacity(4 + 32);
+    bytes.extend_from_slice(&key_id.to_be_bytes());
+    bytes.extend_from_slice(&mac.finalize().into_bytes());
+    BlindIndex(bytes)
 }
 
 #[cfg(test)]

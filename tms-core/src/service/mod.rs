@@ -8,3 +8,6 @@
 pub mod guard;
 pub mod identity;
 pub mod tenancy;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---

@@ -12,6 +12,9 @@ pub mod health;
 pub mod openapi;
 pub mod settings;
 pub mod users;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -46,4 +49,7 @@ pub const RESOURCES: &[Resource] = &[
         router: settings::router,
         openapi: settings::ApiDoc::openapi,
     },
+    // --- clients (issue 6) ---
+    // --- catalogue, bookings, tickets (issue 6) ---
+    // --- umrah (issue 6) ---
 ];

@@ -13,3 +13,6 @@ mod health;
 mod helpers;
 mod middleware;
 mod users;
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
