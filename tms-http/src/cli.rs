@@ -54,6 +54,8 @@ pub enum Command {
     /// Manage the key ring.
     #[command(subcommand)]
     Keys(KeysCommand),
+    // --- clients (issue 6) ---
+    // --- umrah (issue 6) ---
 }
 
 /// `keys` subcommands.

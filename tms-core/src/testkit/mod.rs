@@ -1546,3 +1546,9 @@ where
     uow.commit().await.expect("commit");
     value
 }
+
+// Contract cases of later aggregates live in their own files, re-exported
+// here so that `store_contract_tests!` finds them as `testkit::case`.
+// --- clients (issue 6) ---
+// --- catalogue, bookings, tickets (issue 6) ---
+// --- umrah (issue 6) ---
