@@ -709,10 +709,13 @@ impl Clients {
         confirmation: Option<&PlainToken>,
     ) -> Result<(Box<dyn UnitOfWork>, Client)> {
         let tenant = ctx.principal.tenant_id();
-        // The class-level check first, so that a role without the verb
-        // learns nothing about which ids exist.
+        // First whether the caller may see clients at all, so that a role
+        // without access learns nothing about which ids exist; the action
+        // itself is checked on the loaded client, where (as the policy
+        // orders it) a branch outside the scope is `NotFound` before a
+        // missing grant is `Forbidden`.
         let class = Resource::new(ResourceKind::Client, tenant);
-        if let Decision::Deny(reason) = policy::authorize(&ctx.principal, action, &class) {
+        if let Decision::Deny(reason) = policy::authorize(&ctx.principal, Action::Read, &class) {
             return Err(reason.into_error(ResourceKind::Client));
         }
         let mut uow = self.deps.store.begin().await?;
