@@ -287,7 +287,7 @@ pub struct CreatedClient {
 }
 
 /// Search parameters as they arrive (query string): raw text.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct ClientQuery {
     /// Name prefix (name or Latin name).
     pub q: Option<String>,
@@ -299,6 +299,19 @@ pub struct ClientQuery {
     pub passport: Option<String>,
     /// Only this branch.
     pub branch_id: Option<BranchId>,
+}
+
+impl std::fmt::Debug for ClientQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A passport number searched for stays out of logs.
+        f.debug_struct("ClientQuery")
+            .field("q", &self.q)
+            .field("phone", &self.phone)
+            .field("email", &self.email)
+            .field("passport", &self.passport.as_ref().map(|_| "[hidden]"))
+            .field("branch_id", &self.branch_id)
+            .finish()
+    }
 }
 
 /// A consent answer to record.

@@ -651,3 +651,87 @@ async fn the_client_paths_are_in_the_openapi_document() {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
 }
+
+fn tms_server(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tms-server"))
+        .args(args)
+        .env_clear()
+        .env("TMS_DATA_DIR", data_dir)
+        .env("TMS_LOG", "warn")
+        .output()
+        .expect("tms-server runs")
+}
+
+#[test]
+fn the_cli_imports_an_excel_export_and_refuses_a_file_with_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = tms_server(
+        dir.path(),
+        &[
+            "init",
+            "--slug",
+            "al-noor",
+            "--name",
+            "Al Noor Travel",
+            "--currency",
+            "SAR",
+            "--branch",
+            "Riyadh",
+            "--email",
+            "owner@alnoor.example",
+            "--owner-name",
+            "Noor Owner",
+        ],
+    );
+    assert!(init.status.success(), "{init:?}");
+    let good = dir.path().join("clients.csv");
+    std::fs::write(&good, EXCEL).unwrap();
+    let path = good.to_str().unwrap();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import", "clients", path, "--tenant", "al-noor", "--branch", "riyadh",
+        ];
+        args.extend_from_slice(extra);
+        tms_server(dir.path(), &args)
+    };
+    let dry = import(&["--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        text.contains("2 rows: 2 valid, 0 invalid (dry run)"),
+        "{text}"
+    );
+    let done = import(&[]);
+    let text = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(done.status.success(), "{done:?}");
+    assert!(text.contains("imported 2 clients"), "{text}");
+    assert!(!text.contains("AB1234567"), "{text}");
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "name,email\nGood,g@example.com\n,not-mail\n").unwrap();
+    let output = tms_server(
+        dir.path(),
+        &[
+            "import",
+            "clients",
+            bad.to_str().unwrap(),
+            "--tenant",
+            "al-noor",
+            "--branch",
+            "Riyadh",
+        ],
+    );
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(text.contains("row 3: name: is required"), "{text}");
+    assert!(text.contains("row 3: email:"), "{text}");
+    assert!(text.contains("nothing written"), "{text}");
+
+    let output = tms_server(
+        dir.path(),
+        &[
+            "import", "clients", path, "--tenant", "al-noor", "--branch", "Nowhere",
+        ],
+    );
+    assert!(!output.status.success());
+}
