@@ -554,3 +554,71 @@ pub async fn client_consents_keep_history(store: Arc<dyn Store>) {
     );
     uow.rollback().await.expect("rollback");
 }
+
+/// Many clients inserted at once (more than one statement's worth) all
+/// arrive, page back in order, and a taken id among them writes none of
+/// the batch it is in.
+pub async fn many_clients_insert_in_batches(store: Arc<dyn Store>) {
+    let tenant = seed_tenant(&*store).await;
+    let branches = seed_branches(&*store, tenant.id, 1).await;
+    let t = now();
+    let clients: Vec<Client> = (0..1_234)
+        .map(|i| {
+            let mut c = new_client(tenant.id, branches[0].id, &format!("Client {i:04}"));
+            c.created_at = t + Duration::microseconds(i);
+            c.updated_at = c.created_at;
+            c.phone = Some(Phone::parse(&format!("+96650{i:07}")).expect("phone"));
+            c
+        })
+        .collect();
+    let mut uow = store.begin().await.expect("begin");
+    uow.clients()
+        .insert_many(&clients)
+        .await
+        .expect("insert many");
+    uow.commit().await.expect("commit");
+
+    let all = Scope {
+        tenant_id: tenant.id,
+        branches: BranchScope::All,
+    };
+    let mut uow = store.begin().await.expect("begin");
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = uow
+            .clients()
+            .search(
+                &all,
+                &ClientFilter::default(),
+                PageRequest::new(Some(200), cursor.as_deref()).expect("page"),
+            )
+            .await
+            .expect("search");
+        seen.extend(page.items.into_iter().map(|c| c.id));
+        match page.next {
+            Some(next) => cursor = Some(next.encode()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, clients.iter().map(|c| c.id).collect::<Vec<_>>());
+    let found = uow
+        .clients()
+        .search(
+            &all,
+            &ClientFilter {
+                phone: clients[1_000].phone.clone(),
+                ..ClientFilter::default()
+            },
+            PageRequest::first(),
+        )
+        .await
+        .expect("search");
+    assert_eq!(found.items, vec![clients[1_000].clone()]);
+    let again = [
+        new_client(tenant.id, branches[0].id, "New"),
+        clients[5].clone(),
+    ];
+    assert!(is_conflict(&uow.clients().insert_many(&again).await));
+    uow.rollback().await.expect("rollback");
+}

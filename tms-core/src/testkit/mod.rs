@@ -87,6 +87,7 @@ macro_rules! store_contract_tests {
             // --- clients (issue 6) ---
             clients_round_trip_search_and_scope,
             client_consents_keep_history,
+            many_clients_insert_in_batches,
             // --- catalogue, bookings, tickets (issue 6) ---
             // --- umrah (issue 6) ---
         );

@@ -11,6 +11,12 @@
 //! `body_limit`. The answer is the import report; `committed` says
 //! whether the rows were written (all of them, or none).
 //!
+//! All or nothing needs one transaction from the first row to the commit:
+//! on SQLite that holds the database's single write lock while the upload
+//! streams in (other writers wait up to the busy timeout), and the request
+//! timeout (`TMS_REQUEST_TIMEOUT_SECS`) bounds the whole upload. For very
+//! large files prefer `tms-server import clients`, or a dry run first.
+//!
 //! ```text
 //! curl -H "Authorization: Bearer $TOKEN" \
 //!   -F file=@clients.csv \
