@@ -542,6 +542,58 @@ async fn malformed_files_are_clear_errors_with_the_row() {
     assert_eq!(shop.count().await, 0);
 }
 
+#[tokio::test]
+async fn headers_map_by_alias_or_explicitly_and_unknown_mappings_are_refused() {
+    let shop = shop().await;
+    let file = "Client,Mobile,Remarks\nAmina,+966501234567,VIP\n";
+    let mapped = |pairs: &[(&str, &str)]| ImportOptions {
+        dry_run: false,
+        mapping: pairs
+            .iter()
+            .map(|(c, h)| ((*c).to_owned(), (*h).to_owned()))
+            .collect(),
+    };
+    let run = |options: ImportOptions| {
+        let clients = shop.clients.clone();
+        let ctx = shop.owner();
+        let branch = shop.branch();
+        async move {
+            clients
+                .import_csv(
+                    &ctx,
+                    branch,
+                    &mut ReadSource(file.as_bytes()),
+                    options,
+                    &mut |_| {},
+                )
+                .await
+        }
+    };
+    // "Client" is an alias of name; "Mobile" of phone.
+    let by_alias = run(mapped(&[])).await.unwrap();
+    assert!(by_alias.committed && by_alias.written == 1, "{by_alias:?}");
+    assert_eq!(by_alias.ignored_columns, ["Remarks"]);
+    // An explicit mapping wins: the remarks become the Latin name.
+    let explicit = run(mapped(&[("latin_name", "remarks")])).await.unwrap();
+    assert!(explicit.committed, "{explicit:?}");
+    let page = shop
+        .clients
+        .list(
+            &shop.owner(),
+            &ClientQuery {
+                q: Some("vip".into()),
+                ..ClientQuery::default()
+            },
+            PageRequest::first(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    for bad in [&[("nickname", "Client")][..], &[("name", "Nope")][..]] {
+        assert!(matches!(run(mapped(bad)).await, Err(Error::Invalid(_))));
+    }
+}
+
 /// Generates a CSV file of `rows` clients chunk by chunk, never holding it.
 struct Generated {
     next: u64,

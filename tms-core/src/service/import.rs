@@ -746,6 +746,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unclosed_quote_early_in_a_big_file_stops_at_the_record_limit() {
+        let mut file = b"name\nAmina\n\"Bilal\n".to_vec();
+        file.extend(std::iter::repeat_n(b'x', MAX_RECORD_BYTES + 10));
+        let err = parse(&file, 64 * 1024).unwrap_err().to_string();
+        assert!(
+            err.contains("row 3") && err.contains("unclosed quote"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn headers_normalise_case_spaces_and_dashes() {
         assert_eq!(normalise_header(" E-Mail "), "e_mail");
         assert_eq!(normalise_header("Date of Birth"), "date_of_birth");
