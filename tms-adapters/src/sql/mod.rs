@@ -84,6 +84,7 @@ mod repos;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
 
 use std::sync::Arc;
 use std::time::Duration;

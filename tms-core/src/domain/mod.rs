@@ -8,6 +8,7 @@ mod user;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
 pub use session::Session;
@@ -17,3 +18,9 @@ pub use user::{TwoFactor, User};
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+pub use umrah::{
+    City, Gender, GroupLeader, GroupStatus, LatinName, MAX_GROUP_CAPACITY, MahramRelation,
+    MahramRule, Nationality, Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef,
+    StoredPassport, UmrahFamily, UmrahGroup, VisaStatus, age_on, check_group,
+    check_room_assignment, passport_expires_too_soon,
+};

@@ -11,3 +11,4 @@ pub mod tenancy;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+pub mod umrah;

@@ -87,6 +87,8 @@ macro_rules! store_contract_tests {
             // --- clients (issue 6) ---
             // --- catalogue, bookings, tickets (issue 6) ---
             // --- umrah (issue 6) ---
+            umrah_records_round_trip_and_stay_in_their_tenant,
+            room_locks_serialize_concurrent_assignments,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1552,3 +1554,5 @@ where
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
+pub use umrah::*;

@@ -15,6 +15,7 @@ pub mod users;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+pub mod umrah;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -52,4 +53,8 @@ pub const RESOURCES: &[Resource] = &[
     // --- clients (issue 6) ---
     // --- catalogue, bookings, tickets (issue 6) ---
     // --- umrah (issue 6) ---
+    Resource {
+        router: umrah::router,
+        openapi: umrah::ApiDoc::openapi,
+    },
 ];
