@@ -127,7 +127,11 @@ impl SqlUnitOfWork {
             .transpose()
     }
 
-    async fn u_all<T>(&mut self, q: &SelectStatement, map: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+    async fn u_all<T>(
+        &mut self,
+        q: &SelectStatement,
+        map: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
         self.tx.fetch_all(q).await?.iter().map(map).collect()
     }
 
@@ -176,7 +180,10 @@ const GROUP_COLS: [&str; 14] = [
 ];
 
 fn group_of(row: &Row) -> Result<UmrahGroup> {
-    let leader = match (row.opt_uuid("leader_pilgrim_id")?, row.opt_text("leader_name")?) {
+    let leader = match (
+        row.opt_uuid("leader_pilgrim_id")?,
+        row.opt_text("leader_name")?,
+    ) {
         (Some(id), _) => Some(GroupLeader::Pilgrim(PilgrimId::from_uuid(id))),
         (None, Some(name)) => Some(GroupLeader::Named(
             Name::parse(&name).map_err(|_| corrupt("group leader"))?,

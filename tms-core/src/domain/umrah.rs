@@ -910,8 +910,8 @@ mod tests {
         let size = |_| 3;
         let unroomed = |_| 3;
         let double = room(RoomType::Double);
-        let err = check_room_assignment(&double, &[], &[son.clone()], &[], &size, &unroomed)
-            .unwrap_err();
+        let err =
+            check_room_assignment(&double, &[], &[son.clone()], &[], &size, &unroomed).unwrap_err();
         assert!(err.to_string().contains("larger room"), "{err}");
         let triple = room(RoomType::Triple);
         assert!(check_room_assignment(&triple, &[], &[son.clone()], &[], &size, &unroomed).is_ok());

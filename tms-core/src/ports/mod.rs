@@ -29,9 +29,9 @@ pub use store::{
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
-pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 #[cfg(any(test, feature = "mock"))]
 pub use umrah::{MockPilgrimRepo, MockRoomRepo, MockUmrahFamilyRepo, MockUmrahGroupRepo};
+pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

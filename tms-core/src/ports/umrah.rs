@@ -113,8 +113,12 @@ pub trait RoomRepo: Send {
     /// Places a pilgrim; `Conflict` if they already have a room in that city.
     async fn assign(&mut self, assignment: &RoomAssignment) -> Result<()>;
     /// Takes a pilgrim out of a room; whether they were in it.
-    async fn unassign(&mut self, tenant: TenantId, room: RoomId, pilgrim: PilgrimId)
-    -> Result<bool>;
+    async fn unassign(
+        &mut self,
+        tenant: TenantId,
+        room: RoomId,
+        pilgrim: PilgrimId,
+    ) -> Result<bool>;
     /// Who is in the room, in order of assignment.
     async fn assignments_for_room(
         &mut self,

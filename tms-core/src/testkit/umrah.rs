@@ -196,7 +196,10 @@ pub async fn umrah_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn St
     ));
     let mut g = group.clone();
     g.status = GroupStatus::Open;
-    uow.umrah_groups().update(&mut g).await.expect("update group");
+    uow.umrah_groups()
+        .update(&mut g)
+        .await
+        .expect("update group");
     let mut stale = group.clone();
     assert!(matches!(
         uow.umrah_groups().update(&mut stale).await,
@@ -213,7 +216,10 @@ pub async fn umrah_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn St
         Some(room.clone())
     );
     assert_eq!(
-        uow.umrah_rooms().lock(stranger, room.id).await.expect("lock"),
+        uow.umrah_rooms()
+            .lock(stranger, room.id)
+            .await
+            .expect("lock"),
         None
     );
     let place = |room: &Room, pilgrim: PilgrimId| RoomAssignment {

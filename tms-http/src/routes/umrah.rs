@@ -67,12 +67,17 @@ pub fn router() -> Router<AppState> {
             "/umrah/groups/{id}/families",
             get(list_families).post(create_family),
         )
-        .route("/umrah/groups/{id}/rooms", get(list_rooms).post(create_room))
+        .route(
+            "/umrah/groups/{id}/rooms",
+            get(list_rooms).post(create_room),
+        )
         .route("/umrah/groups/{id}/manifest.csv", get(manifest))
         .route("/umrah/pilgrims", get(find_pilgrims))
         .route(
             "/umrah/pilgrims/{id}",
-            get(get_pilgrim).patch(update_pilgrim).delete(delete_pilgrim),
+            get(get_pilgrim)
+                .patch(update_pilgrim)
+                .delete(delete_pilgrim),
         )
         .route("/umrah/rooms/{id}", get(get_room))
         .route(
@@ -238,7 +243,12 @@ impl GroupBody {
         let package_id = opt(&mut e, "package_id", self.package_id.as_deref(), uuid_field);
         let departure = e.check("departure_date", date(&self.departure_date));
         let return_date = e.check("return_date", date(&self.return_date));
-        let leader_name = opt(&mut e, "leader_name", self.leader_name.as_deref(), Name::parse);
+        let leader_name = opt(
+            &mut e,
+            "leader_name",
+            self.leader_name.as_deref(),
+            Name::parse,
+        );
         match (branch_id, name, season, departure, return_date) {
             (Some(branch_id), Some(name), Some(season), Some(departure), Some(return_date))
                 if e.is_empty() =>
@@ -300,7 +310,12 @@ impl GroupPatch {
             name: opt(&mut e, "name", self.name.as_deref(), Name::parse),
             season: opt(&mut e, "season", self.season.as_deref(), Season::parse),
             package_id: nullable(&mut e, "package_id", &self.package_id, uuid_field),
-            departure_date: opt(&mut e, "departure_date", self.departure_date.as_deref(), date),
+            departure_date: opt(
+                &mut e,
+                "departure_date",
+                self.departure_date.as_deref(),
+                date,
+            ),
             return_date: opt(&mut e, "return_date", self.return_date.as_deref(), date),
             leader,
             capacity: self.capacity,
@@ -619,26 +634,38 @@ impl PilgrimBody {
             self.mahram_relation.as_deref(),
             MahramRelation::parse,
         );
-        match (name, latin_name, gender, born, nationality, passport, expiry) {
-            (Some(name), Some(latin_name), Some(gender), Some(born), Some(nat), Some(pp), Some(exp))
-                if e.is_empty() =>
-            {
-                Ok(NewPilgrim {
-                    name,
-                    latin_name,
-                    gender,
-                    date_of_birth: born,
-                    nationality: nat,
-                    passport_number: pp,
-                    passport_expiry: exp,
-                    visa_status,
-                    visa_number,
-                    client_id,
-                    family_id,
-                    mahram_id,
-                    mahram_relation,
-                })
-            }
+        match (
+            name,
+            latin_name,
+            gender,
+            born,
+            nationality,
+            passport,
+            expiry,
+        ) {
+            (
+                Some(name),
+                Some(latin_name),
+                Some(gender),
+                Some(born),
+                Some(nat),
+                Some(pp),
+                Some(exp),
+            ) if e.is_empty() => Ok(NewPilgrim {
+                name,
+                latin_name,
+                gender,
+                date_of_birth: born,
+                nationality: nat,
+                passport_number: pp,
+                passport_expiry: exp,
+                visa_status,
+                visa_number,
+                client_id,
+                family_id,
+                mahram_id,
+                mahram_relation,
+            }),
             _ => Err(Error::Invalid(e)),
         }
     }

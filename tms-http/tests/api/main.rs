@@ -16,3 +16,4 @@ mod users;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;

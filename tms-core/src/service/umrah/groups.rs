@@ -67,7 +67,12 @@ impl Umrah {
         let mut uow = authorize(uow, &self.deps, ctx, Action::Create, &resource, None).await?;
         check_group(new.departure_date, new.return_date, new.capacity)?;
         match uow.branches().get(tenant, new.branch_id).await? {
-            None => return Err(Error::invalid("branch_id", "names no branch of this agency")),
+            None => {
+                return Err(Error::invalid(
+                    "branch_id",
+                    "names no branch of this agency",
+                ));
+            }
             Some(branch) if !branch.is_open() => {
                 return Err(Error::conflict("the branch is closed"));
             }
@@ -91,9 +96,14 @@ impl Umrah {
         uow.umrah_groups().insert(&group).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "umrah.group.created", "umrah_group", Some(group.id.into()))
-                    .in_branch(group.branch_id)
-                    .with_change(None, Some(group_json(&group))),
+                NewAuditEvent::new(
+                    ctx,
+                    "umrah.group.created",
+                    "umrah_group",
+                    Some(group.id.into()),
+                )
+                .in_branch(group.branch_id)
+                .with_change(None, Some(group_json(&group))),
             )
             .await?;
         uow.commit().await?;
@@ -204,12 +214,17 @@ impl Umrah {
         uow.umrah_groups().update(&mut group).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "umrah.group.transitioned", "umrah_group", Some(id.into()))
-                    .in_branch(group.branch_id)
-                    .with_change(
-                        Some(json!({ "status": before.status })),
-                        Some(json!({ "status": group.status })),
-                    ),
+                NewAuditEvent::new(
+                    ctx,
+                    "umrah.group.transitioned",
+                    "umrah_group",
+                    Some(id.into()),
+                )
+                .in_branch(group.branch_id)
+                .with_change(
+                    Some(json!({ "status": before.status })),
+                    Some(json!({ "status": group.status })),
+                ),
             )
             .await?;
         uow.commit().await?;

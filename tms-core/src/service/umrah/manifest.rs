@@ -49,9 +49,7 @@ impl Umrah {
         group_id: UmrahGroupId,
         out: W,
     ) -> Result<u64> {
-        let (mut uow, group) = self
-            .load_group(ctx, group_id, Action::Export, None)
-            .await?;
+        let (mut uow, group) = self.load_group(ctx, group_id, Action::Export, None).await?;
         let tenant = group.tenant_id;
 
         // Rooms and families of a group are bounded by its capacity.

@@ -19,9 +19,7 @@ use crate::policy::{Action, Resource, ResourceKind};
 use crate::ports::{Page, PageRequest, Scope, UnitOfWork};
 use crate::security::token::PlainToken;
 
-use super::{
-    PASSPORT_FIELD, Umrah, authorize, family_json, pilgrim_json, precheck, wrong_state,
-};
+use super::{PASSPORT_FIELD, Umrah, authorize, family_json, pilgrim_json, precheck, wrong_state};
 
 const KIND: ResourceKind = ResourceKind::Pilgrim;
 
@@ -120,9 +118,7 @@ impl Umrah {
                 pilgrim.passport_expiry,
                 group.return_date,
             ),
-            needs_mahram: self
-                .mahram
-                .requires_mahram(&pilgrim, group.departure_date),
+            needs_mahram: self.mahram.requires_mahram(&pilgrim, group.departure_date),
             pilgrim,
         }
     }
@@ -274,7 +270,10 @@ impl Umrah {
             || change.passport_number.is_some()
             || change.family_id.is_some();
         if identity_change && !group.status.takes_changes() {
-            return Err(wrong_state(&group, "changing a pilgrim's identity or family"));
+            return Err(wrong_state(
+                &group,
+                "changing a pilgrim's identity or family",
+            ));
         }
         let mut p = before.clone();
         if let Some(v) = change.name {
@@ -359,8 +358,15 @@ impl Umrah {
         if group.status.takes_changes() {
             resource = resource.draft();
         }
-        let mut uow =
-            authorize(uow, &self.deps, ctx, Action::Delete, &resource, confirmation).await?;
+        let mut uow = authorize(
+            uow,
+            &self.deps,
+            ctx,
+            Action::Delete,
+            &resource,
+            confirmation,
+        )
+        .await?;
         if group.leader == Some(GroupLeader::Pilgrim(id)) {
             return Err(Error::conflict(
                 "the pilgrim leads the group: choose another leader first",
@@ -451,7 +457,10 @@ impl Umrah {
                     p.family_id = Some(family.id);
                     uow.pilgrims().update(&mut p).await?;
                 }
-                _ => errors.push(format!("members.{member}"), "is not a pilgrim of this group"),
+                _ => errors.push(
+                    format!("members.{member}"),
+                    "is not a pilgrim of this group",
+                ),
             }
         }
         errors.into_result()?;
@@ -542,7 +551,10 @@ impl Umrah {
                 tenant_id: p.tenant_id,
                 branches: BranchScope::All,
             };
-            let twins = uow.pilgrims().find_by_passport(&everywhere, &candidates).await?;
+            let twins = uow
+                .pilgrims()
+                .find_by_passport(&everywhere, &candidates)
+                .await?;
             if twins.iter().any(|t| t.group_id == group.id && t.id != p.id) {
                 errors.push(
                     "passport_number",

@@ -61,9 +61,7 @@ impl Umrah {
         group_id: UmrahGroupId,
         new: NewRoom,
     ) -> Result<Room> {
-        let (mut uow, group) = self
-            .load_group(ctx, group_id, Action::Update, None)
-            .await?;
+        let (mut uow, group) = self.load_group(ctx, group_id, Action::Update, None).await?;
         if !group.status.is_active() {
             return Err(wrong_state(&group, "arranging rooms"));
         }
@@ -82,9 +80,14 @@ impl Umrah {
         uow.umrah_rooms().insert(&room).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "umrah.room.created", "umrah_room", Some(room.id.into()))
-                    .in_branch(room.branch_id)
-                    .with_change(None, Some(serde_json::json!(room))),
+                NewAuditEvent::new(
+                    ctx,
+                    "umrah.room.created",
+                    "umrah_room",
+                    Some(room.id.into()),
+                )
+                .in_branch(room.branch_id)
+                .with_change(None, Some(serde_json::json!(room))),
             )
             .await?;
         uow.commit().await?;
@@ -164,7 +167,9 @@ impl Umrah {
                     .get(tenant, id)
                     .await?
                     .filter(|p| p.group_id == group.id)
-                    .ok_or_else(|| Error::invalid("pilgrim_id", "is not a pilgrim of this group"))?;
+                    .ok_or_else(|| {
+                        Error::invalid("pilgrim_id", "is not a pilgrim of this group")
+                    })?;
                 if let Some(a) = roomed(id) {
                     return Err(Error::conflict(format!(
                         "the pilgrim already has a room in {} (room {})",
@@ -218,10 +223,7 @@ impl Umrah {
             }
         }
         let lookup = |family: UmrahFamilyId, pick: fn(&(UmrahFamilyId, usize, usize)) -> usize| {
-            sizes
-                .iter()
-                .find(|entry| entry.0 == family)
-                .map_or(0, pick)
+            sizes.iter().find(|entry| entry.0 == family).map_or(0, pick)
         };
         check_room_assignment(
             &room,
@@ -249,12 +251,17 @@ impl Umrah {
         after.extend(&placed);
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "umrah.room.assigned", "umrah_room", Some(room.id.into()))
-                    .in_branch(room.branch_id)
-                    .with_change(
-                        Some(serde_json::json!({ "occupants": before })),
-                        Some(serde_json::json!({ "occupants": after })),
-                    ),
+                NewAuditEvent::new(
+                    ctx,
+                    "umrah.room.assigned",
+                    "umrah_room",
+                    Some(room.id.into()),
+                )
+                .in_branch(room.branch_id)
+                .with_change(
+                    Some(serde_json::json!({ "occupants": before })),
+                    Some(serde_json::json!({ "occupants": after })),
+                ),
             )
             .await?;
         uow.commit().await?;
@@ -284,12 +291,14 @@ impl Umrah {
         }
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "umrah.room.unassigned", "umrah_room", Some(room.id.into()))
-                    .in_branch(room.branch_id)
-                    .with_change(
-                        Some(serde_json::json!({ "pilgrim_id": pilgrim })),
-                        None,
-                    ),
+                NewAuditEvent::new(
+                    ctx,
+                    "umrah.room.unassigned",
+                    "umrah_room",
+                    Some(room.id.into()),
+                )
+                .in_branch(room.branch_id)
+                .with_change(Some(serde_json::json!({ "pilgrim_id": pilgrim })), None),
             )
             .await?;
         uow.commit().await?;
