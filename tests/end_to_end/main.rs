@@ -11,3 +11,4 @@ mod provisioning;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;

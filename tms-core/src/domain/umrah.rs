@@ -879,7 +879,17 @@ mod tests {
         let b = pilgrim(Gender::Male, date(1991, 1, 1));
         let c = pilgrim(Gender::Male, date(1992, 1, 1));
         let none = |_| 0;
-        assert!(check_room_assignment(&r, &[a.clone()], &[b.clone()], &[], &none, &none).is_ok());
+        assert!(
+            check_room_assignment(
+                &r,
+                std::slice::from_ref(&a),
+                std::slice::from_ref(&b),
+                &[],
+                &none,
+                &none
+            )
+            .is_ok()
+        );
         let full = check_room_assignment(&r, &[a, b], &[c], &[], &none, &none);
         assert!(matches!(full, Err(Error::Conflict { .. })), "{full:?}");
     }

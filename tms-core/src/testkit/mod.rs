@@ -1555,4 +1555,7 @@ where
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 mod umrah;
-pub use umrah::*;
+pub use umrah::{
+    new_pilgrim, new_umrah_group, new_umrah_room, room_locks_serialize_concurrent_assignments,
+    seed_umrah_group, umrah_records_round_trip_and_stay_in_their_tenant,
+};

@@ -71,7 +71,7 @@ pub fn new_pilgrim(group: &UmrahGroup, gender: Gender, index: u8) -> Pilgrim {
 }
 
 /// A room of `group`, not stored yet.
-pub fn new_room(group: &UmrahGroup, room_type: RoomType) -> Room {
+pub fn new_umrah_room(group: &UmrahGroup, room_type: RoomType) -> Room {
     Room {
         id: RoomId::new(),
         tenant_id: group.tenant_id,
@@ -207,8 +207,8 @@ pub async fn umrah_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn St
     ));
 
     // Rooms: one per pilgrim per city.
-    let room = new_room(&group, RoomType::Double);
-    let other = new_room(&group, RoomType::Quad);
+    let room = new_umrah_room(&group, RoomType::Double);
+    let other = new_umrah_room(&group, RoomType::Quad);
     uow.umrah_rooms().insert(&room).await.expect("room");
     uow.umrah_rooms().insert(&other).await.expect("room");
     assert_eq!(
@@ -285,7 +285,7 @@ pub async fn umrah_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn St
 /// and add one while there is a bed leave exactly the room's capacity.
 pub async fn room_locks_serialize_concurrent_assignments(store: Arc<dyn Store>) {
     let group = seed_umrah_group(&*store).await;
-    let room = new_room(&group, RoomType::Triple);
+    let room = new_umrah_room(&group, RoomType::Triple);
     let mut uow = store.begin().await.expect("begin");
     uow.umrah_rooms().insert(&room).await.expect("room");
     let mut pilgrims = Vec::new();

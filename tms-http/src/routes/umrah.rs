@@ -296,9 +296,12 @@ pub struct GroupPatch {
 impl GroupPatch {
     fn parse(&self) -> tms_core::Result<GroupChange> {
         let mut e = FieldErrors::new();
-        let leader_pilgrim = nullable(&mut e, "leader_pilgrim_id", &self.leader_pilgrim_id, |r| {
-            typed::<PilgrimId>(r)
-        });
+        let leader_pilgrim = nullable(
+            &mut e,
+            "leader_pilgrim_id",
+            &self.leader_pilgrim_id,
+            typed::<PilgrimId>,
+        );
         let leader_name = nullable(&mut e, "leader_name", &self.leader_name, Name::parse);
         let leader = match (leader_pilgrim, leader_name) {
             (Some(Some(p)), _) => Some(Some(GroupLeader::Pilgrim(p))),
@@ -622,12 +625,18 @@ impl PilgrimBody {
             short_ref("visa_number"),
         );
         let client_id = opt(&mut e, "client_id", self.client_id.as_deref(), uuid_field);
-        let family_id = opt(&mut e, "family_id", self.family_id.as_deref(), |r| {
-            typed::<UmrahFamilyId>(r)
-        });
-        let mahram_id = opt(&mut e, "mahram_id", self.mahram_id.as_deref(), |r| {
-            typed::<PilgrimId>(r)
-        });
+        let family_id = opt(
+            &mut e,
+            "family_id",
+            self.family_id.as_deref(),
+            typed::<UmrahFamilyId>,
+        );
+        let mahram_id = opt(
+            &mut e,
+            "mahram_id",
+            self.mahram_id.as_deref(),
+            typed::<PilgrimId>,
+        );
         let mahram_relation = opt(
             &mut e,
             "mahram_relation",
@@ -751,12 +760,8 @@ impl PilgrimPatch {
                 short_ref("visa_number"),
             ),
             client_id: nullable(&mut e, "client_id", &self.client_id, uuid_field),
-            family_id: nullable(&mut e, "family_id", &self.family_id, |r| {
-                typed::<UmrahFamilyId>(r)
-            }),
-            mahram_id: nullable(&mut e, "mahram_id", &self.mahram_id, |r| {
-                typed::<PilgrimId>(r)
-            }),
+            family_id: nullable(&mut e, "family_id", &self.family_id, typed::<UmrahFamilyId>),
+            mahram_id: nullable(&mut e, "mahram_id", &self.mahram_id, typed::<PilgrimId>),
             mahram_relation: nullable(
                 &mut e,
                 "mahram_relation",
@@ -1041,7 +1046,7 @@ pub async fn create_family(
         &mut e,
         "head_pilgrim_id",
         body.head_pilgrim_id.as_deref(),
-        |r| typed::<PilgrimId>(r),
+        typed::<PilgrimId>,
     );
     let members: Vec<PilgrimId> = body
         .members
