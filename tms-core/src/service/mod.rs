@@ -9,6 +9,8 @@ pub mod guard;
 pub mod identity;
 pub mod tenancy;
 // --- clients (issue 6) ---
+pub mod clients;
+pub mod import;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 pub mod umrah;
