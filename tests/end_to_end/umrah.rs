@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 use tms::Error;
 use tms::domain::{
-    BranchScope, Context, Gender, GroupStatus, LatinName, MahramRelation, MahramRule, Name,
-    Nationality, PassportNumber, Principal, Role, RoomType, Season, VisaStatus,
+    BranchScope, Context, Country, Gender, GroupStatus, LatinName, MahramRelation, MahramRule,
+    Name, PassportNumber, Principal, Role, RoomType, Season, VisaStatus,
 };
 use tms::id::{PilgrimId, UmrahGroupId, UserId};
 use tms::ports::Clock as _;
@@ -58,7 +58,7 @@ fn pilgrim(latin: &str, gender: Gender, born: NaiveDate, passport: &str) -> NewP
         latin_name: LatinName::parse(latin).unwrap(),
         gender,
         date_of_birth: born,
-        nationality: Nationality::parse("GB").unwrap(),
+        nationality: Country::parse("GB").unwrap(),
         passport_number: PassportNumber::parse(passport).unwrap(),
         passport_expiry: day(2030, 1, 1),
         visa_status: VisaStatus::NotApplied,
@@ -390,4 +390,131 @@ async fn removing_a_pilgrim_after_the_list_closed_needs_a_confirmation() {
         umrah.get_pilgrim(&ctx, p).await,
         Err(Error::NotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn pilgrims_import_from_an_excel_csv_all_or_nothing_within_capacity() {
+    use tms::service::import::{ImportOptions, ReadSource};
+    let world = world().await;
+    let umrah = umrah(&world);
+    let ctx = as_role(&world, Role::Umrah);
+    let g = umrah
+        .create_group(
+            &ctx,
+            NewGroup {
+                branch_id: world.branch.id,
+                name: Name::parse("Import group").unwrap(),
+                season: Season::parse("2027").unwrap(),
+                package_id: None,
+                departure_date: day(2027, 4, 1),
+                return_date: day(2027, 4, 15),
+                leader_name: None,
+                capacity: 4,
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    add(
+        &umrah,
+        &ctx,
+        g,
+        pilgrim("Already Here", Gender::Male, day(1980, 1, 1), "DUP000001"),
+    )
+    .await;
+    let import = |file: String, dry_run: bool| {
+        let umrah = umrah.clone();
+        let ctx = ctx.clone();
+        async move {
+            let mut source = ReadSource(file.as_bytes());
+            let mut progress = |_: u64| {};
+            umrah
+                .import_pilgrims(
+                    &ctx,
+                    g,
+                    &mut source,
+                    ImportOptions {
+                        dry_run,
+                        ..ImportOptions::default()
+                    },
+                    &mut progress,
+                )
+                .await
+        }
+    };
+    let header = "\u{FEFF}Name;Latin Name;Sex;DOB;Nationality;Passport No;Passport Expiry\r\n";
+    let good = format!(
+        "{header}فاطمة;Fatima Noor;F;01/02/1990;pk;FN 000 001;2031-01-01\r\n\
+         \"Khan; Bilal\";Bilal Khan;M;1985-07-30;PK;BK0000001;31/12/2030\r\n"
+    );
+
+    // A dry run checks and writes nothing.
+    let report = import(good.clone(), true).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.rows, report.valid, report.written), (2, 2, 0));
+    assert!(!report.committed);
+
+    // One bad row: every error reported by row and field, nothing written.
+    let bad = format!(
+        "{good}X;Nobody;Z;1990-13-01;PK;DUP000001;2031-01-01\r\n\
+         Y;Again;M;1990-01-01;PK;BK0000001;2031-01-01\r\n"
+    );
+    let report = import(bad, false).await.unwrap();
+    assert!(!report.is_clean());
+    assert_eq!(report.written, 0);
+    let errors: Vec<(u64, &str)> = report
+        .errors
+        .iter()
+        .map(|e| (e.row, e.field.as_ref()))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![(4, "gender"), (4, "date_of_birth"), (5, "passport_number"),],
+        "{report:?}"
+    );
+    let listed = umrah
+        .list_pilgrims(&ctx, g, tms::ports::PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "all or nothing");
+
+    // The clean file commits; the group's capacity bounds the next one.
+    let report = import(good, false).await.unwrap();
+    assert!(report.committed && report.written == 2, "{report:?}");
+    let listed = umrah
+        .list_pilgrims(&ctx, g, tms::ports::PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 3);
+    let fatima = listed
+        .items
+        .iter()
+        .find(|p| p.pilgrim.latin_name.as_str() == "FATIMA NOOR")
+        .unwrap();
+    assert_eq!(fatima.pilgrim.gender, Gender::Female);
+    assert_eq!(fatima.pilgrim.date_of_birth, day(1990, 2, 1));
+    assert_eq!(fatima.pilgrim.passport.hint, "…01");
+    let more = format!(
+        "{header}A;One More;M;1990-01-01;SA;OM0000001;2031-01-01\r\n\
+         B;Two More;M;1990-01-01;SA;OM0000002;2031-01-01\r\n"
+    );
+    let report = import(more, false).await.unwrap();
+    assert_eq!(report.written, 0);
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(
+        (report.errors[0].row, report.errors[0].field.as_ref()),
+        (3, "row")
+    );
+
+    let events = world.audit().await;
+    let imported: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.action == "umrah.pilgrims.imported")
+        .collect();
+    assert_eq!(imported.len(), 1);
+    let after = imported[0].event.after.as_ref().unwrap();
+    assert_eq!(after["written"], 2);
+    assert_eq!(after["pilgrims"].as_array().unwrap().len(), 2);
+    let dump = serde_json::to_string(&events).unwrap();
+    assert!(!dump.contains("FN000001") && !dump.contains("BK0000001"));
 }

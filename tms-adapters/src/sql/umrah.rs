@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, SelectStatement, Value};
 use tms_core::domain::{
-    BranchScope, City, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name,
-    Nationality, Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport,
-    UmrahFamily, UmrahGroup, VisaStatus,
+    BranchScope, City, Country, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name,
+    Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
+    UmrahGroup, VisaStatus,
 };
 use tms_core::id::{BranchId, PilgrimId, RoomId, TenantId, UmrahFamilyId, UmrahGroupId};
 use tms_core::ports::{
@@ -485,7 +485,7 @@ fn pilgrim_of(row: &Row) -> Result<Pilgrim> {
             .map_err(|_| corrupt("latin name"))?,
         gender: Gender::parse(&row.text("gender")?).map_err(|_| corrupt("gender"))?,
         date_of_birth: row_date(row, "date_of_birth")?,
-        nationality: Nationality::parse(&row.text("nationality")?)
+        nationality: Country::parse(&row.text("nationality")?)
             .map_err(|_| corrupt("nationality"))?,
         passport: StoredPassport {
             sealed: Sealed::from_bytes(row.bytes("passport_number")?),

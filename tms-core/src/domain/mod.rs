@@ -24,8 +24,7 @@ pub use client::{
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 pub use umrah::{
-    City, Gender, GroupLeader, GroupStatus, LatinName, MAX_GROUP_CAPACITY, MahramRelation,
-    MahramRule, Nationality, Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef,
-    StoredPassport, UmrahFamily, UmrahGroup, VisaStatus, age_on, check_group,
-    check_room_assignment, passport_expires_too_soon,
+    City, Gender, GroupLeader, GroupStatus, MAX_GROUP_CAPACITY, MahramRelation, MahramRule,
+    Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
+    UmrahGroup, VisaStatus, age_on, check_group, check_room_assignment, passport_expires_too_soon,
 };

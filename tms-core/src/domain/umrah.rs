@@ -29,7 +29,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike as _, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Name;
+use crate::domain::{Country, LatinName, Name};
 use crate::error::{Error, FieldErrors, Result};
 use crate::id::{BranchId, PilgrimId, RoomId, TenantId, UmrahFamilyId, UmrahGroupId};
 use crate::security::keyring::{BlindIndex, Sealed};
@@ -270,94 +270,6 @@ impl<'de> Deserialize<'de> for Season {
     }
 }
 
-/// A name in Latin letters as printed in the passport's machine-readable
-/// zone: letters A–Z, spaces, `-` and `'`; upper-cased, inner spaces
-/// collapsed, 1 to 100 characters.
-///
-/// ```
-/// use tms_core::domain::LatinName;
-/// assert_eq!(LatinName::parse(" Abdullah  bin Omar ").unwrap().as_str(), "ABDULLAH BIN OMAR");
-/// assert!(LatinName::parse("عبد الله").is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct LatinName(String);
-
-impl LatinName {
-    /// Parses and normalises a Latin name.
-    pub fn parse(raw: &str) -> Result<Self> {
-        let words: Vec<&str> = raw.split_whitespace().collect();
-        let joined = words.join(" ").to_ascii_uppercase();
-        if joined.is_empty() || joined.len() > 100 {
-            return Err(Error::invalid(
-                "latin_name",
-                "must have 1 to 100 characters",
-            ));
-        }
-        if !joined
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || matches!(b, b' ' | b'-' | b'\''))
-        {
-            return Err(Error::invalid(
-                "latin_name",
-                "may contain only the letters A-Z, spaces, - and '",
-            ));
-        }
-        Ok(Self(joined))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for LatinName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A nationality as an ISO 3166-1 alpha-2 code (`SA`, `PK`, `GB`),
-/// upper-cased.
-///
-/// ```
-/// use tms_core::domain::Nationality;
-/// assert_eq!(Nationality::parse("pk").unwrap().as_str(), "PK");
-/// assert!(Nationality::parse("PAK").is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Nationality(String);
-
-impl Nationality {
-    /// Parses a two-letter code.
-    pub fn parse(raw: &str) -> Result<Self> {
-        let code = raw.trim().to_ascii_uppercase();
-        if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Self(code))
-        } else {
-            Err(Error::invalid(
-                "nationality",
-                "must be a two-letter ISO 3166 country code",
-            ))
-        }
-    }
-
-    /// The code.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Nationality {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
 /// A short reference (visa number, room number): 1 to 30 letters, digits,
 /// `-` or `/`, upper-cased.
 ///
@@ -515,7 +427,7 @@ pub struct Pilgrim {
     /// Date of birth.
     pub date_of_birth: NaiveDate,
     /// Nationality.
-    pub nationality: Nationality,
+    pub nationality: Country,
     /// The passport number, sealed.
     pub passport: StoredPassport,
     /// Passport expiry date.
@@ -751,7 +663,7 @@ mod tests {
             latin_name: LatinName::parse("Fatima Khan").unwrap(),
             gender,
             date_of_birth: born,
-            nationality: Nationality::parse("PK").unwrap(),
+            nationality: Country::parse("PK").unwrap(),
             passport: StoredPassport {
                 sealed: Sealed::from_bytes(vec![1]),
                 index: BlindIndex::from_bytes(vec![2]),
@@ -938,8 +850,6 @@ mod tests {
     #[test]
     fn short_refs_and_names_are_checked() {
         assert!(ShortRef::parse(&"A".repeat(31), "room_number").is_err());
-        assert!(LatinName::parse("O'Brien-Smith").is_ok());
-        assert!(Nationality::parse("S1").is_err());
         assert_eq!(VisaStatus::parse("issued").unwrap(), VisaStatus::Issued);
         assert!(City::parse("jeddah").is_err());
     }

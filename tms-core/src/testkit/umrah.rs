@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::domain::{
-    BranchScope, City, Gender, GroupStatus, LatinName, Name, Nationality, Pilgrim, Room,
+    BranchScope, City, Country, Gender, GroupStatus, LatinName, Name, Pilgrim, Room,
     RoomAssignment, RoomType, Season, StoredPassport, UmrahFamily, UmrahGroup, VisaStatus,
 };
 use crate::error::Error;
@@ -53,7 +53,7 @@ pub fn new_pilgrim(group: &UmrahGroup, gender: Gender, index: u8) -> Pilgrim {
         latin_name: LatinName::parse("Ayesha Siddiqa").expect("latin"),
         gender,
         date_of_birth: day(1990, 5, 17),
-        nationality: Nationality::parse("PK").expect("nationality"),
+        nationality: Country::parse("PK").expect("nationality"),
         passport: StoredPassport {
             sealed: Sealed::from_bytes(vec![1, 2, 3, index]),
             index: BlindIndex::from_bytes(vec![index; 36]),

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tms_core::domain::{
-    City, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name, Nationality,
+    City, Country, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name,
     PassportNumber, RoomType, Season, ShortRef, UmrahFamily, UmrahGroup, VisaStatus,
 };
 use tms_core::id::{BranchId, PilgrimId, RoomId, UmrahFamilyId, UmrahGroupId};
@@ -605,7 +605,7 @@ impl PilgrimBody {
         let latin_name = e.check("latin_name", LatinName::parse(&self.latin_name));
         let gender = e.check("gender", Gender::parse(&self.gender));
         let born = e.check("date_of_birth", date(&self.date_of_birth));
-        let nationality = e.check("nationality", Nationality::parse(&self.nationality));
+        let nationality = e.check("nationality", Country::parse(&self.nationality));
         let passport = e.check(
             "passport_number",
             PassportNumber::parse(&self.passport_number),
@@ -691,7 +691,7 @@ pub struct PilgrimPatch {
     pub gender: Option<String>,
     /// Date of birth.
     pub date_of_birth: Option<String>,
-    /// Nationality.
+    /// Country.
     pub nationality: Option<String>,
     /// A new passport number.
     pub passport_number: Option<String>,
@@ -733,7 +733,7 @@ impl PilgrimPatch {
                 &mut e,
                 "nationality",
                 self.nationality.as_deref(),
-                Nationality::parse,
+                Country::parse,
             ),
             passport_number: opt(
                 &mut e,

@@ -6,7 +6,8 @@
 //! module: [`groups`] (life cycle with audited transitions), [`pilgrims`]
 //! (sealed passports, blind-index lookup, families), [`rooms`] (capacity,
 //! gender and family rules, safe under concurrent assignment) and
-//! [`manifest`] (the CSV export, an `Export` action).
+//! [`manifest`] (the CSV export, an `Export` action) and [`import`] (pilgrims
+//! from CSV, all or nothing).
 //!
 //! Every call: **authorize** (the role's grant on the kind, then the
 //! record's branch — another tenant's or an unseen branch's record is
@@ -18,6 +19,7 @@
 //! grant and is audited.
 
 pub mod groups;
+pub mod import;
 pub mod manifest;
 pub mod pilgrims;
 pub mod rooms;
@@ -40,6 +42,7 @@ use crate::service::guard;
 pub use crate::service::tenancy::Deps;
 
 pub use groups::{GroupChange, NewGroup};
+pub use import::PILGRIM_IMPORT_COLUMNS;
 pub use pilgrims::{NewFamily, NewPilgrim, PilgrimChange, PilgrimView};
 pub use rooms::{Assignee, NewRoom, RoomWithOccupants};
 

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use crate::audit::NewAuditEvent;
 use crate::domain::{
-    BranchScope, Context, Gender, GroupLeader, LatinName, MahramRelation, Name, Nationality,
+    BranchScope, Context, Country, Gender, GroupLeader, LatinName, MahramRelation, Name,
     PassportNumber, Pilgrim, ShortRef, UmrahFamily, UmrahGroup, VisaStatus,
     passport_expires_too_soon,
 };
@@ -34,8 +34,8 @@ pub struct NewPilgrim {
     pub gender: Gender,
     /// Date of birth.
     pub date_of_birth: NaiveDate,
-    /// Nationality.
-    pub nationality: Nationality,
+    /// Country.
+    pub nationality: Country,
     /// Passport number (sealed on the way in).
     pub passport_number: PassportNumber,
     /// Passport expiry.
@@ -67,8 +67,8 @@ pub struct PilgrimChange {
     pub gender: Option<Gender>,
     /// Date of birth.
     pub date_of_birth: Option<NaiveDate>,
-    /// Nationality.
-    pub nationality: Option<Nationality>,
+    /// Country.
+    pub nationality: Option<Country>,
     /// A new passport number.
     pub passport_number: Option<PassportNumber>,
     /// A new expiry.
