@@ -2,12 +2,21 @@
 //! the group manifest (CSV).
 //!
 //! Request bodies carry raw text; each is parsed into the core's types with
-//! every field's error listed at once (422). Passport numbers go in, but
+//! every field's error listed at once (422). Pilgrims also arrive in bulk:
+//! `POST /api/v1/umrah/groups/{id}/pilgrims/import?dry_run=true`, a
+//! multipart upload with the CSV in a part named `file` (and an optional
+//! `mapping` part before it), streamed into the parser like the clients
+//! import; the answer is the import report. Passport numbers go in, but
 //! only their last two characters come out — except in the manifest, an
 //! audited export. Ids that do not parse name no record: 404.
 
 use axum::Router;
-use axum::extract::State;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::extract::multipart::{Field, Multipart, MultipartError, MultipartRejection};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -28,9 +37,15 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::routes::clients::{ImportReportView, ImportUpload};
 use crate::routes::users::{CONFIRM_HEADER, Paging};
+use tms_core::service::import::{ByteSource, ImportOptions};
+
+/// The largest pilgrim upload accepted: a group holds at most 1,000
+/// pilgrims, a few hundred bytes each.
+pub const PILGRIM_IMPORT_BODY_LIMIT: usize = 5 * 1024 * 1024;
 
 /// The paths of this module.
 #[derive(OpenApi)]
@@ -38,7 +53,7 @@ use crate::routes::users::{CONFIRM_HEADER, Paging};
     paths(
         list_groups, create_group, get_group, update_group, delete_group, transition_group,
         list_pilgrims, add_pilgrim, find_pilgrims, get_pilgrim, update_pilgrim, delete_pilgrim,
-        list_families, create_family, list_rooms, create_room, get_room, list_assignments,
+        import_pilgrims, list_families, create_family, list_rooms, create_room, get_room, list_assignments,
         assign_room, unassign_room, manifest
     ),
     components(schemas(
@@ -70,6 +85,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/umrah/groups/{id}/rooms",
             get(list_rooms).post(create_room),
+        )
+        .route(
+            "/umrah/groups/{id}/pilgrims/import",
+            post(import_pilgrims).layer(DefaultBodyLimit::max(PILGRIM_IMPORT_BODY_LIMIT)),
         )
         .route("/umrah/groups/{id}/manifest.csv", get(manifest))
         .route("/umrah/pilgrims", get(find_pilgrims))
@@ -935,6 +954,124 @@ pub async fn delete_pilgrim(
         .delete_pilgrim(&ctx, id::<PilgrimId>(&raw, "pilgrim")?, token.as_ref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How to import.
+#[derive(Debug, Deserialize)]
+pub struct PilgrimImportParams {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// The multipart part as a [`ByteSource`], streamed chunk by chunk; notes
+/// an upload over the limit, to answer 413. (The same as the clients
+/// import's, which keeps its own private.)
+struct PartSource<'a> {
+    field: Field<'a>,
+    too_large: bool,
+}
+
+impl PartSource<'_> {
+    async fn chunk(&mut self) -> tms_core::Result<Option<Vec<u8>>> {
+        match self.field.chunk().await {
+            Ok(chunk) => Ok(chunk.map(|b| b.to_vec())),
+            Err(e) => {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    self.too_large = true;
+                }
+                Err(Error::invalid(
+                    "file",
+                    format!("the upload could not be read: {}", e.body_text()),
+                ))
+            }
+        }
+    }
+}
+
+// Written out: this crate does not depend on `async-trait`.
+impl ByteSource for PartSource<'_> {
+    fn next_chunk<'s, 'f>(
+        &'s mut self,
+    ) -> Pin<Box<dyn Future<Output = tms_core::Result<Option<Vec<u8>>>> + Send + 'f>>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        Box::pin(self.chunk())
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::Malformed(e.body_text().into())
+    }
+}
+
+/// Imports pilgrims into a group from a CSV upload: every row checked
+/// (fields, passports already in the group or repeated, capacity), all
+/// written or none. Columns: name, latin_name, gender (M/F), date_of_birth,
+/// nationality, passport_number, passport_expiry; optional visa_status,
+/// visa_number, client_id.
+#[utoipa::path(
+    post, path = "/api/v1/umrah/groups/{id}/pilgrims/import", tag = "umrah",
+    params(
+        ("id" = String, Path, description = "The group id"),
+        ("dry_run" = Option<bool>, Query, description = "Check and report only (default false)"),
+    ),
+    request_body(content = ImportUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The report; `committed` says whether the rows were written", body = ImportReportView),
+        (status = 400, description = "Not a multipart upload, or no `file` part", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The group takes no more pilgrims", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 5 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed file (the detail names the row) or a bad mapping", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn import_pilgrims(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+    Query(params): Query<PilgrimImportParams>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<axum::Json<ImportReportView>> {
+    let ctx = auth.authenticated.context()?;
+    let group_id = id::<UmrahGroupId>(&raw, "umrah group")?;
+    let mut multipart = multipart.map_err(|e| ApiError::Malformed(e.body_text().into()))?;
+    let mut mapping = HashMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("mapping") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                mapping = serde_json::from_str(&text).map_err(|_| {
+                    Error::invalid("mapping", "must be a JSON object of column name to header")
+                })?;
+            }
+            Some("file") => {
+                let options = ImportOptions {
+                    dry_run: params.dry_run,
+                    mapping,
+                };
+                let mut source = PartSource {
+                    field,
+                    too_large: false,
+                };
+                let result = state
+                    .umrah
+                    .import_pilgrims(&ctx, group_id, &mut source, options, &mut |_| {})
+                    .await;
+                return match result {
+                    Err(_) if source.too_large => Err(ApiError::PayloadTooLarge),
+                    other => Ok(axum::Json(ImportReportView::from(other?))),
+                };
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::Malformed("the upload has no `file` part".into()))
 }
 
 // ------------------------------------------------------------------ families

@@ -911,3 +911,100 @@ async fn concurrent_assignments_never_overfill_a_room_on_postgresql() {
     .await;
     assert_eq!(view["occupants"].as_array().unwrap().len(), 5);
 }
+
+// ------------------------------------------------------------ import
+
+/// A `multipart/form-data` body with the CSV in a part named `file`.
+fn upload(csv: &str) -> (String, Vec<u8>) {
+    let boundary = "tms-umrah-boundary-7d1f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pilgrims.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(csv.as_bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_import(
+    app: &TestApp,
+    token: &str,
+    group: &str,
+    query: &str,
+    csv: &str,
+) -> (StatusCode, Value) {
+    let (content_type, body) = upload(csv);
+    let response = client()
+        .post(app.url(&format!(
+            "/api/v1/umrah/groups/{group}/pilgrims/import{query}"
+        )))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn pilgrims_are_imported_from_a_multipart_csv_on_sqlite() {
+    let app = spawn_app().await;
+    import_over_http(&app).await;
+}
+
+#[tokio::test]
+async fn pilgrims_are_imported_from_a_multipart_csv_on_postgresql() {
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
+    import_over_http(&app).await;
+}
+
+async fn import_over_http(app: &TestApp) {
+    let owner = owner_token(app).await;
+    let branch = first_branch(app, &owner).await;
+    let group = create_group(app, &owner, &branch, 10).await;
+    let csv = "\u{FEFF}Name;Latin Name;Sex;DOB;Nationality;Passport No;Passport Expiry\r\n\
+               خديجة;Khadija Umar;F;12/03/1962;SA;KU0000001;2031-01-01\r\n\
+               عمر;Umar Farooq;M;1960-01-01;SA;UF0000001;2031-01-01\r\n";
+
+    let (status, report) = post_import(app, &owner, &group, "?dry_run=true", csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["rows"], 2);
+    assert_eq!(report["committed"], false);
+
+    let bad = format!("{csv}X;Bad Row;Q;1960-01-01;SA;KU0000001;2031-01-01\r\n");
+    let (status, report) = post_import(app, &owner, &group, "", &bad).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["committed"], false);
+    assert_eq!(report["errors"][0]["row"], 4, "{report}");
+
+    let (status, report) = post_import(app, &owner, &group, "", csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["written"], 2);
+    let (_, list) = send(
+        app,
+        &owner,
+        reqwest::Method::GET,
+        &format!("/api/v1/umrah/groups/{group}/pilgrims"),
+        None,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    let (status, problem) =
+        post_import(app, &owner, &group, "", "Name;Email\r\n\"unclosed;x\r\n").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+    let sales = user_token(app, Role::Sales, BranchScope::All, "sales@demo.example").await;
+    let (status, _) = post_import(app, &sales, &group, "", csv).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = post_import(app, &owner, &uuid::Uuid::now_v7().to_string(), "", csv).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
