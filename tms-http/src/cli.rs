@@ -8,6 +8,7 @@
 //! tms-server audit verify --tenant SLUG       check the tenant's hash chain
 //! tms-server audit export --tenant SLUG --format csv|jsonl   to stdout
 //! tms-server keys rotate                      add a new newest key to the key ring
+//! tms-server import clients FILE --tenant SLUG --branch NAME_OR_ID [--dry-run]
 //! ```
 //!
 //! Exit codes: 0 success, 1 failure (including a broken audit chain), 2 bad
@@ -55,6 +56,9 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     // --- clients (issue 6) ---
+    /// Import records from CSV.
+    #[command(subcommand)]
+    Import(crate::cli_import::ImportCommand),
     // --- umrah (issue 6) ---
 }
 
@@ -158,6 +162,8 @@ pub fn main() -> ExitCode {
 /// Runs one command.
 pub async fn execute(command: Command, config: Config) -> Result<ExitCode> {
     match command {
+        // clients (issue 6)
+        Command::Import(command) => crate::cli_import::run(command, config).await,
         Command::Serve => crate::run(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => {
             setup::prepare_data_dir(&config.data_dir)?;

@@ -55,6 +55,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub mod auth;
 pub mod cli;
+pub mod cli_import;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -287,7 +287,7 @@ pub struct CreatedClient {
 }
 
 /// Search parameters as they arrive (query string): raw text.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct ClientQuery {
     /// Name prefix (name or Latin name).
     pub q: Option<String>,
@@ -299,6 +299,19 @@ pub struct ClientQuery {
     pub passport: Option<String>,
     /// Only this branch.
     pub branch_id: Option<BranchId>,
+}
+
+impl std::fmt::Debug for ClientQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A passport number searched for stays out of logs.
+        f.debug_struct("ClientQuery")
+            .field("q", &self.q)
+            .field("phone", &self.phone)
+            .field("email", &self.email)
+            .field("passport", &self.passport.as_ref().map(|_| "[hidden]"))
+            .field("branch_id", &self.branch_id)
+            .finish()
+    }
 }
 
 /// A consent answer to record.
@@ -709,10 +722,13 @@ impl Clients {
         confirmation: Option<&PlainToken>,
     ) -> Result<(Box<dyn UnitOfWork>, Client)> {
         let tenant = ctx.principal.tenant_id();
-        // The class-level check first, so that a role without the verb
-        // learns nothing about which ids exist.
+        // First whether the caller may see clients at all, so that a role
+        // without access learns nothing about which ids exist; the action
+        // itself is checked on the loaded client, where (as the policy
+        // orders it) a branch outside the scope is `NotFound` before a
+        // missing grant is `Forbidden`.
         let class = Resource::new(ResourceKind::Client, tenant);
-        if let Decision::Deny(reason) = policy::authorize(&ctx.principal, action, &class) {
+        if let Decision::Deny(reason) = policy::authorize(&ctx.principal, Action::Read, &class) {
             return Err(reason.into_error(ResourceKind::Client));
         }
         let mut uow = self.deps.store.begin().await?;

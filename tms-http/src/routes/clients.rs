@@ -103,8 +103,8 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// A client.
-#[derive(Debug, Serialize, ToSchema)]
+/// A client. (No `Debug`: it carries the passport number.)
+#[derive(Serialize, ToSchema)]
 pub struct ClientView {
     /// Id.
     pub id: String,
@@ -162,7 +162,7 @@ impl From<&ClientDetails> for ClientView {
 }
 
 /// One page of clients.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ClientList {
     /// The clients, oldest first.
     pub items: Vec<ClientView>,
@@ -170,8 +170,9 @@ pub struct ClientList {
     pub next_cursor: Option<String>,
 }
 
-/// Filters and paging of the client list.
-#[derive(Debug, Deserialize)]
+/// Filters and paging of the client list. (No `Debug`: it may carry a
+/// passport number.)
+#[derive(Deserialize)]
 pub struct ListParams {
     q: Option<String>,
     phone: Option<String>,
@@ -237,8 +238,8 @@ pub async fn list_clients(
     }))
 }
 
-/// A new client.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// A new client. (No `Debug`: it carries personal data.)
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// The branch that looks after the client.
@@ -264,7 +265,7 @@ pub struct NewClient {
 }
 
 /// A created client and the clients it may duplicate.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedClientView {
     /// The client.
     pub client: ClientView,
@@ -339,7 +340,7 @@ pub async fn get_client(
 
 /// A partial edit: absent fields stay as they are, `null` clears an
 /// optional one. `version` is the version that was read.
-#[derive(Debug, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)] // documentation only: the body parses as the core's ClientPatch
 pub struct ClientPatchBody {
     /// The version the edit is based on.

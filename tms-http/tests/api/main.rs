@@ -14,6 +14,7 @@ mod helpers;
 mod middleware;
 mod users;
 // --- clients (issue 6) ---
+mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 mod umrah;
