@@ -724,7 +724,7 @@ pub struct PilgrimPatch {
     /// Client (null clears).
     #[serde(default, deserialize_with = "double_option")]
     pub client_id: Option<Option<String>>,
-    /// Family (null leaves it).
+    /// Family (null takes the pilgrim out of it).
     #[serde(default, deserialize_with = "double_option")]
     pub family_id: Option<Option<String>>,
     /// Mahram (null clears).
