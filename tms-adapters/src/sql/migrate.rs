@@ -46,6 +46,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     // --- 4: catalogue, bookings, tickets (issue 6) ---
     // --- 5: umrah (issue 6) ---
+    Migration {
+        version: 5,
+        name: "umrah",
+        sqlite: include_str!("../../migrations/sqlite/0005_umrah.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_umrah.sql"),
+    },
     // --- 6: identity follow-ups (issue 5) ---
 ];
 

@@ -85,6 +85,7 @@ mod repos;
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
 
 use std::sync::Arc;
 use std::time::Duration;

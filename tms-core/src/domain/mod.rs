@@ -9,6 +9,7 @@ mod user;
 mod client;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
 pub use session::Session;
@@ -22,3 +23,8 @@ pub use client::{
 };
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+pub use umrah::{
+    City, Gender, GroupLeader, GroupStatus, MAX_GROUP_CAPACITY, MahramRelation, MahramRule,
+    Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
+    UmrahGroup, VisaStatus, age_on, check_group, check_room_assignment, passport_expires_too_soon,
+};

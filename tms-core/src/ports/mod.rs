@@ -13,6 +13,7 @@ mod store;
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -32,6 +33,9 @@ pub use clients::MockClientRepo;
 pub use clients::{ClientFilter, ClientRepo, DuplicateProbe, MAX_DUPLICATES};
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+#[cfg(any(test, feature = "mock"))]
+pub use umrah::{MockPilgrimRepo, MockRoomRepo, MockUmrahFamilyRepo, MockUmrahGroupRepo};
+pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

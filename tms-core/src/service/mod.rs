@@ -13,3 +13,4 @@ pub mod clients;
 pub mod import;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+pub mod umrah;

@@ -90,6 +90,8 @@ macro_rules! store_contract_tests {
             many_clients_insert_in_batches,
             // --- catalogue, bookings, tickets (issue 6) ---
             // --- umrah (issue 6) ---
+            umrah_records_round_trip_and_stay_in_their_tenant,
+            room_locks_serialize_concurrent_assignments,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1557,3 +1559,8 @@ mod clients;
 pub use clients::*;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
+pub use umrah::{
+    new_pilgrim, new_umrah_group, new_umrah_room, room_locks_serialize_concurrent_assignments,
+    seed_umrah_group, umrah_records_round_trip_and_stay_in_their_tenant,
+};

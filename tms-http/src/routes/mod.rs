@@ -16,6 +16,7 @@ pub mod users;
 pub mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+pub mod umrah;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -57,4 +58,8 @@ pub const RESOURCES: &[Resource] = &[
     },
     // --- catalogue, bookings, tickets (issue 6) ---
     // --- umrah (issue 6) ---
+    Resource {
+        router: umrah::router,
+        openapi: umrah::ApiDoc::openapi,
+    },
 ];

@@ -17,3 +17,4 @@ mod users;
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;
