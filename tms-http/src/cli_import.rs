@@ -1,6 +1,8 @@
 //! `tms-server import clients FILE --tenant SLUG --branch NAME_OR_ID
-//! [--dry-run] [--map COLUMN=HEADER]…`: a CSV file into a branch, as the
-//! operator (audit actor `system:cli`).
+//! [--dry-run] [--map COLUMN=HEADER]…` (a CSV file of clients into a
+//! branch) and `tms-server import pilgrims FILE --tenant SLUG --group ID
+//! [--dry-run] [--map …]` (pilgrims into an Umrah group), as the operator
+//! (audit actor `system:cli`).
 //!
 //! The file is read 64 KiB at a time and streamed through the import (see
 //! `tms_core::service::import`), with a progress bar of bytes read on
@@ -19,11 +21,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use tms_core::domain::{BranchScope, Context, Principal, TenantSlug};
-use tms_core::id::{BranchId, TenantId};
+use tms_core::id::{BranchId, TenantId, UmrahGroupId};
 use tms_core::ports::{PageRequest, Scope, Store as _};
 use tms_core::service::clients::Clients;
 use tms_core::service::import::{ByteSource, ImportOptions, ImportReport};
 use tms_core::service::tenancy::Deps;
+use tms_core::service::umrah::Umrah;
 use tms_core::{Error, Result};
 use tokio::io::AsyncReadExt as _;
 
@@ -36,6 +39,28 @@ pub enum ImportCommand {
     /// Import clients from a CSV file (UTF-8, `,` `;` or tab, with a
     /// header row): all rows or none.
     Clients(ImportClientsArgs),
+    /// Import pilgrims into an Umrah group from a CSV file: all rows or
+    /// none.
+    Pilgrims(ImportPilgrimsArgs),
+}
+
+/// `import pilgrims`' options.
+#[derive(Debug, clap::Args)]
+pub struct ImportPilgrimsArgs {
+    /// The CSV file.
+    pub file: PathBuf,
+    /// The tenant's slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// The Umrah group's id.
+    #[arg(long)]
+    pub group: String,
+    /// Check every row and report; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Map a column to a header of the file (repeatable).
+    #[arg(long = "map", value_name = "COLUMN=HEADER")]
+    pub map: Vec<String>,
 }
 
 /// `import clients`' options.
@@ -62,6 +87,7 @@ pub struct ImportClientsArgs {
 pub async fn run(command: ImportCommand, config: Config) -> Result<ExitCode> {
     match command {
         ImportCommand::Clients(args) => import_clients(args, config).await,
+        ImportCommand::Pilgrims(args) => import_pilgrims(args, config).await,
     }
 }
 
@@ -151,53 +177,120 @@ async fn find_branch(
     }
 }
 
-async fn import_clients(args: ImportClientsArgs, config: Config) -> Result<ExitCode> {
+/// What both imports set up: the file with its progress bar, the key ring,
+/// the store and the tenant.
+struct Prepared {
+    source: FileSource,
+    progress: ProgressBar,
+    options: ImportOptions,
+    keyring: Arc<tms_core::security::keyring::KeyRing>,
+    store: tms_adapters::sql::SqlStore,
+    tenant: TenantId,
+}
+
+async fn prepare(
+    file: &std::path::Path,
+    tenant: &str,
+    dry_run: bool,
+    map: &[String],
+    config: &Config,
+) -> Result<Prepared> {
     let options = ImportOptions {
-        dry_run: args.dry_run,
-        mapping: mapping(&args.map)?,
+        dry_run,
+        mapping: mapping(map)?,
     };
-    let file = tokio::fs::File::open(&args.file).await.map_err(|e| {
+    let handle = tokio::fs::File::open(file).await.map_err(|e| {
         Error::invalid(
             "file",
-            format!("cannot open {}: {}", args.file.display(), e.kind()),
+            format!("cannot open {}: {}", file.display(), e.kind()),
         )
     })?;
-    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let size = handle.metadata().await.map(|m| m.len()).unwrap_or(0);
     setup::prepare_data_dir(&config.data_dir)?;
-    let keyring = Arc::new(setup::load_keyring(&config)?);
-    let store = setup::connect_store(&config).await?;
-    let slug = TenantSlug::parse(&args.tenant)?;
+    let keyring = Arc::new(setup::load_keyring(config)?);
+    let store = setup::connect_store(config).await?;
+    let slug = TenantSlug::parse(tenant)?;
     let mut uow = store.begin().await?;
-    let tenant = uow.tenants().find_by_slug(&slug).await?;
+    let found = uow.tenants().find_by_slug(&slug).await?;
     uow.rollback().await?;
-    let tenant = tenant.ok_or(Error::not_found("tenant"))?.id;
-    let branch = find_branch(&store, tenant, &args.branch).await?;
-
+    let Some(tenant) = found else {
+        store.close().await;
+        return Err(Error::not_found("tenant"));
+    };
     let progress = ProgressBar::new(size).with_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut source = FileSource {
-        file,
-        progress: progress.clone(),
-    };
-    let clients = Clients::new(Deps::new(store.clone().into_dyn()), keyring);
-    let ctx = Context::new(Principal::system(tenant, "cli"), Utc::now());
-    let result = clients
-        .import_csv(&ctx, branch, &mut source, options, &mut |_| {})
-        .await;
-    progress.finish_and_clear();
-    store.close().await;
-    let report = result?;
-    print_report(&report);
-    Ok(if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(Prepared {
+        source: FileSource {
+            file: handle,
+            progress: progress.clone(),
+        },
+        progress,
+        options,
+        keyring,
+        store,
+        tenant: tenant.id,
     })
 }
 
-fn print_report(report: &ImportReport) {
+impl Prepared {
+    fn context(&self) -> Context {
+        Context::new(Principal::system(self.tenant, "cli"), Utc::now())
+    }
+
+    /// Closes what was opened and turns the report into the exit code.
+    async fn finish(self, result: Result<ImportReport>, noun: &str) -> Result<ExitCode> {
+        self.progress.finish_and_clear();
+        self.store.close().await;
+        let report = result?;
+        print_report(&report, noun);
+        Ok(if report.is_clean() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}
+
+async fn import_clients(args: ImportClientsArgs, config: Config) -> Result<ExitCode> {
+    let mut prepared = prepare(&args.file, &args.tenant, args.dry_run, &args.map, &config).await?;
+    let branch = match find_branch(&prepared.store, prepared.tenant, &args.branch).await {
+        Ok(branch) => branch,
+        Err(e) => return prepared.finish(Err(e), "clients").await,
+    };
+    let clients = Clients::new(
+        Deps::new(prepared.store.clone().into_dyn()),
+        prepared.keyring.clone(),
+    );
+    let ctx = prepared.context();
+    let options = std::mem::take(&mut prepared.options);
+    let result = clients
+        .import_csv(&ctx, branch, &mut prepared.source, options, &mut |_| {})
+        .await;
+    prepared.finish(result, "clients").await
+}
+
+async fn import_pilgrims(args: ImportPilgrimsArgs, config: Config) -> Result<ExitCode> {
+    let group = args
+        .group
+        .trim()
+        .parse::<UmrahGroupId>()
+        .map_err(|_| Error::invalid("group", "is not a group id"))?;
+    let mut prepared = prepare(&args.file, &args.tenant, args.dry_run, &args.map, &config).await?;
+    let umrah = Umrah::new(
+        Deps::new(prepared.store.clone().into_dyn()),
+        prepared.keyring.clone(),
+    );
+    let ctx = prepared.context();
+    let options = std::mem::take(&mut prepared.options);
+    let result = umrah
+        .import_pilgrims(&ctx, group, &mut prepared.source, options, &mut |_| {})
+        .await;
+    prepared.finish(result, "pilgrims").await
+}
+
+fn print_report(report: &ImportReport, noun: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -224,7 +317,7 @@ fn print_report(report: &ImportReport) {
         let _ = writeln!(out, "… and {hidden} more errors");
     }
     let _ = if report.committed {
-        writeln!(out, "imported {} clients", report.written)
+        writeln!(out, "imported {} {noun}", report.written)
     } else if report.is_clean() {
         writeln!(out, "nothing written (dry run)")
     } else {

@@ -652,7 +652,7 @@ async fn the_client_paths_are_in_the_openapi_document() {
     }
 }
 
-fn tms_server(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn tms_server(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tms-server"))
         .args(args)
         .env_clear()

@@ -1008,3 +1008,72 @@ async fn import_over_http(app: &TestApp) {
     let (status, _) = post_import(app, &owner, &uuid::Uuid::now_v7().to_string(), "", csv).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_cli_imports_pilgrims_into_a_group() {
+    let app = spawn_app().await;
+    let owner = owner_token(&app).await;
+    let branch = first_branch(&app, &owner).await;
+    let group = create_group(&app, &owner, &branch, 10).await;
+    let file = app.data_dir.path().join("pilgrims.csv");
+    std::fs::write(
+        &file,
+        "\u{FEFF}Name;Latin Name;Sex;DOB;Nationality;Passport No;Passport Expiry\r\n\
+         خديجة;Khadija Umar;F;12/03/1962;SA;KU0000001;2031-01-01\r\n\
+         عمر;Umar Farooq;M;1960-01-01;SA;UF0000001;2031-01-01\r\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "pilgrims",
+            file.to_str().unwrap(),
+            "--tenant",
+            DEMO_SLUG,
+            "--group",
+            group.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        crate::clients::tms_server(app.data_dir.path(), &args)
+    };
+
+    let dry = run(&["--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        text.contains("2 rows: 2 valid, 0 invalid (dry run)"),
+        "{text}"
+    );
+
+    let done = run(&[]);
+    let text = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(done.status.success(), "{done:?}");
+    assert!(text.contains("imported 2 pilgrims"), "{text}");
+    assert!(!text.contains("KU0000001"), "{text}");
+    let (_, list) = send(
+        &app,
+        &owner,
+        reqwest::Method::GET,
+        &format!("/api/v1/umrah/groups/{group}/pilgrims"),
+        None,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // The same passports again: refused row by row, nothing written.
+    let again = run(&[]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let unknown = crate::clients::tms_server(
+        app.data_dir.path(),
+        &[
+            "import",
+            "pilgrims",
+            file.to_str().unwrap(),
+            "--tenant",
+            DEMO_SLUG,
+            "--group",
+            "not-a-group",
+        ],
+    );
+    assert!(!unknown.status.success());
+}
