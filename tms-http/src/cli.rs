@@ -242,6 +242,13 @@ async fn init(args: InitArgs, config: Config) -> Result<ExitCode> {
         owner_name: args.owner_name,
         owner_password: password.clone(),
     })?;
+    // A generated password is printed: a handed-out one, to be replaced at
+    // first login. One typed in on stdin was chosen by the operator.
+    let request = if generated {
+        request.with_password_change_required()
+    } else {
+        request
+    };
     setup::prepare_data_dir(&config.data_dir)?;
     let store = setup::connect_store(&config).await?;
     let deps = Deps::new(store.clone().into_dyn());

@@ -41,6 +41,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // --- 4: catalogue, bookings, tickets (issue 6) ---
     // --- 5: umrah (issue 6) ---
     // --- 6: identity follow-ups (issue 5) ---
+    Migration {
+        version: 6,
+        name: "identity follow-ups",
+        sqlite: include_str!("../../migrations/sqlite/0006_identity_followups.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_identity_followups.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

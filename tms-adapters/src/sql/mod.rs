@@ -81,6 +81,7 @@ mod audit;
 mod backend;
 mod migrate;
 mod repos;
+mod sealed;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---

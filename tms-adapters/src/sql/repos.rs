@@ -488,7 +488,7 @@ impl BranchRepo for SqlUnitOfWork {
 
 // ---------------------------------------------------------------- users
 
-const USER_COLS: [&str; 15] = [
+const USER_COLS: [&str; 16] = [
     "tenant_id",
     "id",
     "email",
@@ -501,6 +501,7 @@ const USER_COLS: [&str; 15] = [
     "email_otp",
     "totp_pending",
     "recovery_codes",
+    "must_change_password",
     "disabled_at",
     "created_at",
     "version",
@@ -529,6 +530,7 @@ fn user_of(row: &Row) -> Result<User> {
                 None => RecoveryCodes::default(),
             },
         },
+        must_change_password: row.bool("must_change_password")?,
         disabled_at: row.opt_ts("disabled_at")?,
         created_at: row.ts("created_at")?,
         version: row.i64("version")?,
@@ -577,6 +579,7 @@ impl UserRepo for SqlUnitOfWork {
                     Expr::val(user.two_factor.email_otp),
                     opt_bytes(user.two_factor.totp_pending.as_ref().map(Sealed::as_bytes)),
                     opt_text(recovery_json(user)?.as_deref()),
+                    Expr::val(user.must_change_password),
                     self.opt_ts(user.disabled_at),
                     self.ts(user.created_at),
                     int(user.version),
@@ -635,6 +638,7 @@ impl UserRepo for SqlUnitOfWork {
                 opt_bytes(user.two_factor.totp_pending.as_ref().map(Sealed::as_bytes)),
             )
             .value("recovery_codes", opt_text(recovery_json(user)?.as_deref()))
+            .value("must_change_password", user.must_change_password)
             .value("disabled_at", self.opt_ts(user.disabled_at))
             .value("version", Expr::col("version").add(1))
             .and_where(Expr::col("tenant_id").eq(uuid(user.tenant_id)))
@@ -1278,6 +1282,9 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     fn audit(&mut self) -> &mut dyn AuditLog {
+        self
+    }
+    fn secrets(&mut self) -> &mut dyn tms_core::ports::SecretsRepo {
         self
     }
     // --- clients (issue 6) ---

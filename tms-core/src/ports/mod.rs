@@ -19,12 +19,15 @@ pub use outbound::{
     OAuthTokens, OutgoingMail, Receipt,
 };
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
+#[cfg(any(test, feature = "mock"))]
+pub use store::MockSecretsRepo;
 pub use store::{
     AUDIT_CSV_HEADER, AUDIT_PAGE, AuditLog, BranchRepo, ChainStatus, ConfirmationRepo, Cursor,
     LockoutRepo, OutboxChannel, OutboxMessage, OutboxRepo, OutboxStatus, Page, PageRequest, Scope,
     SessionRepo, SettingsRepo, Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo,
     UnitOfWork, UserRepo, export_csv, export_jsonl, transact, verify_chain,
 };
+pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
