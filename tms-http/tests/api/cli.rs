@@ -62,6 +62,9 @@ fn init_creates_a_tenant_and_prints_a_generated_password_once() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&output.stderr).contains(password));
 
+    // Printed, so handed out: it must be changed at first login.
+    assert_eq!(owners_must_change_password(dir.path()), [true]);
+
     // The same slug again is a conflict.
     let again = tms_server(dir.path(), INIT, None);
     assert!(!again.status.success());
@@ -75,6 +78,21 @@ fn init_reads_the_password_from_stdin_and_prints_none() {
     let output = tms_server(dir.path(), &args, Some("correct-Horse-battery-staple-93\n"));
     assert!(output.status.success(), "{output:?}");
     assert!(!stdout(&output).contains("password"));
+    // Chosen by the operator: no change forced.
+    assert_eq!(owners_must_change_password(dir.path()), [false]);
+}
+
+/// `users.must_change_password` of every user in the embedded database.
+fn owners_must_change_password(data_dir: &Path) -> Vec<bool> {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", data_dir.join("tms.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT must_change_password FROM users")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    })
 }
 
 #[test]

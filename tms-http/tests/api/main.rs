@@ -11,6 +11,7 @@ mod errors;
 mod first_run;
 mod health;
 mod helpers;
+mod mailed_tokens;
 mod middleware;
 mod users;
 // --- clients (issue 6) ---
