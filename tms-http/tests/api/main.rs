@@ -12,6 +12,7 @@ mod first_run;
 mod health;
 mod helpers;
 mod mailed_tokens;
+mod matrix;
 mod middleware;
 mod users;
 // --- clients (issue 6) ---
