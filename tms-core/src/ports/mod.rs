@@ -19,8 +19,6 @@ pub use outbound::{
     OAuthTokens, OutgoingMail, Receipt,
 };
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
-#[cfg(any(test, feature = "mock"))]
-pub use store::MockSecretsRepo;
 pub use store::{
     AUDIT_CSV_HEADER, AUDIT_PAGE, AuditLog, BranchRepo, ChainStatus, ConfirmationRepo, Cursor,
     LockoutRepo, OutboxChannel, OutboxMessage, OutboxRepo, OutboxStatus, Page, PageRequest, Scope,

@@ -540,8 +540,8 @@ impl SealedValue {
 /// Every sealed value of every tenant, for key rotation
 /// ([`crate::service::keys`]). A store lists its sealed columns once (the
 /// SQL store: a registry of them), so that a new sealed column is rotated
-/// without touching the rotation.
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+/// without touching the rotation. (No mock: the contract tests run it on
+/// real stores.)
 #[async_trait]
 pub trait SecretsRepo: Send {
     /// How many sealed values the store holds (for progress).
