@@ -203,7 +203,10 @@ impl SqlStoreOptions {
                     self.max_connections
                         .unwrap_or(if in_memory { 1 } else { 4 }),
                 )
-                .acquire_timeout(self.acquire_timeout);
+                .acquire_timeout(self.acquire_timeout)
+                // An embedded file does not drop connections: no `SELECT 1`
+                // round trip before every transaction.
+                .test_before_acquire(false);
             if in_memory {
                 // The database lives as long as a connection to it.
                 pool = pool

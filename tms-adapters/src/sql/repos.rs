@@ -808,8 +808,13 @@ impl SessionRepo for SqlUnitOfWork {
 
 impl SqlUnitOfWork {
     /// Reads a lockout row, creating it if missing, and locks it until
-    /// commit (PostgreSQL `FOR UPDATE`; SQLite's writer lock is already
-    /// held), so that concurrent failures on replicas are all counted.
+    /// commit, so that concurrent failures on replicas are all counted.
+    ///
+    /// One statement, one round trip (this is on the path that rejects a
+    /// locked account): an upsert whose conflict branch rewrites the row
+    /// with itself, which takes the row lock on PostgreSQL like `FOR UPDATE`
+    /// (SQLite's writer lock is already held), and `RETURNING` the state —
+    /// the stored one, or the empty one just inserted.
     async fn locked_state(
         &mut self,
         table: &'static str,
@@ -818,7 +823,7 @@ impl SqlUnitOfWork {
         value: &str,
         empty: String,
     ) -> Result<String> {
-        let insert = built(
+        let q = built(
             Query::insert()
                 .into_table(table)
                 .columns(["tenant_id", key, "state"])
@@ -826,19 +831,12 @@ impl SqlUnitOfWork {
                 .map(|q| {
                     q.on_conflict(
                         OnConflict::columns(["tenant_id", key])
-                            .do_nothing()
+                            .value("state", Expr::col((table, "state")))
                             .to_owned(),
                     )
+                    .returning(Query::returning().column("state"))
                 }),
         )?;
-        self.tx.execute(&insert).await?;
-        let q = Query::select()
-            .column("state")
-            .from(table)
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .and_where(Expr::col(key).eq(value))
-            .lock(sea_query::LockType::Update)
-            .to_owned();
         match self.tx.fetch_optional(&q).await? {
             Some(row) => row.text("state"),
             None => Ok(empty),
