@@ -89,6 +89,13 @@ pub struct NewTenant {
 }
 
 impl NewTenant {
+    /// Marks the owner's password as handed out (printed once by a first
+    /// run or `tms-server init`): the owner must change it at first login.
+    pub fn with_password_change_required(mut self) -> Self {
+        self.owner_must_change_password = true;
+        self
+    }
+
     /// Checks every field and reports every broken rule at once.
     pub fn parse(request: NewTenantRequest) -> Result<Self> {
         let mut errors = FieldErrors::new();
@@ -128,15 +135,6 @@ impl NewTenant {
                 "provisioning: a field failed without an error",
             )),
         }
-    }
-}
-
-impl NewTenant {
-    /// Marks the owner's password as handed out (printed once by a first
-    /// run or `tms-server init`): the owner must change it at first login.
-    pub fn with_password_change_required(mut self) -> Self {
-        self.owner_must_change_password = true;
-        self
     }
 }
 
