@@ -13,7 +13,9 @@
 //! marker in the data directory), `serve` provisions the tenant `demo` with
 //! a branch and an owner whose strong random password is printed once, on
 //! stdout, never logged. Hashing that one password is the only argon2 run at
-//! start-up. `init` writes the same marker, so a store set up with `init` is
+//! start-up. The password is handed out, so the owner must change it at
+//! first login: until then their session reaches nothing but the password
+//! change (`must_change_password`, see `tms_core::service::identity`). `init` writes the same marker, so a store set up with `init` is
 //! not given a demo tenant.
 
 use std::fs;
