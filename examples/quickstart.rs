@@ -61,6 +61,7 @@ async fn main() -> tms::Result<()> {
             scope,
             password_hash: None,
             two_factor: TwoFactor::default(),
+            must_change_password: false,
             disabled_at: None,
             created_at: now,
             version: 1,

@@ -106,10 +106,15 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The network details of a request: peer IP, user agent, request id.
 pub fn caller(parts: &Parts) -> Caller {
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    // Resolved once per request by the `client_ip` middleware (trusted
+    // proxies); the socket peer when that did not run.
+    let ip = match parts.extensions.get::<crate::client_ip::ClientIp>() {
+        Some(crate::client_ip::ClientIp(ip)) => Some(*ip),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip()),
+    };
     let request_id = parts
         .extensions
         .get::<RequestId>()

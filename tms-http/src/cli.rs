@@ -7,8 +7,10 @@
 //! tms-server migrate                          apply database migrations
 //! tms-server audit verify --tenant SLUG       check the tenant's hash chain
 //! tms-server audit export --tenant SLUG --format csv|jsonl   to stdout
-//! tms-server keys rotate                      add a new newest key to the key ring
+//! tms-server keys rotate                      add a newest key, re-encrypt every secret
+//! tms-server keys reseal                      re-encrypt secrets under the newest key
 //! tms-server import clients FILE --tenant SLUG --branch NAME_OR_ID [--dry-run]
+//! tms-server import pilgrims FILE --tenant SLUG --group ID [--dry-run]
 //! ```
 //!
 //! Exit codes: 0 success, 1 failure (including a broken audit chain), 2 bad
@@ -65,11 +67,15 @@ pub enum Command {
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Add a new key with the next id: new secrets are sealed with it, the
-    /// older keys still open what they sealed. With a key file (configured
-    /// or generated) the key is appended to it; with `TMS_KEYRING` the new
-    /// entry is printed for the operator to append.
+    /// Add a new key with the next id, then re-encrypt every secret with
+    /// it (with a progress bar). With a key file (configured or generated)
+    /// the key is appended to it first; with `TMS_KEYRING` the new entry is
+    /// printed for the operator to append, and `keys reseal` re-encrypts
+    /// once the servers run with it.
     Rotate,
+    /// Re-encrypt every secret still sealed with an older key under the
+    /// newest key of the configured ring (resumes an interrupted rotation).
+    Reseal,
 }
 
 /// `init`'s options.
@@ -180,18 +186,25 @@ pub async fn execute(command: Command, config: Config) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Export { tenant, format }) => {
             audit_export(&tenant, format, config).await
         }
-        Command::Keys(KeysCommand::Rotate) => keys_rotate(&config),
+        Command::Keys(KeysCommand::Rotate) => keys_rotate(&config).await,
+        Command::Keys(KeysCommand::Reseal) => {
+            let ring = setup::load_keyring(&config)?;
+            reseal(&config, &ring).await
+        }
     }
 }
 
-fn keys_rotate(config: &Config) -> Result<ExitCode> {
+async fn keys_rotate(config: &Config) -> Result<ExitCode> {
     use tms_core::ports::OsRandom;
     use tms_core::security::keyring::KeyRing;
     if let Some(text) = &config.keyring {
         let ring = KeyRing::parse(text.expose())?;
         let entry = KeyRing::generate_key(ring.next_key_id()?, &OsRandom);
+        // Re-encrypting now with a key that is only printed would leave
+        // the secrets unreadable if the entry were never appended.
         println!(
-            "{}\nAppend this entry to TMS_KEYRING (keep the old ones) and restart every server.",
+            "{}\nAppend this entry to TMS_KEYRING (keep the old ones), restart every server, \
+             then run `tms-server keys reseal` to re-encrypt the stored secrets with it.",
             entry.expose()
         );
         return Ok(ExitCode::SUCCESS);
@@ -217,10 +230,48 @@ fn keys_rotate(config: &Config) -> Result<ExitCode> {
         .map_err(|e| Error::internal(format!("cannot write {}: {}", path.display(), e.kind())))?;
     // The file must still parse, with the new key as the newest.
     let ring = KeyRing::from_file(&path)?;
+    if ring.newest_key_id() != id {
+        return Err(Error::internal(format!(
+            "{} does not end with the new key {id}",
+            path.display()
+        )));
+    }
     println!(
         "added key {id} to {}; key ids now {:?}. Restart every server to seal with it.",
         path.display(),
         ring.key_ids()
+    );
+    reseal(config, &ring).await
+}
+
+/// Re-encrypts every sealed value under the newest key of `ring`, with a
+/// progress bar on stderr; prints the counts.
+async fn reseal(config: &Config, ring: &tms_core::security::keyring::KeyRing) -> Result<ExitCode> {
+    setup::prepare_data_dir(&config.data_dir)?;
+    let store = setup::connect_store(config).await?;
+    let deps = Deps::new(store.clone().into_dyn());
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} secrets ({eta})")
+    {
+        bar.set_style(style);
+    }
+    let result = tms_core::service::keys::rotate(&deps, ring, |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.seen);
+    })
+    .await;
+    bar.finish_and_clear();
+    store.close().await;
+    let done = result?;
+    println!(
+        "re-encrypted {} of {} secrets with key {} ({} already under it, {} changed meanwhile and left as written)",
+        done.resealed,
+        done.total,
+        ring.newest_key_id(),
+        done.already_current,
+        done.skipped_changed
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -248,6 +299,13 @@ async fn init(args: InitArgs, config: Config) -> Result<ExitCode> {
         owner_name: args.owner_name,
         owner_password: password.clone(),
     })?;
+    // A generated password is printed: a handed-out one, to be replaced at
+    // first login. One typed in on stdin was chosen by the operator.
+    let request = if generated {
+        request.with_password_change_required()
+    } else {
+        request
+    };
     setup::prepare_data_dir(&config.data_dir)?;
     let store = setup::connect_store(&config).await?;
     let deps = Deps::new(store.clone().into_dyn());

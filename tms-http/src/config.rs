@@ -27,6 +27,7 @@
 //! | `TMS_REQUEST_TIMEOUT_SECS` | `request_timeout_secs` | `30` | a request running longer is answered 503 |
 //! | `TMS_SHUTDOWN_GRACE_SECS` | `shutdown_grace_secs` | `30` | how long in-flight requests may finish after SIGTERM / Ctrl-C |
 //! | `TMS_FIRST_RUN` | `first_run` | `true` without `TMS_DATABASE_URL`, else `false` | on an empty store, create the `demo` tenant and print its owner's password once |
+//! | `TMS_TRUSTED_PROXIES` | `trusted_proxies` | none | reverse proxies (IPs or CIDR ranges; comma-separated in the variable, a list in the file) whose `X-Forwarded-For` is believed: see [`crate::client_ip`] |
 //!
 //! Booleans accept `true/false/1/0/yes/no/on/off`.
 //!
@@ -58,6 +59,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tms_core::security::secret::Secret;
 use tms_core::{Error, FieldErrors, Result};
+
+use crate::client_ip::TrustedProxy;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -110,6 +113,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Whether `serve` provisions the `demo` tenant on an empty store.
     pub first_run: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see
+    /// [`crate::client_ip`]); empty: the socket peer is the client.
+    pub trusted_proxies: Vec<TrustedProxy>,
 }
 
 impl fmt::Debug for Config {
@@ -138,6 +144,14 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("first_run", &self.first_run)
+            .field(
+                "trusted_proxies",
+                &self
+                    .trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -165,6 +179,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             first_run: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -188,6 +203,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     first_run: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 impl Config {
@@ -312,6 +328,24 @@ impl Config {
         if let Some(v) = number("TMS_SHUTDOWN_GRACE_SECS", file.shutdown_grace_secs) {
             config.shutdown_grace = Duration::from_secs(v);
         }
+        let proxies = match env("TMS_TRUSTED_PROXIES") {
+            Some(v) => Some((
+                "TMS_TRUSTED_PROXIES",
+                v.split(',').map(str::to_owned).collect(),
+            )),
+            None => file.trusted_proxies.map(|list| ("trusted_proxies", list)),
+        };
+        if let Some((name, list)) = proxies {
+            for entry in list.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+                match TrustedProxy::parse(entry) {
+                    Some(proxy) => config.trusted_proxies.push(proxy),
+                    None => errors.push(
+                        name,
+                        format!("`{entry}` is not an IP address or CIDR range"),
+                    ),
+                }
+            }
+        }
         errors.into_result()?;
         Ok(config)
     }
@@ -419,6 +453,30 @@ mod tests {
             panic!("expected Invalid")
         };
         assert_eq!(errors.as_slice().len(), 3);
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_or_the_environment() {
+        let file = "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n";
+        let c = Config::from_sources(Some(file), env(&[])).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128"]);
+        let c = Config::from_sources(
+            Some(file),
+            env(&[("TMS_TRUSTED_PROXIES", "192.0.2.1, 172.16.0.0/12")]),
+        )
+        .unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["192.0.2.1/32", "172.16.0.0/12"]);
+        assert!(
+            Config::from_sources(None, env(&[]))
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        let err =
+            Config::from_sources(None, env(&[("TMS_TRUSTED_PROXIES", "10.0.0.0/99")])).unwrap_err();
+        assert!(err.to_string().contains("TMS_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | (request not understood) | 400 | `malformed` | |
 //! | `Unauthenticated` | 401 | `unauthenticated` | `WWW-Authenticate: Bearer` |
 //! | `Forbidden` | 403 | `forbidden` | |
+//! | `Forbidden` (password change required) | 403 | `password-change-required` | |
 //! | `NotFound` | 404 | `not-found` | |
 //! | `Conflict` | 409 | `conflict` | |
 //! | (body too large) | 413 | `payload-too-large` | |
@@ -214,6 +215,14 @@ impl ApiError {
                     StatusCode::NOT_FOUND,
                     "not-found",
                     format!("{what} not found"),
+                ),
+                // Its own type, so a client knows to show the password form.
+                E::Forbidden {
+                    reason: tms_core::policy::DenyReason::PasswordChangeRequired,
+                } => Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "password-change-required",
+                    "change the password handed out to you (POST /api/v1/auth/password) first",
                 ),
                 E::Forbidden { reason } => {
                     Problem::new(StatusCode::FORBIDDEN, "forbidden", reason.to_string())

@@ -56,6 +56,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 pub mod auth;
 pub mod cli;
 pub mod cli_import;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -219,6 +220,11 @@ pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
             middleware::security_headers,
         ))
         .layer(axum::middleware::from_fn(middleware::request_id))
+        // Outermost: the client's address is known to everything inside.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::<[client_ip::TrustedProxy]>::from(config.trusted_proxies.clone()),
+            client_ip::client_ip,
+        ))
         .with_state(state)
 }
 

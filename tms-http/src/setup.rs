@@ -13,7 +13,9 @@
 //! marker in the data directory), `serve` provisions the tenant `demo` with
 //! a branch and an owner whose strong random password is printed once, on
 //! stdout, never logged. Hashing that one password is the only argon2 run at
-//! start-up. `init` writes the same marker, so a store set up with `init` is
+//! start-up. The password is handed out, so the owner must change it at
+//! first login: until then their session reaches nothing but the password
+//! change (`must_change_password`, see `tms_core::service::identity`). `init` writes the same marker, so a store set up with `init` is
 //! not given a demo tenant.
 
 use std::fs;
@@ -214,7 +216,8 @@ impl FirstRun {
              TMS first run: created the tenant `{slug}` and its owner.\n\
              \n  URL:      {public_url}\n  tenant:   {slug}\n  email:    {email}\n  password: {password}\n\n\
              This password is shown ONCE and is not stored anywhere readable.\n\
-             Change it at first login.\n\
+             Change it at first login: until then the session reaches\n\
+             nothing but the password change (POST /api/v1/auth/password).\n\
              ================================================================\n",
             slug = self.provisioned.tenant.slug,
             email = self.provisioned.owner.email,
@@ -260,7 +263,9 @@ pub async fn first_run(deps: &Deps, data_dir: &Path) -> Result<Option<FirstRun>>
         owner_email: DEMO_EMAIL.into(),
         owner_name: "Demo Owner".into(),
         owner_password: password.clone(),
-    })?;
+    })?
+    // Printed on stdout: a handed-out password, to be replaced at first login.
+    .with_password_change_required();
     let provisioned = match provision_tenant(deps, request).await {
         Ok(p) => p,
         // Another replica won the race: the store is set up.

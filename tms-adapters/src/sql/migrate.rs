@@ -53,6 +53,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0005_umrah.sql"),
     },
     // --- 6: identity follow-ups (issue 5) ---
+    Migration {
+        version: 6,
+        name: "identity follow-ups",
+        sqlite: include_str!("../../migrations/sqlite/0006_identity_followups.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_identity_followups.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -81,6 +81,7 @@ mod audit;
 mod backend;
 mod migrate;
 mod repos;
+mod sealed;
 // --- clients (issue 6) ---
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
@@ -204,7 +205,10 @@ impl SqlStoreOptions {
                     self.max_connections
                         .unwrap_or(if in_memory { 1 } else { 4 }),
                 )
-                .acquire_timeout(self.acquire_timeout);
+                .acquire_timeout(self.acquire_timeout)
+                // An embedded file does not drop connections: no `SELECT 1`
+                // round trip before every transaction.
+                .test_before_acquire(false);
             if in_memory {
                 // The database lives as long as a connection to it.
                 pool = pool

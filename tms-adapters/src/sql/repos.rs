@@ -488,7 +488,7 @@ impl BranchRepo for SqlUnitOfWork {
 
 // ---------------------------------------------------------------- users
 
-const USER_COLS: [&str; 15] = [
+const USER_COLS: [&str; 16] = [
     "tenant_id",
     "id",
     "email",
@@ -501,6 +501,7 @@ const USER_COLS: [&str; 15] = [
     "email_otp",
     "totp_pending",
     "recovery_codes",
+    "must_change_password",
     "disabled_at",
     "created_at",
     "version",
@@ -529,6 +530,7 @@ fn user_of(row: &Row) -> Result<User> {
                 None => RecoveryCodes::default(),
             },
         },
+        must_change_password: row.bool("must_change_password")?,
         disabled_at: row.opt_ts("disabled_at")?,
         created_at: row.ts("created_at")?,
         version: row.i64("version")?,
@@ -577,6 +579,7 @@ impl UserRepo for SqlUnitOfWork {
                     Expr::val(user.two_factor.email_otp),
                     opt_bytes(user.two_factor.totp_pending.as_ref().map(Sealed::as_bytes)),
                     opt_text(recovery_json(user)?.as_deref()),
+                    Expr::val(user.must_change_password),
                     self.opt_ts(user.disabled_at),
                     self.ts(user.created_at),
                     int(user.version),
@@ -635,6 +638,7 @@ impl UserRepo for SqlUnitOfWork {
                 opt_bytes(user.two_factor.totp_pending.as_ref().map(Sealed::as_bytes)),
             )
             .value("recovery_codes", opt_text(recovery_json(user)?.as_deref()))
+            .value("must_change_password", user.must_change_password)
             .value("disabled_at", self.opt_ts(user.disabled_at))
             .value("version", Expr::col("version").add(1))
             .and_where(Expr::col("tenant_id").eq(uuid(user.tenant_id)))
@@ -804,8 +808,13 @@ impl SessionRepo for SqlUnitOfWork {
 
 impl SqlUnitOfWork {
     /// Reads a lockout row, creating it if missing, and locks it until
-    /// commit (PostgreSQL `FOR UPDATE`; SQLite's writer lock is already
-    /// held), so that concurrent failures on replicas are all counted.
+    /// commit, so that concurrent failures on replicas are all counted.
+    ///
+    /// One statement, one round trip (this is on the path that rejects a
+    /// locked account): an upsert whose conflict branch rewrites the row
+    /// with itself, which takes the row lock on PostgreSQL like `FOR UPDATE`
+    /// (SQLite's writer lock is already held), and `RETURNING` the state —
+    /// the stored one, or the empty one just inserted.
     async fn locked_state(
         &mut self,
         table: &'static str,
@@ -814,7 +823,7 @@ impl SqlUnitOfWork {
         value: &str,
         empty: String,
     ) -> Result<String> {
-        let insert = built(
+        let q = built(
             Query::insert()
                 .into_table(table)
                 .columns(["tenant_id", key, "state"])
@@ -822,19 +831,12 @@ impl SqlUnitOfWork {
                 .map(|q| {
                     q.on_conflict(
                         OnConflict::columns(["tenant_id", key])
-                            .do_nothing()
+                            .value("state", Expr::col((table, "state")))
                             .to_owned(),
                     )
+                    .returning(Query::returning().column("state"))
                 }),
         )?;
-        self.tx.execute(&insert).await?;
-        let q = Query::select()
-            .column("state")
-            .from(table)
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .and_where(Expr::col(key).eq(value))
-            .lock(sea_query::LockType::Update)
-            .to_owned();
         match self.tx.fetch_optional(&q).await? {
             Some(row) => row.text("state"),
             None => Ok(empty),
@@ -1278,6 +1280,9 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     fn audit(&mut self) -> &mut dyn AuditLog {
+        self
+    }
+    fn secrets(&mut self) -> &mut dyn tms_core::ports::SecretsRepo {
         self
     }
     // --- clients (issue 6) ---

@@ -340,6 +340,9 @@ pub enum DenyReason {
     SystemCannotPerformCritical,
     /// The action does not apply to this kind of resource.
     NotApplicable,
+    /// Not a policy rule but the session's state: the user signed in with a
+    /// handed-out password and must change it before anything else.
+    PasswordChangeRequired,
     /// The role's grants do not include the verb for the class.
     NotGranted {
         /// The caller's role; `None` for the system.
@@ -363,6 +366,7 @@ impl DenyReason {
             DenyReason::AdminCannotManageKeys => "admin_cannot_manage_keys",
             DenyReason::SystemCannotPerformCritical => "system_cannot_perform_critical",
             DenyReason::NotApplicable => "not_applicable",
+            DenyReason::PasswordChangeRequired => "password_change_required",
             DenyReason::NotGranted { .. } => "not_granted",
         }
     }

@@ -27,6 +27,7 @@ pub use store::{
     SessionRepo, SettingsRepo, Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo,
     UnitOfWork, UserRepo, export_csv, export_jsonl, transact, verify_chain,
 };
+pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---
 #[cfg(any(test, feature = "mock"))]
 pub use clients::MockClientRepo;

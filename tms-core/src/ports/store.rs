@@ -176,6 +176,8 @@ pub trait UnitOfWork: Send {
     /// Messages waiting to be sent (mail), written with the change that
     /// caused them.
     fn outbox(&mut self) -> &mut dyn OutboxRepo;
+    /// Every sealed value of every tenant, for key rotation.
+    fn secrets(&mut self) -> &mut dyn SecretsRepo;
     // --- clients (issue 6) ---
     /// Clients and their consents.
     fn clients(&mut self) -> &mut dyn super::clients::ClientRepo;
@@ -499,6 +501,79 @@ pub trait OutboxRepo: Send {
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()>;
     /// The tenant's messages, oldest first.
     async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<OutboxMessage>>;
+}
+
+/// Where a sealed value is kept: enough for its store to find it again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SealedLocation {
+    /// The store's name of the sealed column, e.g. `users.totp_secret`.
+    pub column: String,
+    /// The owning tenant.
+    pub tenant_id: TenantId,
+    /// The row's key within the tenant, as text: a UUID, or a name for rows
+    /// keyed by name (`tenant_secrets`).
+    pub key: String,
+}
+
+/// One sealed value as a key rotation reads it: where it is, what it was
+/// sealed for, and its bytes (never the plain text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// Where it is kept.
+    pub location: SealedLocation,
+    /// The seal context's table name.
+    pub seal_table: String,
+    /// The seal context's row id.
+    pub seal_row: uuid::Uuid,
+    /// The seal context's field name.
+    pub seal_field: String,
+    /// The stored bytes.
+    pub sealed: Sealed,
+    /// When a blind index of the value is stored next to it (exact-match
+    /// search), the field name it is computed with: a rotation recomputes
+    /// it under the newest key.
+    pub index_field: Option<String>,
+}
+
+impl SealedValue {
+    /// The context the value was sealed for.
+    pub fn context(&self) -> crate::security::keyring::SealContext<'_> {
+        crate::security::keyring::SealContext {
+            tenant_id: self.location.tenant_id,
+            table: &self.seal_table,
+            row: self.seal_row,
+            field: &self.seal_field,
+        }
+    }
+}
+
+/// Every sealed value of every tenant, for key rotation
+/// ([`crate::service::keys`]). A store lists its sealed columns once (the
+/// SQL store: a registry of them), so that a new sealed column is rotated
+/// without touching the rotation. (No mock: the contract tests run it on
+/// real stores.)
+#[async_trait]
+pub trait SecretsRepo: Send {
+    /// How many sealed values the store holds (for progress).
+    async fn count_sealed(&mut self) -> Result<u64>;
+    /// Up to `limit` sealed values after `after` (from the start when
+    /// `None`), in the store's fixed order over every column and tenant;
+    /// fewer than `limit` only at the end.
+    async fn sealed_page(
+        &mut self,
+        after: Option<&SealedLocation>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>>;
+    /// Stores `sealed` (and `index`, the new blind index, for a column that
+    /// has one) at `location` if it still holds `previous`; whether it did.
+    /// A value changed since it was read is left alone.
+    async fn replace_sealed(
+        &mut self,
+        location: &SealedLocation,
+        previous: &Sealed,
+        sealed: &Sealed,
+        index: Option<&crate::security::keyring::BlindIndex>,
+    ) -> Result<bool>;
 }
 
 /// The append-only audit log with its per-tenant hash chain.

@@ -7,6 +7,7 @@
 
 pub mod guard;
 pub mod identity;
+pub mod keys;
 pub mod tenancy;
 // --- clients (issue 6) ---
 pub mod clients;

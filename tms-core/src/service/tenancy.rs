@@ -83,9 +83,19 @@ pub struct NewTenant {
     pub owner_name: Name,
     /// Owner's password, which passed the password policy.
     pub owner_password: Secret<String>,
+    /// The password was generated and handed out (printed), not chosen by
+    /// the owner: they must change it at first login.
+    pub owner_must_change_password: bool,
 }
 
 impl NewTenant {
+    /// Marks the owner's password as handed out (printed once by a first
+    /// run or `tms-server init`): the owner must change it at first login.
+    pub fn with_password_change_required(mut self) -> Self {
+        self.owner_must_change_password = true;
+        self
+    }
+
     /// Checks every field and reports every broken rule at once.
     pub fn parse(request: NewTenantRequest) -> Result<Self> {
         let mut errors = FieldErrors::new();
@@ -118,6 +128,7 @@ impl NewTenant {
                 owner_email,
                 owner_name,
                 owner_password: request.owner_password,
+                owner_must_change_password: false,
             }),
             // Every `None` pushed an error above, so this cannot happen.
             _ => Err(crate::Error::internal(
@@ -171,6 +182,7 @@ pub async fn provision_tenant(deps: &Deps, request: NewTenant) -> Result<Provisi
         scope: BranchScope::All,
         password_hash: Some(password_hash),
         two_factor: TwoFactor::default(),
+        must_change_password: request.owner_must_change_password,
         disabled_at: None,
         created_at: now,
         version: 1,
@@ -184,7 +196,7 @@ pub async fn provision_tenant(deps: &Deps, request: NewTenant) -> Result<Provisi
             .in_branch(branch.id)
             .with_change(None, Some(json!({ "name": branch.name }))),
         NewAuditEvent::new(&ctx, "user.created", "user", Some(owner.id.as_uuid()))
-            .with_change(None, Some(json!({ "email": owner.email, "name": owner.name, "role": owner.role }))),
+            .with_change(None, Some(json!({ "email": owner.email, "name": owner.name, "role": owner.role, "first_login_change": owner.must_change_password }))),
     ];
 
     let mut uow = deps.store.begin().await?;

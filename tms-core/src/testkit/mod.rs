@@ -84,6 +84,8 @@ macro_rules! store_contract_tests {
             concurrent_audit_appends_keep_one_chain,
             export_of_100_000_events_streams_in_constant_memory,
             outbox_messages_round_trip_per_tenant_and_roll_back,
+            sealed_values_page_through_every_tenant_and_are_replaced_once,
+            key_rotation_reseals_every_value_once_and_resumes,
             // --- clients (issue 6) ---
             clients_round_trip_search_and_scope,
             client_consents_keep_history,
@@ -157,6 +159,7 @@ pub fn new_user(tenant: TenantId, scope: BranchScope) -> User {
         scope,
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         two_factor: TwoFactor::default(),
+        must_change_password: false,
         disabled_at: None,
         created_at: now(),
         version: 1,
@@ -838,6 +841,7 @@ pub async fn users_round_trip_with_scope_and_two_factor(store: Arc<dyn Store>) {
         totp_pending: Some(Sealed::from_bytes(vec![1, 0, 0, 0, 8, 1, 2, 3])),
         recovery_codes: RecoveryCodes::generate(&SeededRandom::new(7)).1,
     };
+    user.must_change_password = true;
     let mut uow = store.begin().await.expect("begin");
     uow.users().insert(&user).await.expect("insert");
     assert_eq!(
@@ -854,6 +858,7 @@ pub async fn users_round_trip_with_scope_and_two_factor(store: Arc<dyn Store>) {
     user.scope = BranchScope::All;
     user.two_factor = TwoFactor::default();
     user.password_hash = None;
+    user.must_change_password = false;
     user.disabled_at = Some(now());
     uow.users().update(&mut user).await.expect("update");
     assert_eq!(
@@ -1554,6 +1559,8 @@ where
 
 // Contract cases of later aggregates live in their own files, re-exported
 // here so that `store_contract_tests!` finds them as `testkit::case`.
+mod secrets;
+pub use secrets::*;
 // --- clients (issue 6) ---
 mod clients;
 pub use clients::*;

@@ -146,9 +146,15 @@ pub struct LoginAnswer {
     pub token: String,
     /// Who signed in.
     pub user: UserSummary,
-    /// The tenant requires a second factor for this role and the user has
-    /// none: only self-service calls are open until one is enrolled.
+    /// Only self-service calls are open: the password must be changed
+    /// (`password_change_required`), or the tenant requires a second factor
+    /// for this role and the user has none.
     pub restricted: bool,
+    /// The password was handed out (first run, `tms-server init`): change it
+    /// with `POST /api/v1/auth/password`; until then every other call but
+    /// `me`, the session list and logout answers 403
+    /// `password-change-required`.
+    pub password_change_required: bool,
     /// When the session ends, whatever the activity.
     pub expires_at: DateTime<Utc>,
 }
@@ -180,7 +186,8 @@ pub async fn login(
     };
     let (signed_in, restricted) = match state.identity.login(request, &caller).await? {
         LoginOutcome::Session(signed_in) => (signed_in, false),
-        LoginOutcome::TwoFactorEnrolmentRequired(signed_in) => (signed_in, true),
+        LoginOutcome::TwoFactorEnrolmentRequired(signed_in)
+        | LoginOutcome::PasswordChangeRequired(signed_in) => (signed_in, true),
         LoginOutcome::SecondFactorRequired(factors) => {
             return Err(second_factor_required(factors));
         }
@@ -212,6 +219,7 @@ fn signed_in_response(state: &AppState, signed_in: SignedIn, restricted: bool) -
     let answer = LoginAnswer {
         csrf_token: csrf_token(jwt),
         token: jwt.to_owned(),
+        password_change_required: signed_in.user.must_change_password,
         user: UserSummary::from(&signed_in.user),
         restricted,
         expires_at: signed_in.session.expires_at,
@@ -248,8 +256,11 @@ fn signed_out() -> Response {
 pub struct Me {
     /// Who is signed in.
     pub user: UserSummary,
-    /// Only self-service calls are open (enrol a second factor first).
+    /// Only self-service calls are open (change the password, or enrol a
+    /// second factor, first).
     pub restricted: bool,
+    /// The password was handed out and must be changed first.
+    pub password_change_required: bool,
     /// This session's id.
     pub session_id: String,
 }
@@ -268,7 +279,8 @@ pub async fn me(auth: Auth) -> axum::Json<Me> {
     let a = &auth.authenticated;
     axum::Json(Me {
         user: UserSummary::from(&a.user),
-        restricted: a.restricted,
+        restricted: a.restricted || a.password_change_required,
+        password_change_required: a.password_change_required,
         session_id: a.session.id.to_string(),
     })
 }

@@ -62,6 +62,9 @@ fn init_creates_a_tenant_and_prints_a_generated_password_once() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&output.stderr).contains(password));
 
+    // Printed, so handed out: it must be changed at first login.
+    assert_eq!(owners_must_change_password(dir.path()), [true]);
+
     // The same slug again is a conflict.
     let again = tms_server(dir.path(), INIT, None);
     assert!(!again.status.success());
@@ -75,6 +78,21 @@ fn init_reads_the_password_from_stdin_and_prints_none() {
     let output = tms_server(dir.path(), &args, Some("correct-Horse-battery-staple-93\n"));
     assert!(output.status.success(), "{output:?}");
     assert!(!stdout(&output).contains("password"));
+    // Chosen by the operator: no change forced.
+    assert_eq!(owners_must_change_password(dir.path()), [false]);
+}
+
+/// `users.must_change_password` of every user in the embedded database.
+fn owners_must_change_password(data_dir: &Path) -> Vec<bool> {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", data_dir.join("tms.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT must_change_password FROM users")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    })
 }
 
 #[test]
@@ -284,4 +302,133 @@ fn serve_prints_the_first_run_password_once_on_stdout_and_stops_on_sigterm() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{output:?}");
     assert!(!stdout(&output).contains("password"), "{output:?}");
+}
+
+/// RFC 4648 base32 (no padding), for the secret of an `otpauth://` URI.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        value = (value << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+            value &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The demo owner as stored now.
+async fn stored_owner(app: &crate::helpers::TestApp) -> tms_core::domain::User {
+    use tms_core::ports::Store as _;
+    let tenant = crate::helpers::tenant_id(app, tms_http::setup::DEMO_SLUG).await;
+    let mut uow = app.store.begin().await.unwrap();
+    let owner = uow
+        .users()
+        .find_by_email(
+            tenant,
+            &tms_core::domain::Email::parse(tms_http::setup::DEMO_EMAIL).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    uow.rollback().await.unwrap();
+    owner
+}
+
+#[tokio::test]
+async fn keys_rotate_re_encrypts_the_totp_secret_and_it_still_verifies() {
+    use serde_json::{Value, json};
+    use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
+    let app = crate::helpers::spawn_app().await;
+    let password = app.first_run_password.clone().unwrap();
+    let client = reqwest::Client::new();
+    let login = |otp: Option<String>| {
+        let mut body = json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password });
+        if let Some(otp) = otp {
+            body["otp"] = json!(otp);
+        }
+        client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&body)
+            .send()
+    };
+    let session: Value = login(None).await.unwrap().json().await.unwrap();
+    let token = session["token"].as_str().unwrap();
+
+    // Enrol an authenticator app.
+    let started: Value = client
+        .post(app.url("/api/v1/auth/totp"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uri = started["otpauth_uri"].as_str().unwrap();
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .unwrap();
+    let secret = tms_core::security::totp::TotpSecret::from_bytes(&base32_decode(secret)).unwrap();
+    let response = client
+        .post(app.url("/api/v1/auth/totp/confirm"))
+        .bearer_auth(token)
+        .json(&json!({ "code": secret.code_at(chrono::Utc::now()).unwrap() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let before = stored_owner(&app).await.two_factor.totp_secret.unwrap();
+    assert_eq!(before.key_id(), Some(1));
+
+    // Rotate with the server stopped (it holds the ring in memory).
+    let mut app = app;
+    app.stop().await;
+    let output = tms_server(app.data_dir.path(), &["keys", "rotate"], None);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("added key 2"), "{text}");
+    assert!(
+        text.contains("re-encrypted 1 of 1 secrets with key 2"),
+        "{text}"
+    );
+
+    let app = crate::helpers::restart(app).await;
+    let after = stored_owner(&app).await.two_factor.totp_secret.unwrap();
+    assert_eq!(after.key_id(), Some(2), "the ciphertext names the new key");
+    assert_ne!(after, before);
+
+    // The authenticator app still works: the next step's code signs in.
+    let next = secret
+        .code_at(chrono::Utc::now() + chrono::Duration::seconds(30))
+        .unwrap();
+    let password = crate::helpers::OWNER_PASSWORD;
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .json(
+            &json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password, "otp": next }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+
+    // A second run has nothing left to re-encrypt.
+    let mut app = app;
+    app.stop().await;
+    let output = tms_server(app.data_dir.path(), &["keys", "reseal"], None);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("re-encrypted 0 of 1 secrets with key 2 (1 already under it"),
+        "{output:?}"
+    );
 }

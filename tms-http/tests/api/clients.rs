@@ -113,6 +113,7 @@ async fn agency(app: &TestApp) -> Agency {
             scope,
             password_hash: Some(hash.clone()),
             two_factor: TwoFactor::default(),
+            must_change_password: false,
             disabled_at: None,
             created_at: chrono::Utc::now(),
             version: 1,

@@ -27,8 +27,13 @@ pub struct TestApp {
     pub store: SqlStore,
     /// The database URL, for a second start on the same database.
     pub database_url: Option<String>,
-    /// What the first run printed (password), if it ran.
+    /// The demo owner's current password, if the first run ran: the
+    /// printed one was already replaced by [`OWNER_PASSWORD`] over HTTP
+    /// (the first login must change it), unless the app was started with
+    /// [`spawn_keeping_printed_password`].
     pub first_run_password: Option<String>,
+    /// What the first run printed, if it ran.
+    pub printed_password: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<tms_core::Result<()>>>,
     /// The PostgreSQL database, when on PostgreSQL.
@@ -123,9 +128,34 @@ fn test_api() -> Router<AppState> {
         )
 }
 
+/// The demo owner's password once the printed one was changed.
+pub const OWNER_PASSWORD: &str = "violet tundra cascade 4821";
+
+/// A server on SQLite whose first-run owner still has the printed
+/// password (the first login is restricted to changing it).
+pub async fn spawn_keeping_printed_password() -> TestApp {
+    spawn_with(
+        Db::Sqlite,
+        tempfile::tempdir().expect("tempdir"),
+        |_| {},
+        false,
+    )
+    .await
+}
+
 /// Starts a server over `db` in `data_dir`, after `tweak` adjusted its
-/// configuration.
+/// configuration; the printed first-run password is replaced.
 pub async fn spawn(db: Db, data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_with(db, data_dir, tweak, true).await
+}
+
+/// [`spawn`], choosing whether the printed password is replaced.
+pub async fn spawn_with(
+    db: Db,
+    data_dir: TempDir,
+    tweak: impl FnOnce(&mut Config),
+    replace_printed: bool,
+) -> TestApp {
     let (database_url, pg) = match db {
         Db::Sqlite => (None, None),
         Db::Postgres(pg) => (Some(pg.url.clone()), Some(pg)),
@@ -139,7 +169,44 @@ pub async fn spawn(db: Db, data_dir: TempDir, tweak: impl FnOnce(&mut Config)) -
         ..Config::default()
     };
     tweak(&mut config);
-    start(config, data_dir, database_url, pg).await
+    let mut app = start(config, data_dir, database_url, pg).await;
+    if replace_printed && let Some(printed) = app.printed_password.clone() {
+        replace_printed_password(&app, &printed).await;
+        app.first_run_password = Some(OWNER_PASSWORD.to_owned());
+    }
+    app
+}
+
+/// The first login of the demo owner, over HTTP: sign in with the printed
+/// password and change it to [`OWNER_PASSWORD`].
+async fn replace_printed_password(app: &TestApp, printed: &str) {
+    use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
+    let client = reqwest::Client::new();
+    let response = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": printed }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("login body");
+    assert_eq!(body["password_change_required"], true, "{body}");
+    let token = body["token"].as_str().expect("token").to_owned();
+    let response = client
+        .post(app.url("/api/v1/auth/password"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "current": printed, "new": OWNER_PASSWORD }))
+        .send()
+        .await
+        .expect("change password");
+    assert_eq!(response.status(), 204, "{:?}", response.text().await);
+    let response = client
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(response.status(), 204);
 }
 
 async fn start(
@@ -176,7 +243,8 @@ async fn start(
         data_dir,
         store,
         database_url,
-        first_run_password,
+        first_run_password: first_run_password.clone(),
+        printed_password: first_run_password,
         shutdown: Some(tx),
         task: Some(task),
         pg,
@@ -301,4 +369,84 @@ impl Drop for PgDatabase {
         })
         .join();
     }
+}
+
+/// The id of the tenant `slug`, read through the store.
+pub async fn tenant_id(app: &TestApp, slug: &str) -> tms_core::id::TenantId {
+    use tms_core::ports::Store as _;
+    let mut uow = app.store.begin().await.expect("begin");
+    let tenant = uow
+        .tenants()
+        .find_by_slug(&tms_core::domain::TenantSlug::parse(slug).expect("slug"))
+        .await
+        .expect("find")
+        .expect("tenant exists");
+    uow.rollback().await.expect("rollback");
+    tenant.id
+}
+
+/// Every audit event of tenant `slug`, as (action, after), in order.
+pub async fn audit_actions(app: &TestApp, slug: &str) -> Vec<(String, serde_json::Value)> {
+    use tms_core::ports::Store as _;
+    let tenant = tenant_id(app, slug).await;
+    let mut uow = app.store.begin().await.expect("begin");
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let events = uow.audit().read(tenant, after, 500).await.expect("read");
+        let Some(last) = events.last() else { break };
+        after = last.seq;
+        out.extend(events.into_iter().map(|e| {
+            (
+                e.event.action,
+                e.event.after.unwrap_or(serde_json::Value::Null),
+            )
+        }));
+    }
+    uow.rollback().await.expect("rollback");
+    out
+}
+
+/// The mails the outbox holds for `to` in tenant `slug`, oldest first, as
+/// (subject, body).
+pub async fn mails_to(app: &TestApp, slug: &str, to: &str) -> Vec<(String, String)> {
+    use tms_core::ports::{PageRequest, Store as _};
+    let tenant = tenant_id(app, slug).await;
+    let mut uow = app.store.begin().await.expect("begin");
+    let mut out = Vec::new();
+    let mut page = PageRequest::new(Some(200), None).expect("page");
+    loop {
+        let found = uow.outbox().list(tenant, page).await.expect("list");
+        out.extend(
+            found
+                .items
+                .into_iter()
+                .filter(|m| m.to.as_str() == to)
+                .map(|m| (m.subject, m.body_text)),
+        );
+        match found.next {
+            Some(next) => page = PageRequest::new(Some(200), Some(&next.encode())).expect("page"),
+            None => break,
+        }
+    }
+    uow.rollback().await.expect("rollback");
+    out
+}
+
+/// The token of the newest mail to `to` whose subject contains `subject`:
+/// the text after `code: ` (no app URL configured) or `#token=`.
+pub async fn mailed_token(app: &TestApp, slug: &str, to: &str, subject: &str) -> String {
+    let mails = mails_to(app, slug, to).await;
+    let (_, body) = mails
+        .iter()
+        .rev()
+        .find(|(s, _)| s.contains(subject))
+        .unwrap_or_else(|| panic!("no mail `{subject}` to {to} in {mails:?}"));
+    body.lines()
+        .find_map(|l| {
+            l.split_once("#token=")
+                .or_else(|| l.split_once("code: "))
+                .map(|(_, t)| t.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no token in {body}"))
 }

@@ -11,6 +11,8 @@ mod errors;
 mod first_run;
 mod health;
 mod helpers;
+mod mailed_tokens;
+mod matrix;
 mod middleware;
 mod users;
 // --- clients (issue 6) ---

@@ -126,3 +126,89 @@ async fn a_bad_query_parameter_is_400_problem_json() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["type"], "malformed");
 }
+
+/// The IP addresses of the tenant's failed-login audit events, in order.
+async fn failed_login_ips(app: &crate::helpers::TestApp) -> Vec<Option<String>> {
+    use tms_core::ports::Store as _;
+    let tenant = crate::helpers::tenant_id(app, tms_http::setup::DEMO_SLUG).await;
+    let mut uow = app.store.begin().await.unwrap();
+    let events = uow.audit().read(tenant, 0, 1000).await.unwrap();
+    uow.rollback().await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.event.action == "auth.login.failed")
+        .map(|e| e.event.ip)
+        .collect()
+}
+
+/// A failed login as if from `forwarded_for`; the status.
+async fn failed_login(app: &crate::helpers::TestApp, email: &str, forwarded_for: &str) -> u16 {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&serde_json::json!({
+            "tenant": tms_http::setup::DEMO_SLUG, "email": email, "password": "wrong-password"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_and_audited() {
+    let app = spawn(Db::Sqlite, tempfile::tempdir().unwrap(), |c| {
+        c.trusted_proxies = vec![tms_http::client_ip::TrustedProxy::parse("127.0.0.0/8").unwrap()];
+    })
+    .await;
+    // The client forged the first entry; the (trusted) proxy appended the
+    // real client's address.
+    assert_eq!(
+        failed_login(&app, "nobody@demo.example", "192.0.2.66, 203.0.113.7").await,
+        401
+    );
+    assert_eq!(
+        failed_login_ips(&app).await,
+        [Some("203.0.113.7".to_owned())]
+    );
+    // The per-IP throttle counts the forwarded client, not the proxy.
+    let mut limited = false;
+    for i in 0..40 {
+        match failed_login(&app, &format!("n{i}@demo.example"), "203.0.113.7").await {
+            429 => {
+                limited = true;
+                break;
+            }
+            status => assert_eq!(status, 401),
+        }
+    }
+    assert!(limited, "203.0.113.7 is throttled");
+    assert_eq!(
+        failed_login(&app, "other@demo.example", "198.51.100.20").await,
+        401,
+        "another client behind the same proxy is not"
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let app = spawn_app().await;
+    assert_eq!(
+        failed_login(&app, "nobody@demo.example", "203.0.113.7").await,
+        401
+    );
+    assert_eq!(failed_login_ips(&app).await, [Some("127.0.0.1".to_owned())]);
+    // A forged header per attempt does not escape the throttle of the peer.
+    let mut limited = false;
+    for i in 0..40 {
+        match failed_login(&app, &format!("n{i}@demo.example"), &format!("192.0.2.{i}")).await {
+            429 => {
+                limited = true;
+                break;
+            }
+            status => assert_eq!(status, 401),
+        }
+    }
+    assert!(limited);
+}

@@ -84,6 +84,11 @@ pub enum LoginOutcome {
     /// this role and the user has none. Only self-service calls (enrol,
     /// password, logout) accept it.
     TwoFactorEnrolmentRequired(SignedIn),
+    /// Signed in with a restricted session: the password was handed out
+    /// (first run, `tms-server init`) and must be changed before anything
+    /// else; only the password change, `me`, the session list and logout
+    /// accept it. Comes before [`LoginOutcome::TwoFactorEnrolmentRequired`].
+    PasswordChangeRequired(SignedIn),
 }
 
 /// The throttle key of an unknown tenant and of callers without an IP.
@@ -348,6 +353,7 @@ impl Identity {
                         "second_factor": second_factor,
                         "password_rehashed": verification.needs_rehash(),
                         "restricted": restricted,
+                        "first_login_change": user.must_change_password,
                     })),
                 ),
             )
@@ -359,7 +365,9 @@ impl Identity {
             token,
             user,
         };
-        Ok(if restricted {
+        Ok(if signed_in.user.must_change_password {
+            LoginOutcome::PasswordChangeRequired(signed_in)
+        } else if restricted {
             LoginOutcome::TwoFactorEnrolmentRequired(signed_in)
         } else {
             LoginOutcome::Session(signed_in)

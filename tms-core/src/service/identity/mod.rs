@@ -28,6 +28,15 @@
 //! second factor, change password, logout). Refusing the login outright
 //! would lock every such admin out for good, since enrolment needs a session.
 //!
+//! **Handed-out passwords.** The owner created by a first run or by
+//! `tms-server init` with a generated password has `must_change_password`
+//! set: login answers [`LoginOutcome::PasswordChangeRequired`], and until
+//! [`Identity::change_password`] clears the flag (audited), every call but
+//! the password change, `me`, the session list and logout is `Forbidden`
+//! with [`DenyReason::PasswordChangeRequired`](crate::policy::DenyReason::PasswordChangeRequired)
+//! ([`Authenticated::refuse_until_password_changed`]). A reset by mailed
+//! token clears it too: that password was chosen by the user.
+//!
 //! Every failure that must be remembered (a failed login, a lock, a throttled
 //! attempt, a new confirmation) is committed before the error is returned.
 

@@ -51,6 +51,9 @@ impl Identity {
             .await?
             .ok_or(Error::Unauthenticated)?;
         user.password_hash = Some(hash);
+        // A password the user chose themselves: the first-login
+        // restriction of a handed-out one ends here.
+        let was_required = std::mem::take(&mut user.must_change_password);
         uow.users().update(&mut user).await?;
         let ended = uow
             .sessions()
@@ -64,7 +67,13 @@ impl Identity {
                     "user",
                     Some(user.id.as_uuid()),
                 )
-                .with_change(None, Some(json!({ "other_sessions_ended": ended }))),
+                .with_change(
+                    None,
+                    Some(json!({
+                        "other_sessions_ended": ended,
+                        "first_login_change": was_required,
+                    })),
+                ),
             )
             .await?;
         uow.commit().await
@@ -216,6 +225,8 @@ impl Identity {
             .filter(User::is_active)
             .ok_or_else(refused)?;
         user.password_hash = Some(hash);
+        // Chosen by the user through a mailed token: no longer handed out.
+        user.must_change_password = false;
         uow.users().update(&mut user).await?;
         let ended = uow
             .sessions()

@@ -27,6 +27,10 @@ pub struct Authenticated {
     /// The tenant requires 2FA for this user's role and they have none: only
     /// self-service calls are open (see [`Authenticated::context`]).
     pub restricted: bool,
+    /// The user signed in with a handed-out password (first run, `init`):
+    /// until they change it, only the password change, `me`, their
+    /// sessions and logout are open (see [`Authenticated::context`]).
+    pub password_change_required: bool,
     /// The network details of the request.
     pub caller: Caller,
     /// The instant of the request.
@@ -34,9 +38,12 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// The context for the other services' calls. A restricted session gets
+    /// The context for the other services' calls. A session that must
+    /// change its password first gets `Forbidden` with
+    /// [`DenyReason::PasswordChangeRequired`]; a restricted one gets
     /// `Forbidden`: enrol a second factor first.
     pub fn context(&self) -> Result<Context> {
+        self.refuse_until_password_changed()?;
         if self.restricted {
             return Err(Error::Forbidden {
                 reason: DenyReason::NotGranted {
@@ -47,6 +54,18 @@ impl Authenticated {
             });
         }
         Ok(self.own_context())
+    }
+
+    /// `Forbidden` ([`DenyReason::PasswordChangeRequired`]) while the user
+    /// still has a handed-out password. Every call but the password change,
+    /// `me`, the session list and logout runs this first.
+    pub fn refuse_until_password_changed(&self) -> Result<()> {
+        if self.password_change_required {
+            return Err(Error::Forbidden {
+                reason: DenyReason::PasswordChangeRequired,
+            });
+        }
+        Ok(())
     }
 
     /// The context of the user's self-service calls (allowed when restricted).
@@ -87,6 +106,7 @@ impl Identity {
                 last_seen_at: now,
                 ..session
             },
+            password_change_required: user.must_change_password,
             user,
             restricted,
             caller: caller.clone(),
@@ -172,5 +192,83 @@ impl Identity {
             ))
             .await?;
         uow.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{BranchScope, Email, Name, Role, TwoFactor};
+    use crate::id::{TenantId, UserId};
+
+    fn authenticated(must_change_password: bool, restricted: bool) -> Authenticated {
+        let now = Utc::now();
+        let user = User {
+            id: UserId::new(),
+            tenant_id: TenantId::new(),
+            email: Email::parse("owner@demo.example").unwrap(),
+            name: Name::parse("Demo Owner").unwrap(),
+            role: Role::TenantSuperAdmin,
+            scope: BranchScope::All,
+            password_hash: None,
+            two_factor: TwoFactor::default(),
+            must_change_password,
+            disabled_at: None,
+            created_at: now,
+            version: 1,
+        };
+        Authenticated {
+            session: Session {
+                id: SessionId::new(),
+                tenant_id: user.tenant_id,
+                user_id: user.id,
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + chrono::Duration::hours(1),
+                revoked_at: None,
+                ip: None,
+                user_agent: None,
+            },
+            password_change_required: user.must_change_password,
+            user,
+            restricted,
+            caller: Caller::default(),
+            now,
+        }
+    }
+
+    #[test]
+    fn a_handed_out_password_closes_everything_but_self_service() {
+        let auth = authenticated(true, false);
+        assert!(matches!(
+            auth.context(),
+            Err(Error::Forbidden {
+                reason: DenyReason::PasswordChangeRequired
+            })
+        ));
+        assert!(auth.refuse_until_password_changed().is_err());
+        // The password change itself runs on the own context.
+        assert_eq!(auth.own_context().principal, auth.user.principal());
+    }
+
+    #[test]
+    fn the_password_restriction_comes_before_the_two_factor_one() {
+        let auth = authenticated(true, true);
+        assert!(matches!(
+            auth.context(),
+            Err(Error::Forbidden {
+                reason: DenyReason::PasswordChangeRequired
+            })
+        ));
+        let auth = authenticated(false, true);
+        assert!(matches!(
+            auth.context(),
+            Err(Error::Forbidden {
+                reason: DenyReason::NotGranted { .. }
+            })
+        ));
+        let auth = authenticated(false, false);
+        assert!(auth.context().is_ok());
+        assert!(auth.refuse_until_password_changed().is_ok());
     }
 }

@@ -220,12 +220,14 @@ impl Identity {
         Ok(())
     }
 
-    /// The signed-in user as stored now.
+    /// The signed-in user as stored now. Second factors wait until a
+    /// handed-out password was changed: that comes first.
     async fn own_user(
         &self,
         uow: &mut dyn crate::ports::UnitOfWork,
         auth: &Authenticated,
     ) -> Result<User> {
+        auth.refuse_until_password_changed()?;
         uow.users()
             .get(auth.user.tenant_id, auth.user.id)
             .await?

@@ -119,6 +119,7 @@ impl Identity {
             scope: invite.scope,
             password_hash: None,
             two_factor: TwoFactor::default(),
+            must_change_password: false,
             disabled_at: None,
             created_at: ctx.now,
             version: 1,
