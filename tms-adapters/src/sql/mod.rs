@@ -83,6 +83,7 @@ mod migrate;
 mod repos;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
 // --- umrah (issue 6) ---
 
 use std::sync::Arc;

@@ -7,6 +7,9 @@ mod text;
 mod user;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+mod booking;
+mod catalogue;
+mod ticket;
 // --- umrah (issue 6) ---
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
@@ -16,4 +19,13 @@ pub use text::{Email, Name, PassportNumber, Phone, TenantSlug};
 pub use user::{TwoFactor, User};
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+pub use booking::{
+    Booking, BookingItem, BookingReference, BookingStatus, CurrencyTotal, ItemKind, LatinName,
+    Traveller, mask_passport, places_by_package, reference_year, validate_travellers,
+};
+pub use catalogue::{Category, Package, PackageDetails, parse_description};
+pub use ticket::{
+    AirlineCode, AirportCode, FlightNumber, LocalTime, Pnr, Segment, Ticket, TicketNumber,
+    TicketStatus, validate_segments,
+};
 // --- umrah (issue 6) ---

@@ -11,6 +11,8 @@ mod runtime;
 mod store;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
+mod idempotency;
 // --- umrah (issue 6) ---
 
 pub use outbound::{
@@ -27,6 +29,14 @@ pub use store::{
 };
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+pub use bookings::{
+    BookingFilter, BookingRecord, BookingRepo, CatalogueRepo, StoredTraveller, TicketRepo,
+};
+#[cfg(any(test, feature = "mock"))]
+pub use bookings::{MockBookingRepo, MockCatalogueRepo, MockTicketRepo};
+#[cfg(any(test, feature = "mock"))]
+pub use idempotency::MockIdempotencyRepo;
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, IdempotencyRepo, fingerprint};
 // --- umrah (issue 6) ---
 
 #[cfg(any(test, feature = "mock"))]

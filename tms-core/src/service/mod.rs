@@ -10,4 +10,7 @@ pub mod identity;
 pub mod tenancy;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+pub mod bookings;
+pub mod catalogue;
+pub mod tickets;
 // --- umrah (issue 6) ---
