@@ -86,6 +86,10 @@ macro_rules! store_contract_tests {
             outbox_messages_round_trip_per_tenant_and_roll_back,
             // --- clients (issue 6) ---
             // --- catalogue, bookings, tickets (issue 6) ---
+            concurrent_bookings_never_oversell_and_number_without_gaps,
+            one_idempotency_key_creates_one_booking,
+            booking_lifecycle_is_versioned_and_cancel_releases_places,
+            bookings_are_isolated_by_tenant_and_branch,
             // --- umrah (issue 6) ---
         );
     };
@@ -1551,4 +1555,6 @@ where
 // here so that `store_contract_tests!` finds them as `testkit::case`.
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
+pub use bookings::*;
 // --- umrah (issue 6) ---
