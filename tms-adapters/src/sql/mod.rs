@@ -82,6 +82,7 @@ mod backend;
 mod migrate;
 mod repos;
 // --- clients (issue 6) ---
+mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 mod bookings;
 // --- umrah (issue 6) ---

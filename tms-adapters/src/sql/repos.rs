@@ -1281,6 +1281,9 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     // --- clients (issue 6) ---
+    fn clients(&mut self) -> &mut dyn tms_core::ports::ClientRepo {
+        self
+    }
     // --- catalogue, bookings, tickets (issue 6) ---
     fn catalogue(&mut self) -> &mut dyn tms_core::ports::CatalogueRepo {
         self

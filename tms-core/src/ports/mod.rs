@@ -10,6 +10,7 @@ mod outbound;
 mod runtime;
 mod store;
 // --- clients (issue 6) ---
+mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 mod bookings;
 mod idempotency;
@@ -28,6 +29,9 @@ pub use store::{
     UnitOfWork, UserRepo, export_csv, export_jsonl, transact, verify_chain,
 };
 // --- clients (issue 6) ---
+#[cfg(any(test, feature = "mock"))]
+pub use clients::MockClientRepo;
+pub use clients::{ClientFilter, ClientRepo, DuplicateProbe, MAX_DUPLICATES};
 // --- catalogue, bookings, tickets (issue 6) ---
 pub use bookings::{
     BookingFilter, BookingRecord, BookingRepo, CatalogueRepo, StoredTraveller, TicketRepo,

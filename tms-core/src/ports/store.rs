@@ -177,6 +177,8 @@ pub trait UnitOfWork: Send {
     /// caused them.
     fn outbox(&mut self) -> &mut dyn OutboxRepo;
     // --- clients (issue 6) ---
+    /// Clients and their consents.
+    fn clients(&mut self) -> &mut dyn super::clients::ClientRepo;
     // --- catalogue, bookings, tickets (issue 6) ---
     /// Categories, packages and their places.
     fn catalogue(&mut self) -> &mut dyn crate::ports::CatalogueRepo;

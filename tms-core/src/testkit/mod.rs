@@ -85,6 +85,8 @@ macro_rules! store_contract_tests {
             export_of_100_000_events_streams_in_constant_memory,
             outbox_messages_round_trip_per_tenant_and_roll_back,
             // --- clients (issue 6) ---
+            clients_round_trip_search_and_scope,
+            client_consents_keep_history,
             // --- catalogue, bookings, tickets (issue 6) ---
             concurrent_bookings_never_oversell_and_number_without_gaps,
             one_idempotency_key_creates_one_booking,
@@ -1554,6 +1556,8 @@ where
 // Contract cases of later aggregates live in their own files, re-exported
 // here so that `store_contract_tests!` finds them as `testkit::case`.
 // --- clients (issue 6) ---
+mod clients;
+pub use clients::*;
 // --- catalogue, bookings, tickets (issue 6) ---
 mod bookings;
 pub use bookings::*;
