@@ -63,7 +63,8 @@ CREATE TABLE bookings (
     version     bigint  NOT NULL,
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, reference),
-    FOREIGN KEY (tenant_id, branch_id) REFERENCES branches (tenant_id, id)
+    FOREIGN KEY (tenant_id, branch_id) REFERENCES branches (tenant_id, id),
+    FOREIGN KEY (tenant_id, client_id) REFERENCES clients (tenant_id, id)
 );
 CREATE INDEX bookings_by_created ON bookings (tenant_id, created_at, id);
 CREATE INDEX bookings_by_client ON bookings (tenant_id, client_id, created_at, id);

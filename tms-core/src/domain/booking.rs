@@ -24,7 +24,7 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 
-use crate::domain::{Name, PassportNumber};
+use crate::domain::{LatinName, Name, PassportNumber};
 use crate::error::{Error, FieldErrors, Result};
 use crate::id::{BookingId, BranchId, ClientId, PackageId, TenantId, TravellerId, UserId};
 use crate::money::{Currency, Money};
@@ -218,51 +218,6 @@ impl BookingStatus {
 impl fmt::Display for BookingStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A name in Latin letters as airlines print it: upper-case A-Z, spaces,
-/// `-`, `'`, `.` and `/`, 1 to 100 characters.
-///
-/// ```
-/// use tms_core::domain::LatinName;
-/// assert_eq!(LatinName::parse(" khan/amina ms ").unwrap().as_str(), "KHAN/AMINA MS");
-/// assert!(LatinName::parse("عبد الله").is_err());
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct LatinName(String);
-
-impl<'de> serde::Deserialize<'de> for LatinName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
-
-impl LatinName {
-    /// Parses and upper-cases.
-    pub fn parse(raw: &str) -> Result<Self> {
-        let upper = raw.trim().to_ascii_uppercase();
-        let ok_char = |c: char| c.is_ascii_uppercase() || matches!(c, ' ' | '-' | '\'' | '.' | '/');
-        if upper.is_empty() || upper.len() > 100 || !upper.chars().all(ok_char) {
-            return Err(Error::invalid(
-                "latin_name",
-                "must be 1 to 100 Latin letters A-Z (spaces, - ' . / allowed)",
-            ));
-        }
-        Ok(Self(upper))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for LatinName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
     }
 }
 
@@ -667,7 +622,7 @@ mod tests {
         let t = Traveller {
             id: TravellerId::new(),
             name: Name::parse("آمنہ خان").unwrap(),
-            latin_name: LatinName::parse("KHAN/AMINA").unwrap(),
+            latin_name: LatinName::parse("KHAN AMINA").unwrap(),
             date_of_birth: NaiveDate::from_ymd_opt(1990, 1, 2).unwrap(),
             passport: Some(PassportNumber::parse("AB1234567").unwrap()),
         };

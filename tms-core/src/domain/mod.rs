@@ -25,8 +25,8 @@ pub use client::{
 };
 // --- catalogue, bookings, tickets (issue 6) ---
 pub use booking::{
-    Booking, BookingItem, BookingReference, BookingStatus, CurrencyTotal, ItemKind, LatinName,
-    Traveller, mask_passport, places_by_package, reference_year, validate_travellers,
+    Booking, BookingItem, BookingReference, BookingStatus, CurrencyTotal, ItemKind, Traveller,
+    mask_passport, places_by_package, reference_year, validate_travellers,
 };
 pub use catalogue::{Category, Package, PackageDetails, parse_description};
 pub use ticket::{

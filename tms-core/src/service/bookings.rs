@@ -6,6 +6,8 @@
 //!
 //! - **Scope.** A booking belongs to a branch; a booking of another tenant
 //!   or of a branch outside the caller's scope is `NotFound`, on every call.
+//!   Its client must be one the caller sees (else `NotFound`); the client
+//!   may be looked after by another branch the caller also sees.
 //! - **Never oversell.** A package item takes its places with the store's
 //!   atomic conditional update in the creating unit of work; a sold-out
 //!   package is a `Conflict` and nothing of the booking is kept. Cancelling
@@ -476,14 +478,20 @@ impl Bookings {
         load_booking(&self.deps, ctx, id, action, confirmation).await
     }
 
-    /// Whether the client exists in the caller's scope.
+    /// The client must exist in the caller's tenant and scope: another
+    /// tenant's or an unseen branch's client is `NotFound`, like a missing one.
     async fn check_client(
         &self,
-        _uow: &mut dyn UnitOfWork,
-        _ctx: &Context,
-        _client: ClientId,
+        uow: &mut dyn UnitOfWork,
+        ctx: &Context,
+        client: ClientId,
     ) -> Result<()> {
-        Ok(())
+        uow.clients()
+            .get(ctx.principal.tenant_id(), client)
+            .await?
+            .filter(|c| ctx.principal.sees_branch(c.branch_id))
+            .map(drop)
+            .ok_or(Error::not_found("client"))
     }
 
     fn seal(&self, booking: Booking) -> Result<BookingRecord> {

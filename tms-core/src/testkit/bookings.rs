@@ -31,6 +31,8 @@ pub struct BookingWorld {
     pub tenant: Tenant,
     /// Its branch.
     pub branch: BranchId,
+    /// A client of the branch.
+    pub client: ClientId,
     /// The catalogue service.
     pub catalogue: Catalogue,
     /// The bookings service.
@@ -47,6 +49,8 @@ impl BookingWorld {
         let mut uow = store.begin().await.expect("begin");
         uow.tenants().insert(&tenant).await.expect("tenant");
         uow.branches().insert(&branch).await.expect("branch");
+        let client = super::new_client(tenant.id, branch.id, "Amina Khan");
+        uow.clients().insert(&client).await.expect("client");
         uow.commit().await.expect("commit");
         let keyring = KeyRing::parse(KeyRing::generate_key(1, &OsRandom).expose()).expect("keys");
         let deps = Deps::new(store);
@@ -61,6 +65,7 @@ impl BookingWorld {
         );
         Self {
             branch: branch.id,
+            client: client.id,
             catalogue: Catalogue::new(deps.clone()),
             bookings: Bookings::new(deps, Arc::new(keyring)),
             tenant,
@@ -94,9 +99,9 @@ impl BookingWorld {
     pub fn request(&self, package: Option<(PackageId, u32)>) -> NewBooking {
         NewBooking {
             branch_id: self.branch,
-            client_id: ClientId::new(),
-            travellers: vec![traveller("AB1234567")],
-            items: vec![item(package)],
+            client_id: self.client,
+            travellers: vec![booking_traveller("AB1234567")],
+            items: vec![booking_item(package)],
         }
     }
 }
@@ -116,18 +121,18 @@ pub fn package_details(capacity: u32) -> PackageDetails {
 }
 
 /// A traveller with this passport number.
-pub fn traveller(passport: &str) -> NewTraveller {
+pub fn booking_traveller(passport: &str) -> NewTraveller {
     NewTraveller {
         id: None,
         name: Name::parse("آمنہ خان").expect("name"),
-        latin_name: LatinName::parse("KHAN/AMINA").expect("latin"),
+        latin_name: LatinName::parse("KHAN AMINA").expect("latin"),
         date_of_birth: NaiveDate::from_ymd_opt(1990, 5, 17).expect("date"),
         passport: Some(PassportNumber::parse(passport).expect("passport")),
     }
 }
 
 /// An item: places of `package`, or a hotel night.
-pub fn item(package: Option<(PackageId, u32)>) -> BookingItem {
+pub fn booking_item(package: Option<(PackageId, u32)>) -> BookingItem {
     BookingItem {
         kind: if package.is_some() {
             ItemKind::Package
@@ -278,7 +283,10 @@ pub async fn booking_lifecycle_is_versioned_and_cancel_releases_places(store: Ar
     );
 
     // Two editors at version 2: the first wins, the second is a conflict.
-    let mut edit = vec![traveller("AB1234567"), traveller("CD7654321")];
+    let mut edit = vec![
+        booking_traveller("AB1234567"),
+        booking_traveller("CD7654321"),
+    ];
     edit[0].id = Some(read.travellers[0].id);
     let edited = world
         .bookings
