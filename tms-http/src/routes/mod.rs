@@ -14,6 +14,9 @@ pub mod settings;
 pub mod users;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+pub mod bookings;
+pub mod packages;
+pub mod tickets;
 // --- umrah (issue 6) ---
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
@@ -51,5 +54,17 @@ pub const RESOURCES: &[Resource] = &[
     },
     // --- clients (issue 6) ---
     // --- catalogue, bookings, tickets (issue 6) ---
+    Resource {
+        router: packages::router,
+        openapi: packages::ApiDoc::openapi,
+    },
+    Resource {
+        router: bookings::router,
+        openapi: bookings::ApiDoc::openapi,
+    },
+    Resource {
+        router: tickets::router,
+        openapi: tickets::ApiDoc::openapi,
+    },
     // --- umrah (issue 6) ---
 ];
