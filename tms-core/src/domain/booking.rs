@@ -593,7 +593,7 @@ mod tests {
             starts_on: None,
             ends_on: None,
         };
-        let booking = Booking {
+        let booking: Booking = Booking {
             id: BookingId::new(),
             tenant_id: TenantId::new(),
             branch_id: BranchId::new(),
