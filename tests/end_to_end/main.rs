@@ -10,4 +10,5 @@ mod identity_two_factor;
 mod provisioning;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
 // --- umrah (issue 6) ---

@@ -227,8 +227,8 @@ impl Tickets {
         Ok(ticket)
     }
 
-    /// Authorizes `action` on tickets, loads the ticket of the caller's
-    /// tenant and scope (else `NotFound`), then authorizes on its branch.
+    /// Loads the ticket of the caller's tenant and scope (else `NotFound`,
+    /// for every role), then authorizes `action` on it in its branch.
     async fn load(
         &self,
         ctx: &Context,
@@ -236,16 +236,16 @@ impl Tickets {
         action: Action,
     ) -> Result<(Box<dyn UnitOfWork>, Ticket)> {
         let tenant = ctx.principal.tenant_id();
-        let kind = Resource::new(ResourceKind::Ticket, tenant).with_id(id);
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize(uow, &self.deps, ctx, action, &kind, None).await?;
+        let mut uow = self.deps.store.begin().await?;
         let ticket = uow
             .tickets()
             .get(tenant, id)
             .await?
             .filter(|t| ctx.principal.sees_branch(t.branch_id))
             .ok_or(Error::not_found("ticket"))?;
-        let resource = kind.in_branch(ticket.branch_id);
+        let resource = Resource::new(ResourceKind::Ticket, tenant)
+            .with_id(id)
+            .in_branch(ticket.branch_id);
         let uow = authorize_on(uow, &self.deps, ctx, action, &resource).await?;
         Ok((uow, ticket))
     }
