@@ -379,3 +379,142 @@ pub async fn bookings_are_isolated_by_tenant_and_branch(store: Arc<dyn Store>) {
     );
     uow.rollback().await.expect("rollback");
 }
+
+/// Ticket numbers are unique per tenant (another tenant may reuse one);
+/// a reissue links back and the old ticket's status is saved; another
+/// tenant's ticket is `None`; a package's capacity never falls below its
+/// booked places, whatever version the editor read.
+pub async fn tickets_are_unique_per_tenant_and_capacity_holds_the_booked(store: Arc<dyn Store>) {
+    use crate::domain::{
+        AirlineCode, AirportCode, FlightNumber, LocalTime, Pnr, Segment, Ticket, TicketNumber,
+        TicketStatus,
+    };
+    use crate::id::TicketId;
+
+    let world = BookingWorld::new(store.clone()).await;
+    let other = BookingWorld::new(store.clone()).await;
+    let package = world.package(3).await;
+    let mut ids = Vec::new();
+    for w in [&world, &other] {
+        let booking = w
+            .bookings
+            .create(&w.owner, w.request(None), None)
+            .await
+            .expect("create")
+            .booking;
+        ids.push(booking);
+    }
+    let at = |h| {
+        NaiveDate::from_ymd_opt(2026, 12, 10)
+            .expect("date")
+            .and_hms_opt(h, 0, 0)
+            .expect("time")
+    };
+    let ticket = |booking: &crate::domain::Booking, replaces| Ticket {
+        id: TicketId::new(),
+        tenant_id: booking.tenant_id,
+        booking_id: booking.id,
+        branch_id: booking.branch_id,
+        pnr: Pnr::parse("AB12CD").expect("pnr"),
+        airline: AirlineCode::parse("SV").expect("airline"),
+        ticket_number: TicketNumber::parse("0651234567890").expect("number"),
+        passenger_id: booking.travellers[0].id,
+        segments: vec![Segment {
+            from: AirportCode::parse("KHI").expect("from"),
+            to: AirportCode::parse("JED").expect("to"),
+            flight_number: FlightNumber::parse("SV701").expect("flight"),
+            departure: LocalTime::parse(at(10), "Asia/Karachi").expect("dep"),
+            arrival: LocalTime::parse(at(12), "Asia/Riyadh").expect("arr"),
+        }],
+        fare: Money::from_minor(150_000, Currency::SAR),
+        taxes: Money::from_minor(23_050, Currency::SAR),
+        status: TicketStatus::Issued,
+        replaces,
+        created_at: now(),
+        version: 1,
+    };
+    let first = ticket(&ids[0], None);
+    let mut uow = store.begin().await.expect("begin");
+    uow.tickets().insert(&first).await.expect("first ticket");
+    let dup = uow.tickets().insert(&ticket(&ids[0], None)).await;
+    assert!(matches!(dup, Err(Error::Conflict { .. })), "{dup:?}");
+    uow.commit().await.expect("commit");
+
+    let mut uow = store.begin().await.expect("begin");
+    // Another tenant may use the same number.
+    uow.tickets()
+        .insert(&ticket(&ids[1], None))
+        .await
+        .expect("same number, other tenant");
+    let mut old = uow
+        .tickets()
+        .get(world.tenant.id, first.id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(old, first, "a ticket round-trips exactly");
+    old.status = TicketStatus::Reissued;
+    uow.tickets().update(&mut old).await.expect("reissued");
+    let mut new = ticket(&ids[0], Some(first.id));
+    new.ticket_number = TicketNumber::parse("0651234567891").expect("number");
+    uow.tickets().insert(&new).await.expect("new ticket");
+    assert!(
+        uow.tickets()
+            .get(other.tenant.id, first.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        uow.tickets()
+            .count_for_booking(world.tenant.id, ids[0].id)
+            .await
+            .expect("count"),
+        2
+    );
+    let page = uow
+        .tickets()
+        .list_for_booking(world.tenant.id, ids[0].id, PageRequest::first())
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.items[0].status, TicketStatus::Reissued);
+    assert_eq!(page.items[1].replaces, Some(first.id));
+    let mut stale = first.clone();
+    stale.status = TicketStatus::Void;
+    let result = uow.tickets().update(&mut stale).await;
+    assert!(matches!(result, Err(Error::Conflict { .. })), "{result:?}");
+    uow.rollback().await.expect("rollback");
+
+    // Capacity: book 2 of 3, then an editor lowers it to 1 at the right
+    // version: refused by the store itself.
+    let mut uow = store.begin().await.expect("begin");
+    uow.catalogue()
+        .take_places(world.tenant.id, package, 2)
+        .await
+        .expect("take");
+    let mut pkg = uow
+        .catalogue()
+        .get_package(world.tenant.id, package)
+        .await
+        .expect("get")
+        .expect("stored");
+    pkg.details.capacity = 1;
+    let lowered = uow.catalogue().update_package(&mut pkg).await;
+    assert!(
+        matches!(lowered, Err(Error::Conflict { .. })),
+        "{lowered:?}"
+    );
+    let more = uow
+        .catalogue()
+        .take_places(world.tenant.id, package, 2)
+        .await;
+    assert!(matches!(more, Err(Error::Conflict { .. })), "{more:?}");
+    assert!(matches!(
+        uow.catalogue()
+            .take_places(other.tenant.id, package, 1)
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+    uow.rollback().await.expect("rollback");
+}

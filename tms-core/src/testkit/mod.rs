@@ -92,6 +92,7 @@ macro_rules! store_contract_tests {
             one_idempotency_key_creates_one_booking,
             booking_lifecycle_is_versioned_and_cancel_releases_places,
             bookings_are_isolated_by_tenant_and_branch,
+            tickets_are_unique_per_tenant_and_capacity_holds_the_booked,
             // --- umrah (issue 6) ---
         );
     };
