@@ -1133,3 +1133,91 @@ async fn the_state_machine_travellers_and_tickets_over_http() {
         assert!(doc["paths"][path].is_object(), "{path} is not documented");
     }
 }
+
+#[tokio::test]
+async fn a_package_is_edited_at_its_version_and_never_below_its_booked_places() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let a = agency(&app).await;
+    let id = published_package(&app, &a, 3).await;
+    for _ in 0..2 {
+        let (status, _) = send(
+            &app,
+            a.token(Role::Sales),
+            Method::POST,
+            "/api/v1/bookings",
+            Some(booking_body(a.branch, a.client, Some(&id))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (_, current) = send(
+        &app,
+        a.owner(),
+        Method::GET,
+        &format!("/api/v1/packages/{id}"),
+        None,
+    )
+    .await;
+    let version = current["version"].as_i64().unwrap();
+    let mut body = package_body(5);
+    body["version"] = json!(version);
+    body["title"] = json!("Umrah December (extended)");
+    let (status, saved) = send(
+        &app,
+        a.token(Role::Sales),
+        Method::PUT,
+        &format!("/api/v1/packages/{id}"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["capacity"], 5);
+    assert_eq!(saved["booked"], 2);
+    assert_eq!(saved["published"], true, "editing keeps the publication");
+    let (status, _) = send(
+        &app,
+        a.token(Role::Sales),
+        Method::PUT,
+        &format!("/api/v1/packages/{id}"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a stale version");
+    let mut lower = package_body(1);
+    lower["version"] = saved["version"].clone();
+    let (status, problem) = send(
+        &app,
+        a.owner(),
+        Method::PUT,
+        &format!("/api/v1/packages/{id}"),
+        Some(lower),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("booked"),
+        "{problem}"
+    );
+    let mut foreign_category = package_body(5);
+    foreign_category["category_id"] = json!(uuid::Uuid::now_v7().to_string());
+    let (status, problem) = send(
+        &app,
+        a.owner(),
+        Method::POST,
+        "/api/v1/packages",
+        Some(foreign_category),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "category_id");
+    let (status, _) = send(
+        &app,
+        a.token(Role::Finance),
+        Method::GET,
+        "/api/v1/packages?published=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
