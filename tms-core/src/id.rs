@@ -115,12 +115,20 @@ typed_id!(
     BookingId, "booking"
 );
 typed_id!(
+    /// Identifies a traveller on a booking.
+    TravellerId, "traveller"
+);
+typed_id!(
     /// Identifies an airline ticket.
     TicketId, "ticket"
 );
 typed_id!(
     /// Identifies a catalogue package.
     PackageId, "package"
+);
+typed_id!(
+    /// Identifies a catalogue category.
+    CategoryId, "category"
 );
 typed_id!(
     /// Identifies an Umrah group.
@@ -153,14 +161,6 @@ typed_id!(
 typed_id!(
     /// Identifies an outbox message.
     MessageId, "message"
-);
-typed_id!(
-    /// Identifies a catalogue category (issue 6: catalogue).
-    CategoryId, "category"
-);
-typed_id!(
-    /// Identifies a traveller on a booking (issue 6: bookings).
-    TravellerId, "traveller"
 );
 
 #[cfg(test)]
