@@ -11,5 +11,6 @@ mod provisioning;
 // --- clients (issue 6) ---
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
 // --- umrah (issue 6) ---
 mod umrah;

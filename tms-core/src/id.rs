@@ -115,12 +115,20 @@ typed_id!(
     BookingId, "booking"
 );
 typed_id!(
+    /// Identifies a traveller on a booking.
+    TravellerId, "traveller"
+);
+typed_id!(
     /// Identifies an airline ticket.
     TicketId, "ticket"
 );
 typed_id!(
     /// Identifies a catalogue package.
     PackageId, "package"
+);
+typed_id!(
+    /// Identifies a catalogue category.
+    CategoryId, "category"
 );
 typed_id!(
     /// Identifies an Umrah group.

@@ -1290,6 +1290,18 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     // --- catalogue, bookings, tickets (issue 6) ---
+    fn catalogue(&mut self) -> &mut dyn tms_core::ports::CatalogueRepo {
+        self
+    }
+    fn bookings(&mut self) -> &mut dyn tms_core::ports::BookingRepo {
+        self
+    }
+    fn tickets(&mut self) -> &mut dyn tms_core::ports::TicketRepo {
+        self
+    }
+    fn idempotency(&mut self) -> &mut dyn tms_core::ports::IdempotencyRepo {
+        self
+    }
     // --- umrah (issue 6) ---
     fn umrah_groups(&mut self) -> &mut dyn tms_core::ports::UmrahGroupRepo {
         self

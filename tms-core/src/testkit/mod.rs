@@ -91,6 +91,11 @@ macro_rules! store_contract_tests {
             client_consents_keep_history,
             many_clients_insert_in_batches,
             // --- catalogue, bookings, tickets (issue 6) ---
+            concurrent_bookings_never_oversell_and_number_without_gaps,
+            one_idempotency_key_creates_one_booking,
+            booking_lifecycle_is_versioned_and_cancel_releases_places,
+            bookings_are_isolated_by_tenant_and_branch,
+            tickets_are_unique_per_tenant_and_capacity_holds_the_booked,
             // --- umrah (issue 6) ---
             umrah_records_round_trip_and_stay_in_their_tenant,
             room_locks_serialize_concurrent_assignments,
@@ -1565,6 +1570,8 @@ pub use secrets::*;
 mod clients;
 pub use clients::*;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
+pub use bookings::*;
 // --- umrah (issue 6) ---
 mod umrah;
 pub use umrah::{

@@ -18,5 +18,6 @@ mod users;
 // --- clients (issue 6) ---
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
 // --- umrah (issue 6) ---
 mod umrah;
