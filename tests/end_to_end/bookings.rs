@@ -440,3 +440,25 @@ async fn every_change_is_audited_with_passports_masked() {
     let pkg = a.catalogue.get_package(&a.owner, package).await.unwrap();
     assert_eq!(pkg.booked, 0, "the cancelled booking gave its place back");
 }
+
+#[tokio::test]
+async fn a_client_with_bookings_is_not_deleted_and_the_refusal_says_why() {
+    let a = agency().await;
+    a.bookings
+        .create(&a.owner, a.request(a.branch), None)
+        .await
+        .unwrap();
+    let keyring = Arc::new(KeyRing::parse(KeyRing::generate_key(1, &OsRandom).expose()).unwrap());
+    let clients = tms::service::clients::Clients::new(a.deps.clone(), keyring);
+    let token = match clients.delete(&a.owner, a.clients[0], None).await {
+        Err(Error::ConfirmationRequired { token, .. }) => token,
+        other => panic!("deleting a client is critical: {other:?}"),
+    };
+    let refused = clients.delete(&a.owner, a.clients[0], Some(&token)).await;
+    match refused {
+        Err(Error::Conflict { what }) => assert!(what.contains("bookings"), "{what}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Nothing was lost: the client is still there.
+    clients.get(&a.owner, a.clients[0]).await.unwrap();
+}

@@ -4,10 +4,8 @@
 -- pilgrims and rooms repeat their group's branch_id (a group never changes
 -- branch) so that every operational row carries its branch.
 --
--- umrah_groups.package_id has NO foreign key yet: the catalogue (packages)
--- is built on another branch of the work; the foreign key to
--- packages (tenant_id, id) is added when both are merged.
--- pilgrims.client_id likewise has no foreign key to clients yet.
+-- A group may name a catalogue package, a pilgrim the client record of the
+-- same person: both are foreign keys (unchecked while NULL).
 
 CREATE TABLE umrah_groups (
     tenant_id          BLOB        NOT NULL REFERENCES tenants (tenant_id),
@@ -26,6 +24,7 @@ CREATE TABLE umrah_groups (
     version            INTEGER      NOT NULL,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, branch_id) REFERENCES branches (tenant_id, id),
+    FOREIGN KEY (tenant_id, package_id) REFERENCES packages (tenant_id, id),
     CHECK (return_date > departure_date)
 ) STRICT;
 CREATE INDEX umrah_groups_by_created ON umrah_groups (tenant_id, created_at, id);
@@ -69,6 +68,7 @@ CREATE TABLE pilgrims (
     version          INTEGER      NOT NULL,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, group_id) REFERENCES umrah_groups (tenant_id, id),
+    FOREIGN KEY (tenant_id, client_id) REFERENCES clients (tenant_id, id),
     FOREIGN KEY (tenant_id, family_id) REFERENCES umrah_families (tenant_id, id)
 ) STRICT;
 CREATE INDEX pilgrims_by_group ON pilgrims (tenant_id, group_id, created_at, id);

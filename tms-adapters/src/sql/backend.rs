@@ -362,9 +362,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
                 sqlx::error::ErrorKind::UniqueViolation => {
                     Error::conflict("a record with the same unique value exists")
                 }
-                sqlx::error::ErrorKind::ForeignKeyViolation => {
-                    Error::conflict("a record it refers to does not exist")
-                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => Error::conflict(
+                    "a record it refers to does not exist, or records still refer to it",
+                ),
                 _ => Error::internal(format!("database error: {}", db.message())),
             }
         }

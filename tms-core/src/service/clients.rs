@@ -485,7 +485,18 @@ impl Clients {
         confirmation: Option<&PlainToken>,
     ) -> Result<()> {
         let (mut uow, before) = self.load(ctx, id, Action::Delete, confirmation).await?;
-        uow.clients().delete(before.tenant_id, id).await?;
+        // Bookings and pilgrims refer to their client (foreign keys): the
+        // store refuses the delete with a bare `Conflict`. Say what to do.
+        uow.clients()
+            .delete(before.tenant_id, id)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict { .. } => Error::conflict(
+                    "the client still has bookings or pilgrim records; cancel those, \
+                     or erase the client's personal data instead of deleting",
+                ),
+                other => other,
+            })?;
         uow.audit()
             .append(
                 NewAuditEvent::new(ctx, "client.deleted", "client", Some(id.as_uuid()))

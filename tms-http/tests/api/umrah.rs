@@ -129,7 +129,6 @@ async fn create_group(app: &TestApp, token: &str, branch: &str, capacity: u32) -
             "branch_id": branch,
             "name": "قافلة رمضان",
             "season": "1448H",
-            "package_id": uuid::Uuid::now_v7().to_string(),
             "departure_date": "2027-02-10",
             "return_date": "2027-02-24",
             "leader_name": "Sheikh Yusuf",
@@ -1077,4 +1076,29 @@ async fn the_cli_imports_pilgrims_into_a_group() {
         ],
     );
     assert!(!unknown.status.success());
+}
+
+#[tokio::test]
+async fn a_group_names_only_a_package_of_the_agency() {
+    let app = spawn_app().await;
+    let owner = owner_token(&app).await;
+    let branch = first_branch(&app, &owner).await;
+    let (status, problem) = send(
+        &app,
+        &owner,
+        reqwest::Method::POST,
+        "/api/v1/umrah/groups",
+        Some(json!({
+            "branch_id": branch,
+            "name": "Ramadan",
+            "season": "1448H",
+            "package_id": uuid::Uuid::now_v7().to_string(),
+            "departure_date": "2027-02-10",
+            "return_date": "2027-02-24",
+            "capacity": 10,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "package_id", "{problem}");
 }

@@ -78,6 +78,7 @@ impl Umrah {
             }
             Some(_) => {}
         }
+        check_package(&mut *uow, tenant, new.package_id).await?;
         let group = UmrahGroup {
             id: UmrahGroupId::generate_at(ctx.now, self.deps.random.as_ref()),
             tenant_id: tenant,
@@ -148,6 +149,7 @@ impl Umrah {
             group.season = season;
         }
         if let Some(package) = change.package_id {
+            check_package(&mut *uow, group.tenant_id, package).await?;
             group.package_id = package;
         }
         if let Some(date) = change.departure_date {
@@ -288,5 +290,25 @@ impl Umrah {
         }
         let uow = authorize(uow, &self.deps, ctx, action, &resource, confirmation).await?;
         Ok((uow, group))
+    }
+}
+
+/// A group's package must be one of the agency's catalogue packages (the
+/// foreign key would refuse it too, but as a conflict, not as a field error).
+async fn check_package(
+    uow: &mut dyn crate::ports::UnitOfWork,
+    tenant: crate::id::TenantId,
+    package: Option<uuid::Uuid>,
+) -> Result<()> {
+    let Some(package) = package else {
+        return Ok(());
+    };
+    let id = crate::id::PackageId::from_uuid(package);
+    match uow.catalogue().get_package(tenant, id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(
+            "package_id",
+            "names no package of this agency",
+        )),
     }
 }

@@ -512,6 +512,12 @@ impl Umrah {
         new_number: Option<&PassportNumber>,
     ) -> Result<()> {
         let mut errors = FieldErrors::new();
+        if let Some(client) = p.client_id {
+            let id = crate::id::ClientId::from_uuid(client);
+            if uow.clients().get(p.tenant_id, id).await?.is_none() {
+                errors.push("client_id", "names no client of this agency");
+            }
+        }
         if let Some(family) = p.family_id {
             let found = uow.umrah_families().get(p.tenant_id, family).await?;
             if found.is_none_or(|f| f.group_id != group.id) {
