@@ -144,13 +144,14 @@ impl S3BlobStoreBuilder {
         if self.bucket.is_empty() {
             return Err(Error::invalid("bucket", "must not be empty"));
         }
-        if let Some(endpoint) = &self.endpoint {
-            if endpoint.starts_with("http://") && !self.allow_http {
-                return Err(Error::invalid(
-                    "endpoint",
-                    "plain HTTP needs allow_http: credentials would cross the wire in clear",
-                ));
-            }
+        if let Some(endpoint) = &self.endpoint
+            && endpoint.to_ascii_lowercase().starts_with("http://")
+            && !self.allow_http
+        {
+            return Err(Error::invalid(
+                "endpoint",
+                "plain HTTP needs allow_http: credentials would cross the wire in clear",
+            ));
         }
         let client = ClientOptions::new()
             .with_allow_http(self.allow_http)
