@@ -50,3 +50,13 @@ pub use tms_core::{store_contract_tests, testkit};
 /// ```
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use tms_adapters::sql;
+
+/// The blob stores: local disk (feature `blob-local`, on by default) and
+/// S3-compatible storage (feature `blob-s3`).
+#[cfg(any(feature = "blob-local", feature = "blob-s3"))]
+pub use tms_adapters::blob;
+
+/// The BlobStore contract suite (feature `testkit`), for your own
+/// [`ports::BlobStore`] implementation.
+#[cfg(feature = "testkit")]
+pub use tms_core::blob_contract_tests;

@@ -4,6 +4,12 @@
 //! - `sqlite`, `postgres` (both on by default): [`sql::SqlStore`], the
 //!   [`Store`](tms_core::ports::Store) on SQLite (embedded default) and
 //!   PostgreSQL (production).
+//! - `blob-local` (on by default), `blob-s3`: [`blob::LocalBlobStore`] and
+//!   `blob::S3BlobStore`, the [`BlobStore`](tms_core::ports::BlobStore) on
+//!   local disk and on S3-compatible storage.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
+
+#[cfg(any(feature = "blob-local", feature = "blob-s3"))]
+pub mod blob;

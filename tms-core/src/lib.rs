@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod id;
 pub mod money;
 pub mod policy;

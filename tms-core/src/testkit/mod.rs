@@ -28,6 +28,9 @@
 // A test suite fails by panicking: that is its whole interface.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+// The BlobStore contract suite (issue 8).
+pub mod blobs;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
