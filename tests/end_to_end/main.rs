@@ -9,5 +9,6 @@ mod identity_support;
 mod identity_two_factor;
 mod provisioning;
 // --- clients (issue 6) ---
+mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---

@@ -187,7 +187,13 @@ pub fn app_with(state: AppState, api: Router<AppState>) -> Router {
         .fallback(fallback)
         // Inside the routing, where `MatchedPath` is known.
         .route_layer(axum::middleware::from_fn(middleware::record_route))
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        // Bodies: every route is held to `body_limit` by `DefaultBodyLimit`
+        // (enforced by the body extractors); the outer bound admits the one
+        // route that raises its own limit, the CSV import upload.
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
+        .layer(RequestBodyLimitLayer::new(
+            config.body_limit.max(routes::clients::IMPORT_BODY_LIMIT),
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,

@@ -38,6 +38,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0002_identity.sql"),
     },
     // --- 3: clients (issue 6) ---
+    Migration {
+        version: 3,
+        name: "clients",
+        sqlite: include_str!("../../migrations/sqlite/0003_clients.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_clients.sql"),
+    },
     // --- 4: catalogue, bookings, tickets (issue 6) ---
     // --- 5: umrah (issue 6) ---
     // --- 6: identity follow-ups (issue 5) ---

@@ -83,6 +83,7 @@ mod migrate;
 mod repos;
 mod sealed;
 // --- clients (issue 6) ---
+mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 

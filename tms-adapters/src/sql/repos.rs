@@ -1288,6 +1288,9 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     // --- clients (issue 6) ---
+    fn clients(&mut self) -> &mut dyn tms_core::ports::ClientRepo {
+        self
+    }
     // --- catalogue, bookings, tickets (issue 6) ---
     // --- umrah (issue 6) ---
     fn outbox(&mut self) -> &mut dyn OutboxRepo {

@@ -6,6 +6,7 @@ mod tenant;
 mod text;
 mod user;
 // --- clients (issue 6) ---
+mod client;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 
@@ -15,5 +16,9 @@ pub use tenant::{Branch, Tenant, TenantSettings};
 pub use text::{Email, Name, PassportNumber, Phone, TenantSlug};
 pub use user::{TwoFactor, User};
 // --- clients (issue 6) ---
+pub use client::{
+    Client, ClientKind, ConsentChannel, ConsentRecord, ConsentSource, Country, LatinName,
+    SealedPassport,
+};
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---

@@ -10,6 +10,7 @@ mod outbound;
 mod runtime;
 mod store;
 // --- clients (issue 6) ---
+mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 
@@ -27,6 +28,9 @@ pub use store::{
 };
 pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---
+#[cfg(any(test, feature = "mock"))]
+pub use clients::MockClientRepo;
+pub use clients::{ClientFilter, ClientRepo, DuplicateProbe, MAX_DUPLICATES};
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 

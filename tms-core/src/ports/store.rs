@@ -179,6 +179,8 @@ pub trait UnitOfWork: Send {
     /// Every sealed value of every tenant, for key rotation.
     fn secrets(&mut self) -> &mut dyn SecretsRepo;
     // --- clients (issue 6) ---
+    /// Clients and their consents.
+    fn clients(&mut self) -> &mut dyn super::clients::ClientRepo;
     // --- catalogue, bookings, tickets (issue 6) ---
     // --- umrah (issue 6) ---
 

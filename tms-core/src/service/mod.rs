@@ -10,5 +10,7 @@ pub mod identity;
 pub mod keys;
 pub mod tenancy;
 // --- clients (issue 6) ---
+pub mod clients;
+pub mod import;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---

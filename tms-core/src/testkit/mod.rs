@@ -87,6 +87,8 @@ macro_rules! store_contract_tests {
             sealed_values_page_through_every_tenant_and_are_replaced_once,
             key_rotation_reseals_every_value_once_and_resumes,
             // --- clients (issue 6) ---
+            clients_round_trip_search_and_scope,
+            client_consents_keep_history,
             // --- catalogue, bookings, tickets (issue 6) ---
             // --- umrah (issue 6) ---
         );
@@ -1557,5 +1559,7 @@ where
 mod secrets;
 pub use secrets::*;
 // --- clients (issue 6) ---
+mod clients;
+pub use clients::*;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod settings;
 pub mod users;
 // --- clients (issue 6) ---
+pub mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 
@@ -50,6 +51,10 @@ pub const RESOURCES: &[Resource] = &[
         openapi: settings::ApiDoc::openapi,
     },
     // --- clients (issue 6) ---
+    Resource {
+        router: clients::router,
+        openapi: clients::ApiDoc::openapi,
+    },
     // --- catalogue, bookings, tickets (issue 6) ---
     // --- umrah (issue 6) ---
 ];
