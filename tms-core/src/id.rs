@@ -154,6 +154,14 @@ typed_id!(
     /// Identifies an outbox message.
     MessageId, "message"
 );
+typed_id!(
+    /// Identifies a catalogue category (issue 6: catalogue).
+    CategoryId, "category"
+);
+typed_id!(
+    /// Identifies a traveller on a booking (issue 6: bookings).
+    TravellerId, "traveller"
+);
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0003_clients.sql"),
     },
     // --- 4: catalogue, bookings, tickets (issue 6) ---
+    Migration {
+        version: 4,
+        name: "bookings",
+        sqlite: include_str!("../../migrations/sqlite/0004_bookings.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_bookings.sql"),
+    },
     // --- 5: umrah (issue 6) ---
     // --- 6: identity follow-ups (issue 5) ---
     Migration {

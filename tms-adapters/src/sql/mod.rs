@@ -85,6 +85,7 @@ mod sealed;
 // --- clients (issue 6) ---
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
 // --- umrah (issue 6) ---
 
 use std::sync::Arc;

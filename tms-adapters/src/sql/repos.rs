@@ -1292,6 +1292,18 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     // --- catalogue, bookings, tickets (issue 6) ---
+    fn catalogue(&mut self) -> &mut dyn tms_core::ports::CatalogueRepo {
+        self
+    }
+    fn bookings(&mut self) -> &mut dyn tms_core::ports::BookingRepo {
+        self
+    }
+    fn tickets(&mut self) -> &mut dyn tms_core::ports::TicketRepo {
+        self
+    }
+    fn idempotency(&mut self) -> &mut dyn tms_core::ports::IdempotencyRepo {
+        self
+    }
     // --- umrah (issue 6) ---
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self

@@ -8,6 +8,9 @@ mod user;
 // --- clients (issue 6) ---
 mod client;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod booking;
+mod catalogue;
+mod ticket;
 // --- umrah (issue 6) ---
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
@@ -21,4 +24,13 @@ pub use client::{
     SealedPassport,
 };
 // --- catalogue, bookings, tickets (issue 6) ---
+pub use booking::{
+    Booking, BookingItem, BookingReference, BookingStatus, CurrencyTotal, ItemKind, Traveller,
+    mask_passport, places_by_package, reference_year, validate_travellers,
+};
+pub use catalogue::{Category, Package, PackageDetails, parse_description};
+pub use ticket::{
+    AirlineCode, AirportCode, FlightNumber, LocalTime, Pnr, Segment, Ticket, TicketNumber,
+    TicketStatus, validate_segments,
+};
 // --- umrah (issue 6) ---

@@ -12,6 +12,8 @@ mod store;
 // --- clients (issue 6) ---
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
+mod idempotency;
 // --- umrah (issue 6) ---
 
 pub use outbound::{
@@ -32,6 +34,14 @@ pub use store::{SealedLocation, SealedValue, SecretsRepo};
 pub use clients::MockClientRepo;
 pub use clients::{ClientFilter, ClientRepo, DuplicateProbe, MAX_DUPLICATES};
 // --- catalogue, bookings, tickets (issue 6) ---
+pub use bookings::{
+    BookingFilter, BookingRecord, BookingRepo, CatalogueRepo, StoredTraveller, TicketRepo,
+};
+#[cfg(any(test, feature = "mock"))]
+pub use bookings::{MockBookingRepo, MockCatalogueRepo, MockTicketRepo};
+#[cfg(any(test, feature = "mock"))]
+pub use idempotency::MockIdempotencyRepo;
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, IdempotencyRepo, fingerprint};
 // --- umrah (issue 6) ---
 
 #[cfg(any(test, feature = "mock"))]

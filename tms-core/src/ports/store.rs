@@ -182,6 +182,14 @@ pub trait UnitOfWork: Send {
     /// Clients and their consents.
     fn clients(&mut self) -> &mut dyn super::clients::ClientRepo;
     // --- catalogue, bookings, tickets (issue 6) ---
+    /// Categories, packages and their places.
+    fn catalogue(&mut self) -> &mut dyn crate::ports::CatalogueRepo;
+    /// Bookings and their reference counter.
+    fn bookings(&mut self) -> &mut dyn crate::ports::BookingRepo;
+    /// Airline tickets.
+    fn tickets(&mut self) -> &mut dyn crate::ports::TicketRepo;
+    /// Used idempotency keys.
+    fn idempotency(&mut self) -> &mut dyn crate::ports::IdempotencyRepo;
     // --- umrah (issue 6) ---
 
     /// Makes every write of this unit durable, or none of them.

@@ -13,4 +13,7 @@ pub mod tenancy;
 pub mod clients;
 pub mod import;
 // --- catalogue, bookings, tickets (issue 6) ---
+pub mod bookings;
+pub mod catalogue;
+pub mod tickets;
 // --- umrah (issue 6) ---

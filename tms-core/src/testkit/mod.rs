@@ -90,6 +90,10 @@ macro_rules! store_contract_tests {
             clients_round_trip_search_and_scope,
             client_consents_keep_history,
             // --- catalogue, bookings, tickets (issue 6) ---
+            concurrent_bookings_never_oversell_and_number_without_gaps,
+            one_idempotency_key_creates_one_booking,
+            booking_lifecycle_is_versioned_and_cancel_releases_places,
+            bookings_are_isolated_by_tenant_and_branch,
             // --- umrah (issue 6) ---
         );
     };
@@ -1562,4 +1566,6 @@ pub use secrets::*;
 mod clients;
 pub use clients::*;
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
+pub use bookings::*;
 // --- umrah (issue 6) ---

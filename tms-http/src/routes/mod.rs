@@ -15,6 +15,9 @@ pub mod users;
 // --- clients (issue 6) ---
 pub mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
+pub mod bookings;
+pub mod packages;
+pub mod tickets;
 // --- umrah (issue 6) ---
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
@@ -56,5 +59,17 @@ pub const RESOURCES: &[Resource] = &[
         openapi: clients::ApiDoc::openapi,
     },
     // --- catalogue, bookings, tickets (issue 6) ---
+    Resource {
+        router: packages::router,
+        openapi: packages::ApiDoc::openapi,
+    },
+    Resource {
+        router: bookings::router,
+        openapi: bookings::ApiDoc::openapi,
+    },
+    Resource {
+        router: tickets::router,
+        openapi: tickets::ApiDoc::openapi,
+    },
     // --- umrah (issue 6) ---
 ];

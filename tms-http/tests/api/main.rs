@@ -17,4 +17,5 @@ mod middleware;
 mod users;
 // --- clients (issue 6) ---
 // --- catalogue, bookings, tickets (issue 6) ---
+mod bookings;
 // --- umrah (issue 6) ---
