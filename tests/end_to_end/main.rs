@@ -12,3 +12,4 @@ mod provisioning;
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
+mod umrah;

@@ -162,6 +162,18 @@ typed_id!(
     /// Identifies a traveller on a booking (issue 6: bookings).
     TravellerId, "traveller"
 );
+typed_id!(
+    /// Identifies an Umrah family (a unit of pilgrims in one group).
+    UmrahFamilyId, "umrah family"
+);
+typed_id!(
+    /// Identifies a pilgrim of an Umrah group.
+    PilgrimId, "pilgrim"
+);
+typed_id!(
+    /// Identifies a hotel room of an Umrah group.
+    RoomId, "room"
+);
 
 #[cfg(test)]
 mod tests {

@@ -82,6 +82,8 @@ pub struct AppState {
     // --- clients (issue 6) ---
     // --- catalogue, bookings, tickets (issue 6) ---
     // --- umrah (issue 6) ---
+    /// Umrah groups, pilgrims, rooming, manifests.
+    pub umrah: Arc<tms_core::service::umrah::Umrah>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -117,13 +119,17 @@ impl AppState {
         let identity = Identity::new(deps.clone(), keyring.clone(), identity_jwt, "TMS")
             .with_app_url(config.public_url());
         Self {
-            deps,
-            keyring,
+            deps: deps.clone(),
+            keyring: keyring.clone(),
             jwt: Arc::new(jwt),
             identity: Arc::new(identity),
             // --- clients (issue 6) ---
             // --- catalogue, bookings, tickets (issue 6) ---
             // --- umrah (issue 6) ---
+            umrah: Arc::new(tms_core::service::umrah::Umrah::new(
+                deps.clone(),
+                keyring.clone(),
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),

@@ -52,6 +52,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_bookings.sql"),
     },
     // --- 5: umrah (issue 6) ---
+    Migration {
+        version: 5,
+        name: "umrah",
+        sqlite: include_str!("../../migrations/sqlite/0005_umrah.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_umrah.sql"),
+    },
     // --- 6: identity follow-ups (issue 5) ---
     Migration {
         version: 6,

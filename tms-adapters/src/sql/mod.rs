@@ -87,6 +87,7 @@ mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 mod bookings;
 // --- umrah (issue 6) ---
+mod umrah;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1305,6 +1305,18 @@ impl UnitOfWork for SqlUnitOfWork {
         self
     }
     // --- umrah (issue 6) ---
+    fn umrah_groups(&mut self) -> &mut dyn tms_core::ports::UmrahGroupRepo {
+        self
+    }
+    fn umrah_families(&mut self) -> &mut dyn tms_core::ports::UmrahFamilyRepo {
+        self
+    }
+    fn pilgrims(&mut self) -> &mut dyn tms_core::ports::PilgrimRepo {
+        self
+    }
+    fn umrah_rooms(&mut self) -> &mut dyn tms_core::ports::RoomRepo {
+        self
+    }
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }

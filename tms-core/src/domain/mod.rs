@@ -12,6 +12,7 @@ mod booking;
 mod catalogue;
 mod ticket;
 // --- umrah (issue 6) ---
+mod umrah;
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
 pub use session::Session;
@@ -34,3 +35,8 @@ pub use ticket::{
     TicketStatus, validate_segments,
 };
 // --- umrah (issue 6) ---
+pub use umrah::{
+    City, Gender, GroupLeader, GroupStatus, MAX_GROUP_CAPACITY, MahramRelation, MahramRule,
+    Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
+    UmrahGroup, VisaStatus, age_on, check_group, check_room_assignment, passport_expires_too_soon,
+};

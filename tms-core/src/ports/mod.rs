@@ -15,6 +15,7 @@ mod clients;
 mod bookings;
 mod idempotency;
 // --- umrah (issue 6) ---
+mod umrah;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -43,6 +44,9 @@ pub use bookings::{MockBookingRepo, MockCatalogueRepo, MockTicketRepo};
 pub use idempotency::MockIdempotencyRepo;
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, IdempotencyRepo, fingerprint};
 // --- umrah (issue 6) ---
+#[cfg(any(test, feature = "mock"))]
+pub use umrah::{MockPilgrimRepo, MockRoomRepo, MockUmrahFamilyRepo, MockUmrahGroupRepo};
+pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

@@ -191,6 +191,14 @@ pub trait UnitOfWork: Send {
     /// Used idempotency keys.
     fn idempotency(&mut self) -> &mut dyn crate::ports::IdempotencyRepo;
     // --- umrah (issue 6) ---
+    /// Umrah groups.
+    fn umrah_groups(&mut self) -> &mut dyn crate::ports::UmrahGroupRepo;
+    /// Families of Umrah groups.
+    fn umrah_families(&mut self) -> &mut dyn crate::ports::UmrahFamilyRepo;
+    /// Pilgrims.
+    fn pilgrims(&mut self) -> &mut dyn crate::ports::PilgrimRepo;
+    /// Rooms of Umrah groups and their assignments.
+    fn umrah_rooms(&mut self) -> &mut dyn crate::ports::RoomRepo;
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

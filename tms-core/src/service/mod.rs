@@ -17,3 +17,4 @@ pub mod bookings;
 pub mod catalogue;
 pub mod tickets;
 // --- umrah (issue 6) ---
+pub mod umrah;

@@ -95,6 +95,8 @@ macro_rules! store_contract_tests {
             booking_lifecycle_is_versioned_and_cancel_releases_places,
             bookings_are_isolated_by_tenant_and_branch,
             // --- umrah (issue 6) ---
+            umrah_records_round_trip_and_stay_in_their_tenant,
+            room_locks_serialize_concurrent_assignments,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1569,3 +1571,8 @@ pub use clients::*;
 mod bookings;
 pub use bookings::*;
 // --- umrah (issue 6) ---
+mod umrah;
+pub use umrah::{
+    new_pilgrim, new_umrah_group, new_umrah_room, room_locks_serialize_concurrent_assignments,
+    seed_umrah_group, umrah_records_round_trip_and_stay_in_their_tenant,
+};

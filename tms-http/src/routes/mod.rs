@@ -19,6 +19,7 @@ pub mod bookings;
 pub mod packages;
 pub mod tickets;
 // --- umrah (issue 6) ---
+pub mod umrah;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -72,4 +73,8 @@ pub const RESOURCES: &[Resource] = &[
         openapi: tickets::ApiDoc::openapi,
     },
     // --- umrah (issue 6) ---
+    Resource {
+        router: umrah::router,
+        openapi: umrah::ApiDoc::openapi,
+    },
 ];

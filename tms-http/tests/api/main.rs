@@ -19,3 +19,4 @@ mod users;
 // --- catalogue, bookings, tickets (issue 6) ---
 mod bookings;
 // --- umrah (issue 6) ---
+mod umrah;
