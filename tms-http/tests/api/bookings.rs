@@ -136,6 +136,7 @@ async fn agency(app: &TestApp) -> Agency {
                 scope: BranchScope::only([branch]),
                 password_hash: Some(hash.clone()),
                 two_factor: TwoFactor::default(),
+                must_change_password: false,
                 disabled_at: None,
                 created_at: Utc::now(),
                 version: 1,

@@ -62,6 +62,7 @@ async fn user_token(app: &TestApp, role: Role, scope: BranchScope, email: &str) 
         scope,
         password_hash: Some(hash),
         two_factor: TwoFactor::default(),
+        must_change_password: false,
         disabled_at: None,
         created_at: chrono::Utc::now(),
         version: 1,
