@@ -13,3 +13,5 @@ mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---
 // --- umrah (issue 6) ---
 mod umrah;
+// --- finance (issue 7) ---
+mod finance;
