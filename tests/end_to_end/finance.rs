@@ -219,3 +219,55 @@ async fn an_invoice_is_issued_paid_and_refunded_with_balanced_books_and_an_audit
         "500.00"
     );
 }
+
+#[tokio::test]
+async fn a_credit_note_corrects_an_issued_invoice_within_its_open_amount() {
+    let world = world().await;
+    let finance = Finance::new(world.identity.deps().clone());
+    let clerk = as_role(&world, Role::Finance);
+    let client = client(&world).await;
+    let request = NewInvoice {
+        branch_id: world.branch.id,
+        client_id: client,
+        booking_id: None,
+        currency: Currency::SAR,
+        series: None,
+        lines: vec![InvoiceLine {
+            description: "Return flight JED-KHI".into(),
+            quantity: 1,
+            unit_price: sar(100_000),
+            tax_rate: TaxRate::from_basis_points(1500).unwrap(),
+        }],
+    };
+    let draft = finance.create_draft(&clerk, request.clone()).await.unwrap();
+    let vat = TaxRate::from_basis_points(1500).unwrap();
+    // Drafts are edited, not credited.
+    let early = finance
+        .credit(&clerk, draft.id, sar(100), vat, "fare")
+        .await;
+    assert!(matches!(early, Err(Error::Conflict { .. })), "{early:?}");
+    finance.issue(&clerk, draft.id).await.unwrap();
+    let note = finance
+        .credit(&clerk, draft.id, sar(20_000), vat, "fare difference")
+        .await
+        .unwrap();
+    assert_eq!((note.number, note.tax), (1, sar(3_000)));
+    let inv = finance.get_invoice(&clerk, draft.id).await.unwrap();
+    assert_eq!(inv.open_amount().unwrap(), sar(115_000 - 23_000));
+    assert_eq!(ledger(&world).await, (92_000, 0));
+    // Beyond the open amount: refused, nothing written.
+    let over = finance
+        .credit(&clerk, draft.id, sar(80_001), vat, "too much")
+        .await;
+    assert!(matches!(over, Err(Error::Invalid(_))), "{over:?}");
+    assert_eq!(ledger(&world).await, (92_000, 0));
+    // Credit notes number in their own series.
+    let second = finance
+        .credit(&clerk, draft.id, sar(100), TaxRate::ZERO, "rounding")
+        .await
+        .unwrap();
+    assert_eq!(second.number, 2);
+    let other = finance.create_draft(&clerk, request).await.unwrap();
+    let other = finance.issue(&clerk, other.id).await.unwrap();
+    assert_eq!(other.number, Some(2), "invoice numbers untouched by notes");
+}

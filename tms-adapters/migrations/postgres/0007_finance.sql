@@ -122,3 +122,21 @@ CREATE TABLE ledger_entries (
 );
 CREATE INDEX ledger_by_posted ON ledger_entries (tenant_id, posted_at, journal_id, line);
 CREATE INDEX ledger_by_source ON ledger_entries (tenant_id, source_id);
+
+CREATE TABLE credit_notes (
+    tenant_id     uuid    NOT NULL REFERENCES tenants (tenant_id),
+    id            uuid    NOT NULL,
+    branch_id     uuid    NOT NULL,
+    invoice_id    uuid    NOT NULL,
+    series        text    NOT NULL,
+    number        bigint  NOT NULL,
+    net_minor     bigint  NOT NULL CHECK (net_minor > 0),
+    tax_minor     bigint  NOT NULL CHECK (tax_minor >= 0),
+    currency      text    NOT NULL,
+    reason        text    NOT NULL,
+    created_at    timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, series, number),
+    FOREIGN KEY (tenant_id, invoice_id) REFERENCES invoices (tenant_id, id)
+);
+CREATE INDEX credit_notes_by_invoice ON credit_notes (tenant_id, invoice_id, created_at);

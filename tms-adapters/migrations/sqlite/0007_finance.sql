@@ -122,3 +122,21 @@ CREATE TABLE ledger_entries (
 ) STRICT;
 CREATE INDEX ledger_by_posted ON ledger_entries (tenant_id, posted_at, journal_id, line);
 CREATE INDEX ledger_by_source ON ledger_entries (tenant_id, source_id);
+
+CREATE TABLE credit_notes (
+    tenant_id     BLOB    NOT NULL REFERENCES tenants (tenant_id),
+    id            BLOB    NOT NULL,
+    branch_id     BLOB    NOT NULL,
+    invoice_id    BLOB    NOT NULL,
+    series        TEXT    NOT NULL,
+    number        INTEGER NOT NULL,
+    net_minor     INTEGER NOT NULL CHECK (net_minor > 0),
+    tax_minor     INTEGER NOT NULL CHECK (tax_minor >= 0),
+    currency      TEXT    NOT NULL,
+    reason        TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, series, number),
+    FOREIGN KEY (tenant_id, invoice_id) REFERENCES invoices (tenant_id, id)
+) STRICT;
+CREATE INDEX credit_notes_by_invoice ON credit_notes (tenant_id, invoice_id, created_at);

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, Value};
 use tms_core::domain::finance::{
-    Account, Allocation, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries, InvoiceStatus,
-    LedgerLine, Payment, PaymentMethod, Rate, Refund, Side,
+    Account, Allocation, CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries,
+    InvoiceStatus, LedgerLine, Payment, PaymentMethod, Rate, Refund, Side,
 };
 use tms_core::id::{BookingId, BranchId, ClientId, ExchangeRateId, InvoiceId, PaymentId, TenantId};
 use tms_core::money::{Currency, Money};
@@ -275,6 +275,44 @@ impl FinanceRepo for SqlUnitOfWork {
                 Ok(())
             }
         }
+    }
+
+    async fn insert_credit_note(&mut self, note: &CreditNote) -> Result<()> {
+        let number = i64::try_from(note.number)
+            .map_err(|_| Error::internal("credit note number overflow"))?;
+        let values = [
+            uuid(note.tenant_id),
+            uuid(note.id),
+            uuid(note.branch_id),
+            uuid(note.invoice_id),
+            Expr::val(note.series.as_str()),
+            Expr::val(number),
+            Expr::val(note.net.minor_units()),
+            Expr::val(note.tax.minor_units()),
+            Expr::val(note.net.currency().code()),
+            Expr::val(note.reason.as_str()),
+            self.when(note.created_at),
+        ];
+        self.insert_unique(
+            Query::insert()
+                .into_table("credit_notes")
+                .columns([
+                    "tenant_id",
+                    "id",
+                    "branch_id",
+                    "invoice_id",
+                    "series",
+                    "number",
+                    "net_minor",
+                    "tax_minor",
+                    "currency",
+                    "reason",
+                    "created_at",
+                ])
+                .values(values),
+            "a credit note with this id or number exists",
+        )
+        .await
     }
 
     async fn insert_payment(&mut self, payment: &Payment) -> Result<()> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::finance::{
-    ExchangeRate, Invoice, InvoiceSeries, LedgerLine, Payment, Refund, balanced,
+    CreditNote, ExchangeRate, Invoice, InvoiceSeries, LedgerLine, Payment, Refund, balanced,
 };
 use crate::error::{Error, Result};
 use crate::id::{BranchId, InvoiceId, JournalId, PaymentId, TenantId};
@@ -64,6 +64,9 @@ pub trait FinanceRepo: Send {
     /// Saves a changed invoice if its `version` is still the stored one
     /// (`Conflict` otherwise), and bumps `version`.
     async fn update_invoice(&mut self, invoice: &mut Invoice) -> Result<()>;
+    /// Adds a credit note (its number taken with
+    /// [`FinanceRepo::next_invoice_number`] in its own series).
+    async fn insert_credit_note(&mut self, note: &CreditNote) -> Result<()>;
     /// Adds a payment with its allocations.
     async fn insert_payment(&mut self, payment: &Payment) -> Result<()>;
     /// The payment of `tenant` with this id, with its allocations in order.

@@ -13,7 +13,8 @@
 //!   counter row and a failed issue gives the number back, so numbers run
 //!   gap-free per tenant and series.
 //! - **Immutability.** Only drafts change; an issued invoice changes only by
-//!   payments, refunds (and, later, credit notes).
+//!   payments, refunds and credit notes (numbered gap-free in series `CN`,
+//!   never beyond the open amount: refund a paid part first).
 //! - **Idempotency.** A payment with a key is recorded once: a retry
 //!   returns the first (`replayed`), concurrent identical requests record
 //!   one payment, the same key with another request is `Invalid`.
@@ -29,12 +30,14 @@ use serde_json::json;
 use crate::audit::NewAuditEvent;
 use crate::domain::Context;
 use crate::domain::finance::{
-    Allocation, Conversion, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries, Payment,
-    PaymentMethod, Rate, Refund, issue_journal, payment_journal, refund_journal,
+    Allocation, Conversion, CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries, Payment,
+    PaymentMethod, Rate, Refund, TaxRate, credit_journal, issue_journal, payment_journal,
+    refund_journal,
 };
 use crate::error::{Error, FieldErrors, Result};
 use crate::id::{
-    BookingId, BranchId, ClientId, ExchangeRateId, InvoiceId, JournalId, PaymentId, RefundId,
+    BookingId, BranchId, ClientId, CreditNoteId, ExchangeRateId, InvoiceId, JournalId, PaymentId,
+    RefundId,
 };
 use crate::money::{Currency, Money};
 use crate::policy::{Action, Resource, ResourceKind};
@@ -334,6 +337,82 @@ impl Finance {
             .await?;
         uow.commit().await?;
         Ok(invoice)
+    }
+
+    /// Issues a credit note of `net` (+ tax at `tax_rate`, half-up) against
+    /// a live invoice, lowering its open amount.
+    pub async fn credit(
+        &self,
+        ctx: &Context,
+        invoice_id: InvoiceId,
+        net: Money,
+        tax_rate: TaxRate,
+        reason: &str,
+    ) -> Result<CreditNote> {
+        let mut uow = self.deps.store.begin().await?;
+        let mut invoice = self.load_invoice(&mut *uow, ctx, invoice_id).await?;
+        let resource =
+            Resource::new(ResourceKind::Invoice, invoice.tenant_id).in_branch(invoice.branch_id);
+        let mut uow = authorize(uow, &self.deps, ctx, Action::Create, &resource, None).await?;
+        let reason = reason.trim();
+        let len = reason.chars().count();
+        if len == 0 || len > 500 {
+            return Err(Error::invalid("reason", "must be 1 to 500 characters"));
+        }
+        if net.currency() != invoice.currency || net.is_negative() || net.is_zero() {
+            return Err(Error::invalid(
+                "net",
+                "must be a positive amount in the invoice's currency",
+            ));
+        }
+        let before = invoice_view(&invoice);
+        let tax = tax_rate.tax_on(net)?;
+        invoice.credit(net.checked_add(tax)?, ctx.now)?;
+        let series = InvoiceSeries::credit_notes();
+        // Last: the counter row stays locked only until the commit below.
+        let number = uow
+            .finance()
+            .next_invoice_number(invoice.tenant_id, &series)
+            .await?;
+        let note = CreditNote {
+            id: CreditNoteId::generate_at(ctx.now, self.deps.random.as_ref()),
+            tenant_id: invoice.tenant_id,
+            branch_id: invoice.branch_id,
+            invoice_id,
+            series,
+            number,
+            net,
+            tax,
+            reason: reason.to_owned(),
+            created_at: ctx.now,
+        };
+        uow.finance().update_invoice(&mut invoice).await?;
+        uow.finance().insert_credit_note(&note).await?;
+        let lines = credit_journal(&note)?;
+        uow.finance()
+            .post_journal(&journal(
+                ctx,
+                &self.deps,
+                note.branch_id,
+                "credit_note.issued",
+                note.id.as_uuid(),
+                lines,
+            ))
+            .await?;
+        uow.audit()
+            .append(
+                NewAuditEvent::new(
+                    ctx,
+                    "credit_note.issued",
+                    "invoice",
+                    Some(invoice_id.as_uuid()),
+                )
+                .in_branch(invoice.branch_id)
+                .with_change(Some(before), Some(invoice_view(&invoice))),
+            )
+            .await?;
+        uow.commit().await?;
+        Ok(note)
     }
 
     /// Records a payment and its allocations; with `key`, at most once.
