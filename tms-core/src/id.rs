@@ -175,6 +175,23 @@ typed_id!(
     RoomId, "room"
 );
 
+typed_id!(
+    /// Identifies a refund (issue 7: finance).
+    RefundId, "refund"
+);
+typed_id!(
+    /// Identifies a credit note (issue 7: finance).
+    CreditNoteId, "credit note"
+);
+typed_id!(
+    /// Identifies an exchange rate (issue 7: finance).
+    ExchangeRateId, "exchange rate"
+);
+typed_id!(
+    /// Identifies a ledger journal: the lines of one financial event.
+    JournalId, "journal"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_identity_followups.sql"),
         postgres: include_str!("../../migrations/postgres/0006_identity_followups.sql"),
     },
+    // --- 7: finance (issue 7) ---
+    Migration {
+        version: 7,
+        name: "finance",
+        sqlite: include_str!("../../migrations/sqlite/0007_finance.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_finance.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

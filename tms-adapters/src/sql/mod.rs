@@ -88,6 +88,8 @@ mod clients;
 mod bookings;
 // --- umrah (issue 6) ---
 mod umrah;
+// --- finance (issue 7) ---
+mod finance;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1315,6 +1315,10 @@ impl UnitOfWork for SqlUnitOfWork {
     fn umrah_rooms(&mut self) -> &mut dyn tms_core::ports::RoomRepo {
         self
     }
+    // --- finance (issue 7) ---
+    fn finance(&mut self) -> &mut dyn tms_core::ports::FinanceRepo {
+        self
+    }
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }

@@ -13,6 +13,8 @@ mod catalogue;
 mod ticket;
 // --- umrah (issue 6) ---
 mod umrah;
+// --- finance (issue 7) ---
+pub mod finance;
 
 pub use access::{BranchScope, BranchSet, Context, Principal, Role, UserPrincipal};
 pub use session::Session;

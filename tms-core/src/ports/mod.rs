@@ -16,6 +16,8 @@ mod bookings;
 mod idempotency;
 // --- umrah (issue 6) ---
 mod umrah;
+// --- finance (issue 7) ---
+mod finance;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -47,6 +49,10 @@ pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, IdempotencyRepo,
 #[cfg(any(test, feature = "mock"))]
 pub use umrah::{MockPilgrimRepo, MockRoomRepo, MockUmrahFamilyRepo, MockUmrahGroupRepo};
 pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
+// --- finance (issue 7) ---
+#[cfg(any(test, feature = "mock"))]
+pub use finance::MockFinanceRepo;
+pub use finance::{FinanceRepo, Journal};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

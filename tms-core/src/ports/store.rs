@@ -199,6 +199,9 @@ pub trait UnitOfWork: Send {
     fn pilgrims(&mut self) -> &mut dyn crate::ports::PilgrimRepo;
     /// Rooms of Umrah groups and their assignments.
     fn umrah_rooms(&mut self) -> &mut dyn crate::ports::RoomRepo;
+    // --- finance (issue 7) ---
+    /// Invoices, payments, refunds, exchange rates and the ledger.
+    fn finance(&mut self) -> &mut dyn crate::ports::FinanceRepo;
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

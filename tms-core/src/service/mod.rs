@@ -18,3 +18,5 @@ pub mod catalogue;
 pub mod tickets;
 // --- umrah (issue 6) ---
 pub mod umrah;
+// --- finance (issue 7) ---
+pub mod finance;

@@ -102,6 +102,10 @@ macro_rules! store_contract_tests {
             // --- umrah (issue 6) ---
             umrah_records_round_trip_and_stay_in_their_tenant,
             room_locks_serialize_concurrent_assignments,
+            // --- finance (issue 7) ---
+            concurrent_issuers_number_invoices_without_gaps,
+            one_idempotency_key_records_one_payment,
+            payments_refunds_and_rates_keep_the_books,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1580,4 +1584,10 @@ mod umrah;
 pub use umrah::{
     new_pilgrim, new_umrah_group, new_umrah_room, room_locks_serialize_concurrent_assignments,
     seed_umrah_group, umrah_records_round_trip_and_stay_in_their_tenant,
+};
+// --- finance (issue 7) ---
+mod finance;
+pub use finance::{
+    FinanceWorld, concurrent_issuers_number_invoices_without_gaps,
+    one_idempotency_key_records_one_payment, payments_refunds_and_rates_keep_the_books,
 };

@@ -13,7 +13,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
 
 /// A client that keeps no cookies: every cookie is sent by hand.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::http_builder()
         .user_agent("tms-api-tests")
         .redirect(reqwest::redirect::Policy::none())
         .build()

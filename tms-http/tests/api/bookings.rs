@@ -22,7 +22,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
 const PASSWORD: &str = "quiet harbour lantern 9081";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    crate::helpers::http()
 }
 
 /// The demo tenant with a second branch, a user of every role scoped to

@@ -349,7 +349,7 @@ async fn keys_rotate_re_encrypts_the_totp_secret_and_it_still_verifies() {
     use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
     let app = crate::helpers::spawn_app().await;
     let password = app.first_run_password.clone().unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let login = |otp: Option<String>| {
         let mut body = json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password });
         if let Some(otp) = otp {
@@ -412,7 +412,7 @@ async fn keys_rotate_re_encrypts_the_totp_secret_and_it_still_verifies() {
         .code_at(chrono::Utc::now() + chrono::Duration::seconds(30))
         .unwrap();
     let password = crate::helpers::OWNER_PASSWORD;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/api/v1/auth/login"))
         .json(
             &json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password, "otp": next }),

@@ -18,7 +18,7 @@ const PASSWORD: &str = "amber falcon orchard 7731";
 const BOUNDARY: &str = "tms-test-boundary-7f3a";
 
 fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    crate::helpers::http()
 }
 
 async fn login(app: &TestApp, slug: &str, email: &str, password: &str) -> String {

@@ -59,7 +59,7 @@ async fn first_run_can_be_switched_off() {
 }
 
 async fn login(app: &crate::helpers::TestApp, password: &str) -> Value {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password }))
         .send()
@@ -77,7 +77,7 @@ async fn the_printed_password_signs_in_to_a_session_that_must_change_it_first() 
     assert_eq!(body["password_change_required"], true, "{body}");
     assert_eq!(body["restricted"], true, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
 
     // Administration, and even second-factor enrolment, wait.
     for (method, path) in [

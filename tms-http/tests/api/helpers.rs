@@ -66,6 +66,19 @@ pub enum Db {
 }
 
 /// A server on SQLite with first-run provisioning on.
+/// A plain HTTP client for the tests. The workspace builds reqwest with
+/// rustls and no built-in crypto provider (one provider, ring, for the S3
+/// client too), so the provider is installed first.
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
+/// [`http`]'s builder, for clients with cookies or other settings.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    tms_adapters::blob::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn(Db::Sqlite, tempfile::tempdir().expect("tempdir"), |_| {}).await
 }
@@ -181,7 +194,7 @@ pub async fn spawn_with(
 /// password and change it to [`OWNER_PASSWORD`].
 async fn replace_printed_password(app: &TestApp, printed: &str) {
     use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let response = client
         .post(app.url("/api/v1/auth/login"))
         .json(&serde_json::json!({ "tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": printed }))
@@ -232,7 +245,7 @@ async fn start(
     let task = tokio::spawn(server.serve_with(listener, test_api(), async {
         let _ = rx.await;
     }));
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -9,7 +9,7 @@ use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 use crate::helpers::{OWNER_PASSWORD, TestApp, mailed_token, spawn_app, spawn_app_on_postgres};
 
 async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::helpers::http()
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({ "tenant": DEMO_SLUG, "email": email, "password": password }))
         .send()
@@ -24,7 +24,7 @@ async fn token_of(response: reqwest::Response) -> String {
 }
 
 async fn me(app: &TestApp, token: &str) -> StatusCode {
-    reqwest::Client::new()
+    crate::helpers::http()
         .get(app.url("/api/v1/auth/me"))
         .bearer_auth(token)
         .send()
@@ -34,7 +34,7 @@ async fn me(app: &TestApp, token: &str) -> StatusCode {
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::helpers::http()
         .post(app.url(path))
         .json(&body)
         .send()
@@ -105,7 +105,7 @@ async fn a_password_is_reset_with_the_mailed_token_on_postgresql() {
 async fn invitation_by_the_mailed_token(app: &TestApp) {
     let owner = token_of(login(app, DEMO_EMAIL, OWNER_PASSWORD).await).await;
     let email = "invitee@demo.example";
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/api/v1/users"))
         .bearer_auth(&owner)
         .json(&json!({ "email": email, "name": "Invited Agent", "role": "sales" }))

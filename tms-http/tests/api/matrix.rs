@@ -97,7 +97,7 @@ fn new_user(tenant: TenantId, role: Role, scope: BranchScope, hash: &str, tag: &
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> String {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({ "tenant": DEMO_SLUG, "email": email, "password": password }))
         .send()
@@ -110,7 +110,7 @@ async fn login(app: &TestApp, email: &str, password: &str) -> String {
 }
 
 async fn create_branch(app: &TestApp, token: &str, name: &str) -> BranchId {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/api/v1/branches"))
         .bearer_auth(token)
         .json(&json!({ "name": name }))
@@ -125,7 +125,7 @@ async fn create_branch(app: &TestApp, token: &str, name: &str) -> BranchId {
 async fn world(app: &TestApp) -> World {
     let tenant = tenant_id(app, DEMO_SLUG).await;
     let owner_token = login(app, DEMO_EMAIL, OWNER_PASSWORD).await;
-    let branches: Value = reqwest::Client::new()
+    let branches: Value = crate::helpers::http()
         .get(app.url("/api/v1/branches"))
         .bearer_auth(&owner_token)
         .send()
@@ -424,7 +424,7 @@ fn cases(world: &World, caller: &Caller, serial: usize) -> Vec<Case> {
 
 async fn run_matrix(app: &TestApp) {
     let world = world(app).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let mut failures = Vec::new();
     let mut checked = 0;
     let mut seen = std::collections::BTreeSet::new();

@@ -143,7 +143,7 @@ async fn failed_login_ips(app: &crate::helpers::TestApp) -> Vec<Option<String>> 
 
 /// A failed login as if from `forwarded_for`; the status.
 async fn failed_login(app: &crate::helpers::TestApp, email: &str, forwarded_for: &str) -> u16 {
-    reqwest::Client::new()
+    crate::helpers::http()
         .post(app.url("/api/v1/auth/login"))
         .header("x-forwarded-for", forwarded_for)
         .json(&serde_json::json!({

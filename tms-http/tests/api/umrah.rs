@@ -17,7 +17,7 @@ const PASSWORD: &str = "quiet harbour lantern 9081";
 const PASSPORT: &str = "AB1234567";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    crate::helpers::http()
 }
 
 async fn login(app: &TestApp, slug: &str, email: &str, password: &str) -> String {

@@ -11,7 +11,7 @@ use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    crate::helpers::http()
 }
 
 /// The demo owner's bearer token.

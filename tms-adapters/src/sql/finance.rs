@@ -1,0 +1,581 @@
+//! The finance repository (schema 7), written once for both databases.
+//!
+//! - Invoice numbers: `INSERT … ON CONFLICT DO NOTHING` makes the series'
+//!   counter row, then `UPDATE … SET next_number = next_number + 1 …
+//!   RETURNING` takes a number under the row's lock until the unit ends
+//!   (PostgreSQL: concurrent issuers queue on the row; SQLite: one writer).
+//!   A rollback gives the number back with the rest of the unit.
+//! - Invoices are stored whole (lines as JSON) under an optimistic
+//!   `version`; a table CHECK refuses an open amount below zero.
+//! - A refund moves its payment's `refunded_minor` with a conditional
+//!   update (`WHERE refunded_minor = before`), so two concurrent refunds of
+//!   one payment cannot both pass the "never above what was paid" check.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, Value};
+use tms_core::domain::finance::{
+    Account, Allocation, CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries,
+    InvoiceStatus, LedgerLine, Payment, PaymentMethod, Rate, Refund, Side,
+};
+use tms_core::id::{BookingId, BranchId, ClientId, ExchangeRateId, InvoiceId, PaymentId, TenantId};
+use tms_core::money::{Currency, Money};
+use tms_core::ports::{FinanceRepo, Journal};
+use tms_core::{Error, Result};
+
+use super::backend::Row;
+use super::repos::SqlUnitOfWork;
+
+fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
+    Expr::val(Value::Uuid(Some(id.into())))
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::internal(format!("a stored {what} is not valid"))
+}
+
+fn query_err(e: sea_query::error::Error) -> Error {
+    Error::internal(format!("query: {e}"))
+}
+
+fn currency(row: &Row, column: &str) -> Result<Currency> {
+    Currency::parse(&row.text(column)?).map_err(|_| corrupt(column))
+}
+
+fn minor(row: &Row, column: &str, currency: Currency) -> Result<Money> {
+    Ok(Money::from_minor(row.i64(column)?, currency))
+}
+
+impl SqlUnitOfWork {
+    fn when(&self, at: chrono::DateTime<chrono::Utc>) -> Expr {
+        Expr::val(self.tx.backend.ts(at))
+    }
+
+    /// An insert that becomes `Conflict(duplicate)` on a unique collision,
+    /// without a failed statement (which would poison the transaction).
+    async fn insert_unique(
+        &mut self,
+        insert: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
+        duplicate: &'static str,
+    ) -> Result<()> {
+        let q = insert
+            .map(|q| {
+                q.on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .to_owned()
+            })
+            .map_err(query_err)?;
+        match self.tx.execute(&q).await? {
+            0 => Err(Error::conflict(duplicate)),
+            _ => Ok(()),
+        }
+    }
+}
+
+const INVOICE_COLS: [&str; 20] = [
+    "tenant_id",
+    "id",
+    "branch_id",
+    "client_id",
+    "booking_id",
+    "series",
+    "number",
+    "status",
+    "currency",
+    "lines",
+    "net_minor",
+    "tax_minor",
+    "total_minor",
+    "paid_minor",
+    "refunded_minor",
+    "credited_minor",
+    "issued_at",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+fn invoice_of(row: &Row) -> Result<Invoice> {
+    let cur = currency(row, "currency")?;
+    let lines: Vec<InvoiceLine> =
+        serde_json::from_str(&row.text("lines")?).map_err(|_| corrupt("invoice lines"))?;
+    let number = row
+        .opt_i64("number")?
+        .map(|n| u64::try_from(n).map_err(|_| corrupt("invoice number")))
+        .transpose()?;
+    Ok(Invoice {
+        id: InvoiceId::from_uuid(row.uuid("id")?),
+        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
+        branch_id: BranchId::from_uuid(row.uuid("branch_id")?),
+        client_id: ClientId::from_uuid(row.uuid("client_id")?),
+        booking_id: row.opt_uuid("booking_id")?.map(BookingId::from_uuid),
+        series: InvoiceSeries::parse(&row.text("series")?).map_err(|_| corrupt("series"))?,
+        number,
+        status: InvoiceStatus::parse(&row.text("status")?).map_err(|_| corrupt("status"))?,
+        currency: cur,
+        lines,
+        net: minor(row, "net_minor", cur)?,
+        tax: minor(row, "tax_minor", cur)?,
+        total: minor(row, "total_minor", cur)?,
+        paid: minor(row, "paid_minor", cur)?,
+        refunded: minor(row, "refunded_minor", cur)?,
+        credited: minor(row, "credited_minor", cur)?,
+        issued_at: row.opt_ts("issued_at")?,
+        created_at: row.ts("created_at")?,
+        updated_at: row.ts("updated_at")?,
+        version: row.i64("version")?,
+    })
+}
+
+fn number_value(number: Option<u64>) -> Result<Expr> {
+    let n = number
+        .map(|n| i64::try_from(n).map_err(|_| Error::internal("invoice number overflow")))
+        .transpose()?;
+    Ok(Expr::val(Value::BigInt(n)))
+}
+
+fn lines_json(lines: &[InvoiceLine]) -> Result<String> {
+    serde_json::to_string(lines).map_err(|e| Error::internal(format!("invoice lines: {e}")))
+}
+
+const RATE_COLS: [&str; 9] = [
+    "tenant_id",
+    "id",
+    "base",
+    "quote",
+    "rate_units",
+    "rate_scale",
+    "effective_on",
+    "source",
+    "created_at",
+];
+
+fn rate_of(row: &Row) -> Result<ExchangeRate> {
+    let scale = u32::try_from(row.i64("rate_scale")?).map_err(|_| corrupt("rate"))?;
+    Ok(ExchangeRate {
+        id: ExchangeRateId::from_uuid(row.uuid("id")?),
+        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
+        base: currency(row, "base")?,
+        quote: currency(row, "quote")?,
+        rate: Rate::new(row.i64("rate_units")?, scale).map_err(|_| corrupt("rate"))?,
+        effective_on: NaiveDate::parse_from_str(&row.text("effective_on")?, "%Y-%m-%d")
+            .map_err(|_| corrupt("effective_on"))?,
+        source: row.text("source")?,
+        created_at: row.ts("created_at")?,
+    })
+}
+
+#[async_trait]
+impl FinanceRepo for SqlUnitOfWork {
+    async fn next_invoice_number(
+        &mut self,
+        tenant: TenantId,
+        series: &InvoiceSeries,
+    ) -> Result<u64> {
+        let create = Query::insert()
+            .into_table("invoice_counters")
+            .columns(["tenant_id", "series", "next_number"])
+            .values([uuid(tenant), Expr::val(series.as_str()), Expr::val(1_i64)])
+            .map(|q| {
+                q.on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .to_owned()
+            })
+            .map_err(query_err)?;
+        self.tx.execute(&create).await?;
+        let take = Query::update()
+            .table("invoice_counters")
+            .value("next_number", Expr::col("next_number").add(1))
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("series").eq(series.as_str()))
+            .returning(Query::returning().column("next_number"))
+            .to_owned();
+        let row = self
+            .tx
+            .fetch_optional(&take)
+            .await?
+            .ok_or_else(|| Error::internal("the invoice counter row is missing"))?;
+        u64::try_from(row.i64("next_number")? - 1).map_err(|_| corrupt("invoice counter"))
+    }
+
+    async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<()> {
+        let values = [
+            uuid(invoice.tenant_id),
+            uuid(invoice.id),
+            uuid(invoice.branch_id),
+            uuid(invoice.client_id),
+            Expr::val(Value::Uuid(invoice.booking_id.map(Into::into))),
+            Expr::val(invoice.series.as_str()),
+            number_value(invoice.number)?,
+            Expr::val(invoice.status.as_str()),
+            Expr::val(invoice.currency.code()),
+            Expr::val(lines_json(&invoice.lines)?),
+            Expr::val(invoice.net.minor_units()),
+            Expr::val(invoice.tax.minor_units()),
+            Expr::val(invoice.total.minor_units()),
+            Expr::val(invoice.paid.minor_units()),
+            Expr::val(invoice.refunded.minor_units()),
+            Expr::val(invoice.credited.minor_units()),
+            Expr::val(self.tx.backend.opt_ts(invoice.issued_at)),
+            self.when(invoice.created_at),
+            self.when(invoice.updated_at),
+            Expr::val(invoice.version),
+        ];
+        self.insert_unique(
+            Query::insert()
+                .into_table("invoices")
+                .columns(INVOICE_COLS)
+                .values(values),
+            "an invoice with this id or number exists",
+        )
+        .await
+    }
+
+    async fn get_invoice(&mut self, tenant: TenantId, id: InvoiceId) -> Result<Option<Invoice>> {
+        let q = Query::select()
+            .columns(INVOICE_COLS)
+            .from("invoices")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("id").eq(uuid(id)))
+            .to_owned();
+        self.tx
+            .fetch_optional(&q)
+            .await?
+            .as_ref()
+            .map(invoice_of)
+            .transpose()
+    }
+
+    async fn update_invoice(&mut self, invoice: &mut Invoice) -> Result<()> {
+        let q = Query::update()
+            .table("invoices")
+            .value("number", number_value(invoice.number)?)
+            .value("status", invoice.status.as_str())
+            .value("lines", lines_json(&invoice.lines)?)
+            .value("net_minor", invoice.net.minor_units())
+            .value("tax_minor", invoice.tax.minor_units())
+            .value("total_minor", invoice.total.minor_units())
+            .value("paid_minor", invoice.paid.minor_units())
+            .value("refunded_minor", invoice.refunded.minor_units())
+            .value("credited_minor", invoice.credited.minor_units())
+            .value(
+                "issued_at",
+                Expr::val(self.tx.backend.opt_ts(invoice.issued_at)),
+            )
+            .value("updated_at", self.when(invoice.updated_at))
+            .value("version", Expr::col("version").add(1))
+            .and_where(Expr::col("tenant_id").eq(uuid(invoice.tenant_id)))
+            .and_where(Expr::col("id").eq(uuid(invoice.id)))
+            .and_where(Expr::col("version").eq(invoice.version))
+            .to_owned();
+        match self.tx.execute(&q).await? {
+            0 => Err(Error::conflict(
+                "the invoice was changed by someone else (or does not exist); reload and retry",
+            )),
+            _ => {
+                invoice.version += 1;
+                Ok(())
+            }
+        }
+    }
+
+    async fn insert_credit_note(&mut self, note: &CreditNote) -> Result<()> {
+        let number = i64::try_from(note.number)
+            .map_err(|_| Error::internal("credit note number overflow"))?;
+        let values = [
+            uuid(note.tenant_id),
+            uuid(note.id),
+            uuid(note.branch_id),
+            uuid(note.invoice_id),
+            Expr::val(note.series.as_str()),
+            Expr::val(number),
+            Expr::val(note.net.minor_units()),
+            Expr::val(note.tax.minor_units()),
+            Expr::val(note.net.currency().code()),
+            Expr::val(note.reason.as_str()),
+            self.when(note.created_at),
+        ];
+        self.insert_unique(
+            Query::insert()
+                .into_table("credit_notes")
+                .columns([
+                    "tenant_id",
+                    "id",
+                    "branch_id",
+                    "invoice_id",
+                    "series",
+                    "number",
+                    "net_minor",
+                    "tax_minor",
+                    "currency",
+                    "reason",
+                    "created_at",
+                ])
+                .values(values),
+            "a credit note with this id or number exists",
+        )
+        .await
+    }
+
+    async fn insert_payment(&mut self, payment: &Payment) -> Result<()> {
+        let values = [
+            uuid(payment.tenant_id),
+            uuid(payment.id),
+            uuid(payment.branch_id),
+            uuid(payment.client_id),
+            Expr::val(payment.amount.minor_units()),
+            Expr::val(payment.amount.currency().code()),
+            Expr::val(payment.method.as_str()),
+            Expr::val(Value::String(payment.reference.clone())),
+            self.when(payment.received_at),
+            Expr::val(payment.refunded.minor_units()),
+            self.when(payment.created_at),
+        ];
+        self.insert_unique(
+            Query::insert()
+                .into_table("payments")
+                .columns(PAYMENT_COLS)
+                .values(values),
+            "a payment with this id exists",
+        )
+        .await?;
+        for (position, a) in payment.allocations.iter().enumerate() {
+            let position = i64::try_from(position).map_err(|_| Error::internal("too many"))?;
+            let q = Query::insert()
+                .into_table("payment_allocations")
+                .columns([
+                    "tenant_id",
+                    "payment_id",
+                    "position",
+                    "invoice_id",
+                    "amount_minor",
+                ])
+                .values([
+                    uuid(payment.tenant_id),
+                    uuid(payment.id),
+                    Expr::val(position),
+                    uuid(a.invoice_id),
+                    Expr::val(a.amount.minor_units()),
+                ])
+                .map_err(query_err)?
+                .to_owned();
+            self.tx.execute(&q).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_payment(&mut self, tenant: TenantId, id: PaymentId) -> Result<Option<Payment>> {
+        let q = Query::select()
+            .columns(PAYMENT_COLS)
+            .from("payments")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("id").eq(uuid(id)))
+            .to_owned();
+        let Some(row) = self.tx.fetch_optional(&q).await? else {
+            return Ok(None);
+        };
+        let cur = currency(&row, "currency")?;
+        let q = Query::select()
+            .columns(["invoice_id", "amount_minor"])
+            .from("payment_allocations")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("payment_id").eq(uuid(id)))
+            .order_by("position", Order::Asc)
+            .to_owned();
+        let allocations = self
+            .tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Allocation {
+                    invoice_id: InvoiceId::from_uuid(r.uuid("invoice_id")?),
+                    amount: minor(r, "amount_minor", cur)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Payment {
+            id,
+            tenant_id: tenant,
+            branch_id: BranchId::from_uuid(row.uuid("branch_id")?),
+            client_id: ClientId::from_uuid(row.uuid("client_id")?),
+            amount: minor(&row, "amount_minor", cur)?,
+            method: PaymentMethod::parse(&row.text("method")?).map_err(|_| corrupt("method"))?,
+            reference: row.opt_text("reference")?,
+            received_at: row.ts("received_at")?,
+            allocations,
+            refunded: minor(&row, "refunded_minor", cur)?,
+            created_at: row.ts("created_at")?,
+        }))
+    }
+
+    async fn insert_refund(&mut self, refund: &Refund, before: Money) -> Result<()> {
+        let after = before.checked_add(refund.amount)?;
+        let q = Query::update()
+            .table("payments")
+            .value("refunded_minor", after.minor_units())
+            .and_where(Expr::col("tenant_id").eq(uuid(refund.tenant_id)))
+            .and_where(Expr::col("id").eq(uuid(refund.payment_id)))
+            .and_where(Expr::col("refunded_minor").eq(before.minor_units()))
+            .and_where(Expr::col("amount_minor").gte(after.minor_units()))
+            .to_owned();
+        if self.tx.execute(&q).await? == 0 {
+            return Err(Error::conflict(
+                "the payment was refunded by someone else meanwhile; reload and retry",
+            ));
+        }
+        let values = [
+            uuid(refund.tenant_id),
+            uuid(refund.id),
+            uuid(refund.branch_id),
+            uuid(refund.payment_id),
+            Expr::val(refund.amount.minor_units()),
+            Expr::val(refund.amount.currency().code()),
+            Expr::val(refund.reason.as_str()),
+            self.when(refund.created_at),
+        ];
+        self.insert_unique(
+            Query::insert()
+                .into_table("refunds")
+                .columns([
+                    "tenant_id",
+                    "id",
+                    "branch_id",
+                    "payment_id",
+                    "amount_minor",
+                    "currency",
+                    "reason",
+                    "created_at",
+                ])
+                .values(values),
+            "a refund with this id exists",
+        )
+        .await
+    }
+
+    async fn insert_exchange_rate(&mut self, rate: &ExchangeRate) -> Result<()> {
+        let values = [
+            uuid(rate.tenant_id),
+            uuid(rate.id),
+            Expr::val(rate.base.code()),
+            Expr::val(rate.quote.code()),
+            Expr::val(rate.rate.units()),
+            Expr::val(i64::from(rate.rate.scale())),
+            Expr::val(rate.effective_on.format("%Y-%m-%d").to_string()),
+            Expr::val(rate.source.as_str()),
+            self.when(rate.created_at),
+        ];
+        self.insert_unique(
+            Query::insert()
+                .into_table("exchange_rates")
+                .columns(RATE_COLS)
+                .values(values),
+            "a rate for this pair, day and source exists",
+        )
+        .await
+    }
+
+    async fn exchange_rate_on(
+        &mut self,
+        tenant: TenantId,
+        base: Currency,
+        quote: Currency,
+        on: NaiveDate,
+    ) -> Result<Option<ExchangeRate>> {
+        let q = Query::select()
+            .columns(RATE_COLS)
+            .from("exchange_rates")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("base").eq(base.code()))
+            .and_where(Expr::col("quote").eq(quote.code()))
+            .and_where(Expr::col("effective_on").lte(on.format("%Y-%m-%d").to_string()))
+            .order_by("effective_on", Order::Desc)
+            .order_by("created_at", Order::Desc)
+            .order_by("id", Order::Desc)
+            .limit(1)
+            .to_owned();
+        self.tx
+            .fetch_optional(&q)
+            .await?
+            .as_ref()
+            .map(rate_of)
+            .transpose()
+    }
+
+    async fn post_journal(&mut self, journal: &Journal) -> Result<()> {
+        journal.check()?;
+        for (line, l) in journal.lines.iter().enumerate() {
+            let line = i64::try_from(line).map_err(|_| Error::internal("too many lines"))?;
+            let q = Query::insert()
+                .into_table("ledger_entries")
+                .columns(LEDGER_COLS)
+                .values([
+                    uuid(journal.tenant_id),
+                    uuid(journal.id),
+                    Expr::val(line),
+                    uuid(journal.branch_id),
+                    Expr::val(journal.event.as_str()),
+                    uuid(journal.source_id),
+                    Expr::val(l.account.as_str()),
+                    Expr::val(l.side.as_str()),
+                    Expr::val(l.amount.minor_units()),
+                    Expr::val(l.amount.currency().code()),
+                    self.when(journal.posted_at),
+                ])
+                .map_err(query_err)?
+                .to_owned();
+            self.tx.execute(&q).await?;
+        }
+        Ok(())
+    }
+
+    async fn ledger_lines(&mut self, tenant: TenantId) -> Result<Vec<LedgerLine>> {
+        let q = Query::select()
+            .columns(LEDGER_COLS)
+            .from("ledger_entries")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .order_by("posted_at", Order::Asc)
+            .order_by("journal_id", Order::Asc)
+            .order_by("line", Order::Asc)
+            .to_owned();
+        self.tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                let cur = currency(r, "currency")?;
+                Ok(LedgerLine {
+                    account: Account::parse(&r.text("account")?).map_err(|_| corrupt("account"))?,
+                    side: Side::parse(&r.text("side")?).map_err(|_| corrupt("side"))?,
+                    amount: minor(r, "amount_minor", cur)?,
+                })
+            })
+            .collect()
+    }
+}
+
+const PAYMENT_COLS: [&str; 11] = [
+    "tenant_id",
+    "id",
+    "branch_id",
+    "client_id",
+    "amount_minor",
+    "currency",
+    "method",
+    "reference",
+    "received_at",
+    "refunded_minor",
+    "created_at",
+];
+
+const LEDGER_COLS: [&str; 11] = [
+    "tenant_id",
+    "journal_id",
+    "line",
+    "branch_id",
+    "event",
+    "source_id",
+    "account",
+    "side",
+    "amount_minor",
+    "currency",
+    "posted_at",
+];
