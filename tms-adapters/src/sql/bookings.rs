@@ -14,8 +14,8 @@
 //!   the committed row is read back.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, SelectStatement, Value};
+use chrono::NaiveDate;
+use sea_query::{Expr, ExprTrait as _, OnConflict, Query, Value};
 use tms_core::domain::BranchScope;
 use tms_core::domain::{
     AirlineCode, BookingItem, BookingReference, BookingStatus, Category, Name, Package,
@@ -32,27 +32,7 @@ use tms_core::ports::{
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::repos::SqlUnitOfWork;
-
-fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
-    Expr::val(Value::Uuid(Some(id.into())))
-}
-
-fn opt_uuid(id: Option<impl Into<uuid::Uuid>>) -> Expr {
-    Expr::val(Value::Uuid(id.map(Into::into)))
-}
-
-fn opt_text(s: Option<&str>) -> Expr {
-    Expr::val(Value::String(s.map(str::to_owned)))
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("a stored {what} is not valid"))
-}
-
-fn query_err(e: sea_query::error::Error) -> Error {
-    Error::internal(format!("query: {e}"))
-}
+use super::repos::{SqlUnitOfWork, corrupt, opt_text, opt_uuid, page_of, query_err, uuid};
 
 fn json_text<T: serde::Serialize>(value: &T, what: &str) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("{what}: {e}")))
@@ -79,83 +59,7 @@ fn u32_of(row: &Row, column: &str) -> Result<u32> {
     u32::try_from(row.i64(column)?).map_err(|_| corrupt(column))
 }
 
-fn page_of<T>(mut items: Vec<T>, page: PageRequest, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
-    let limit = page.limit() as usize;
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next = if more { items.last().map(cursor) } else { None };
-    Page { items, next }
-}
-
-impl SqlUnitOfWork {
-    fn at(&self, at: DateTime<Utc>) -> Expr {
-        Expr::val(self.tx.backend.ts(at))
-    }
-
-    /// The `(created_at, id)` keyset condition and order, one row extra.
-    fn keyset_page(&self, query: &mut SelectStatement, page: PageRequest) {
-        if let Some(after) = page.after {
-            query.and_where(
-                Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                    .gt(Expr::tuple([self.at(after.created_at), uuid(after.id)])),
-            );
-        }
-        query
-            .order_by("created_at", Order::Asc)
-            .order_by("id", Order::Asc)
-            .limit(u64::from(page.limit()) + 1);
-    }
-
-    /// An insert that becomes `Conflict(duplicate)` on a unique collision,
-    /// without a failed statement (which would poison the transaction).
-    async fn insert_or_conflict(
-        &mut self,
-        insert: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
-        duplicate: &'static str,
-    ) -> Result<()> {
-        let q = insert
-            .map(|q| {
-                q.on_conflict(OnConflict::new().do_nothing().to_owned())
-                    .to_owned()
-            })
-            .map_err(query_err)?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict(duplicate)),
-            _ => Ok(()),
-        }
-    }
-
-    async fn row_exists(
-        &mut self,
-        table: &'static str,
-        tenant: TenantId,
-        id: uuid::Uuid,
-    ) -> Result<bool> {
-        let q = Query::select()
-            .expr(Expr::val(1))
-            .from(table)
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .and_where(Expr::col("id").eq(uuid(id)))
-            .to_owned();
-        Ok(self.tx.fetch_optional(&q).await?.is_some())
-    }
-
-    async fn stale(
-        &mut self,
-        table: &'static str,
-        what: &'static str,
-        tenant: TenantId,
-        id: uuid::Uuid,
-    ) -> Error {
-        match self.row_exists(table, tenant, id).await {
-            Ok(true) => Error::conflict(format!(
-                "the {what} was changed by someone else; reload and retry"
-            )),
-            Ok(false) => Error::not_found(what),
-            Err(e) => e,
-        }
-    }
-}
+impl SqlUnitOfWork {}
 
 // ---------------------------------------------------------------- catalogue
 
@@ -232,10 +136,10 @@ impl CatalogueRepo for SqlUnitOfWork {
             uuid(category.id),
             Expr::val(category.name.as_str()),
             Expr::val(category.description.as_str()),
-            self.at(category.created_at),
+            self.ts(category.created_at),
             Expr::val(category.version),
         ];
-        self.insert_or_conflict(
+        self.insert_new(
             Query::insert()
                 .into_table("categories")
                 .columns(CATEGORY_COLS)
@@ -269,7 +173,7 @@ impl CatalogueRepo for SqlUnitOfWork {
         q.columns(CATEGORY_COLS)
             .from("categories")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)));
-        self.keyset_page(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self
             .tx
             .fetch_all(&q)
@@ -300,10 +204,10 @@ impl CatalogueRepo for SqlUnitOfWork {
             Expr::val(json_text(&d.inclusions, "inclusions")?),
             Expr::val(package.published),
             opt_text(package.image_key.as_deref()),
-            self.at(package.created_at),
+            self.ts(package.created_at),
             Expr::val(package.version),
         ];
-        self.insert_or_conflict(
+        self.insert_new(
             Query::insert()
                 .into_table("packages")
                 .columns(PACKAGE_COLS)
@@ -377,7 +281,7 @@ impl CatalogueRepo for SqlUnitOfWork {
         if published_only {
             q.and_where(Expr::col("published").eq(true));
         }
-        self.keyset_page(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self
             .tx
             .fetch_all(&q)
@@ -520,11 +424,11 @@ impl BookingRepo for SqlUnitOfWork {
             Expr::val(json_text(&booking.travellers, "travellers")?),
             Expr::val(json_text(&booking.items, "items")?),
             opt_uuid(booking.created_by),
-            self.at(booking.created_at),
-            self.at(booking.updated_at),
+            self.ts(booking.created_at),
+            self.ts(booking.updated_at),
             Expr::val(booking.version),
         ];
-        self.insert_or_conflict(
+        self.insert_new(
             Query::insert()
                 .into_table("bookings")
                 .columns(BOOKING_COLS)
@@ -554,7 +458,7 @@ impl BookingRepo for SqlUnitOfWork {
             .table("bookings")
             .value("status", booking.status.as_str())
             .value("travellers", json_text(&booking.travellers, "travellers")?)
-            .value("updated_at", self.at(booking.updated_at))
+            .value("updated_at", self.ts(booking.updated_at))
             .value("version", Expr::col("version").add(1))
             .and_where(Expr::col("tenant_id").eq(uuid(booking.tenant_id)))
             .and_where(Expr::col("id").eq(uuid(booking.id)))
@@ -605,7 +509,7 @@ impl BookingRepo for SqlUnitOfWork {
         if let Some(branch) = filter.branch_id {
             q.and_where(Expr::col("branch_id").eq(uuid(branch)));
         }
-        self.keyset_page(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self
             .tx
             .fetch_all(&q)
@@ -682,10 +586,10 @@ impl TicketRepo for SqlUnitOfWork {
             Expr::val(ticket.taxes.currency().code()),
             Expr::val(ticket.status.as_str()),
             opt_uuid(ticket.replaces),
-            self.at(ticket.created_at),
+            self.ts(ticket.created_at),
             Expr::val(ticket.version),
         ];
-        self.insert_or_conflict(
+        self.insert_new(
             Query::insert()
                 .into_table("tickets")
                 .columns(TICKET_COLS)
@@ -739,7 +643,7 @@ impl TicketRepo for SqlUnitOfWork {
             .from("tickets")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("booking_id").eq(uuid(booking)));
-        self.keyset_page(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self
             .tx
             .fetch_all(&q)
@@ -790,7 +694,7 @@ impl IdempotencyRepo for SqlUnitOfWork {
                 Expr::val(record.key.as_str()),
                 Expr::val(Value::Bytes(Some(record.fingerprint.to_vec()))),
                 uuid(record.resource_id),
-                self.at(record.created_at),
+                self.ts(record.created_at),
             ])
             .map(|q| {
                 q.on_conflict(OnConflict::new().do_nothing().to_owned())

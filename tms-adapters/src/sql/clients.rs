@@ -6,9 +6,9 @@
 //! `IN (candidates)`; the number itself is never in a query.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_query::{
-    Condition, Expr, ExprTrait as _, LikeExpr, OnConflict, Order, Query, SelectStatement, Value,
+    Condition, Expr, ExprTrait as _, LikeExpr, OnConflict, Order, Query, SelectStatement,
 };
 use tms_core::domain::{
     BranchScope, Client, ClientKind, ConsentChannel, ConsentRecord, ConsentSource, Country, Email,
@@ -22,7 +22,7 @@ use tms_core::security::keyring::{BlindIndex, Sealed};
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::repos::SqlUnitOfWork;
+use super::repos::{SqlUnitOfWork, corrupt, opt_bytes, opt_text, opt_uuid, query_err, uuid};
 
 const CLIENT_COLS: [&str; 18] = [
     "tenant_id",
@@ -60,32 +60,8 @@ const CONSENT_COLS: [&str; 8] = [
 /// databases' parameter limits (SQLite 32,766; PostgreSQL 65,535).
 const INSERT_BATCH: usize = 500;
 
-fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
-    Expr::val(Value::Uuid(Some(id.into())))
-}
-
-fn opt_uuid(id: Option<impl Into<uuid::Uuid>>) -> Expr {
-    Expr::val(Value::Uuid(id.map(Into::into)))
-}
-
-fn opt_text(s: Option<&str>) -> Expr {
-    Expr::val(Value::String(s.map(str::to_owned)))
-}
-
-fn opt_bytes(b: Option<&[u8]>) -> Expr {
-    Expr::val(Value::Bytes(b.map(<[u8]>::to_vec)))
-}
-
 fn date_text(d: Option<NaiveDate>) -> Expr {
     opt_text(d.map(|d| d.format("%Y-%m-%d").to_string()).as_deref())
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("a stored {what} is not valid"))
-}
-
-fn query_err(e: sea_query::error::Error) -> Error {
-    Error::internal(format!("query: {e}"))
 }
 
 /// `\`-escapes LIKE's wildcards so that a prefix matches only itself.
@@ -164,10 +140,6 @@ fn consent_of(row: &Row) -> Result<ConsentRecord> {
 }
 
 impl SqlUnitOfWork {
-    fn client_ts(&self, at: DateTime<Utc>) -> Expr {
-        Expr::val(self.tx.backend.ts(at))
-    }
-
     fn client_values(&self, c: &Client) -> [Expr; 18] {
         [
             uuid(c.tenant_id),
@@ -190,8 +162,8 @@ impl SqlUnitOfWork {
             opt_bytes(c.passport.as_ref().map(|p| p.sealed.as_bytes())),
             opt_bytes(c.passport.as_ref().map(|p| p.index.as_bytes())),
             date_text(c.passport_expires_on),
-            self.client_ts(c.created_at),
-            self.client_ts(c.updated_at),
+            self.ts(c.created_at),
+            self.ts(c.updated_at),
             Expr::val(c.version),
         ]
     }
@@ -337,10 +309,8 @@ impl ClientRepo for SqlUnitOfWork {
         }
         if let Some(after) = page.after {
             q.and_where(
-                Expr::tuple([Expr::col("created_at"), Expr::col("id")]).gt(Expr::tuple([
-                    self.client_ts(after.created_at),
-                    uuid(after.id),
-                ])),
+                Expr::tuple([Expr::col("created_at"), Expr::col("id")])
+                    .gt(Expr::tuple([self.ts(after.created_at), uuid(after.id)])),
             );
         }
         q.order_by("created_at", Order::Asc)
@@ -416,7 +386,7 @@ impl ClientRepo for SqlUnitOfWork {
                 Expr::val(c.channel.as_str()),
                 Expr::val(c.granted),
                 Expr::val(c.source.as_str()),
-                self.client_ts(c.at),
+                self.ts(c.at),
                 opt_uuid(c.recorded_by),
             ])
             .map_err(query_err)?;

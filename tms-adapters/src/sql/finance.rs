@@ -24,19 +24,7 @@ use tms_core::ports::{FinanceRepo, Journal};
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::repos::SqlUnitOfWork;
-
-fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
-    Expr::val(Value::Uuid(Some(id.into())))
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("a stored {what} is not valid"))
-}
-
-fn query_err(e: sea_query::error::Error) -> Error {
-    Error::internal(format!("query: {e}"))
-}
+use super::repos::{SqlUnitOfWork, corrupt, query_err, uuid};
 
 fn currency(row: &Row, column: &str) -> Result<Currency> {
     Currency::parse(&row.text(column)?).map_err(|_| corrupt(column))
@@ -46,30 +34,7 @@ fn minor(row: &Row, column: &str, currency: Currency) -> Result<Money> {
     Ok(Money::from_minor(row.i64(column)?, currency))
 }
 
-impl SqlUnitOfWork {
-    fn when(&self, at: chrono::DateTime<chrono::Utc>) -> Expr {
-        Expr::val(self.tx.backend.ts(at))
-    }
-
-    /// An insert that becomes `Conflict(duplicate)` on a unique collision,
-    /// without a failed statement (which would poison the transaction).
-    async fn insert_unique(
-        &mut self,
-        insert: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
-        duplicate: &'static str,
-    ) -> Result<()> {
-        let q = insert
-            .map(|q| {
-                q.on_conflict(OnConflict::new().do_nothing().to_owned())
-                    .to_owned()
-            })
-            .map_err(query_err)?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict(duplicate)),
-            _ => Ok(()),
-        }
-    }
-}
+impl SqlUnitOfWork {}
 
 const INVOICE_COLS: [&str; 20] = [
     "tenant_id",
@@ -215,11 +180,11 @@ impl FinanceRepo for SqlUnitOfWork {
             Expr::val(invoice.refunded.minor_units()),
             Expr::val(invoice.credited.minor_units()),
             Expr::val(self.tx.backend.opt_ts(invoice.issued_at)),
-            self.when(invoice.created_at),
-            self.when(invoice.updated_at),
+            self.ts(invoice.created_at),
+            self.ts(invoice.updated_at),
             Expr::val(invoice.version),
         ];
-        self.insert_unique(
+        self.insert_new(
             Query::insert()
                 .into_table("invoices")
                 .columns(INVOICE_COLS)
@@ -260,7 +225,7 @@ impl FinanceRepo for SqlUnitOfWork {
                 "issued_at",
                 Expr::val(self.tx.backend.opt_ts(invoice.issued_at)),
             )
-            .value("updated_at", self.when(invoice.updated_at))
+            .value("updated_at", self.ts(invoice.updated_at))
             .value("version", Expr::col("version").add(1))
             .and_where(Expr::col("tenant_id").eq(uuid(invoice.tenant_id)))
             .and_where(Expr::col("id").eq(uuid(invoice.id)))
@@ -291,9 +256,9 @@ impl FinanceRepo for SqlUnitOfWork {
             Expr::val(note.tax.minor_units()),
             Expr::val(note.net.currency().code()),
             Expr::val(note.reason.as_str()),
-            self.when(note.created_at),
+            self.ts(note.created_at),
         ];
-        self.insert_unique(
+        self.insert_new(
             Query::insert()
                 .into_table("credit_notes")
                 .columns([
@@ -325,11 +290,11 @@ impl FinanceRepo for SqlUnitOfWork {
             Expr::val(payment.amount.currency().code()),
             Expr::val(payment.method.as_str()),
             Expr::val(Value::String(payment.reference.clone())),
-            self.when(payment.received_at),
+            self.ts(payment.received_at),
             Expr::val(payment.refunded.minor_units()),
-            self.when(payment.created_at),
+            self.ts(payment.created_at),
         ];
-        self.insert_unique(
+        self.insert_new(
             Query::insert()
                 .into_table("payments")
                 .columns(PAYMENT_COLS)
@@ -430,9 +395,9 @@ impl FinanceRepo for SqlUnitOfWork {
             Expr::val(refund.amount.minor_units()),
             Expr::val(refund.amount.currency().code()),
             Expr::val(refund.reason.as_str()),
-            self.when(refund.created_at),
+            self.ts(refund.created_at),
         ];
-        self.insert_unique(
+        self.insert_new(
             Query::insert()
                 .into_table("refunds")
                 .columns([
@@ -461,9 +426,9 @@ impl FinanceRepo for SqlUnitOfWork {
             Expr::val(i64::from(rate.rate.scale())),
             Expr::val(rate.effective_on.format("%Y-%m-%d").to_string()),
             Expr::val(rate.source.as_str()),
-            self.when(rate.created_at),
+            self.ts(rate.created_at),
         ];
-        self.insert_unique(
+        self.insert_new(
             Query::insert()
                 .into_table("exchange_rates")
                 .columns(RATE_COLS)
@@ -518,7 +483,7 @@ impl FinanceRepo for SqlUnitOfWork {
                     Expr::val(l.side.as_str()),
                     Expr::val(l.amount.minor_units()),
                     Expr::val(l.amount.currency().code()),
-                    self.when(journal.posted_at),
+                    self.ts(journal.posted_at),
                 ])
                 .map_err(query_err)?
                 .to_owned();

@@ -36,17 +36,17 @@ impl SqlUnitOfWork {
         Self { tx }
     }
 
-    fn ts(&self, at: DateTime<Utc>) -> Expr {
+    pub(super) fn ts(&self, at: DateTime<Utc>) -> Expr {
         Expr::val(self.tx.backend.ts(at))
     }
 
-    fn opt_ts(&self, at: Option<DateTime<Utc>>) -> Expr {
+    pub(super) fn opt_ts(&self, at: Option<DateTime<Utc>>) -> Expr {
         Expr::val(self.tx.backend.opt_ts(at))
     }
 
     /// Adds the keyset condition and order of a `(created_at, id)` page,
     /// fetching one row more than asked to learn whether another page follows.
-    fn keyset(&self, query: &mut SelectStatement, page: PageRequest) {
+    pub(super) fn keyset(&self, query: &mut SelectStatement, page: PageRequest) {
         if let Some(after) = page.after {
             query.and_where(
                 Expr::tuple([Expr::col("created_at"), Expr::col("id")])
@@ -62,7 +62,7 @@ impl SqlUnitOfWork {
     /// Runs an insert as `… ON CONFLICT DO NOTHING`: a row that collides with
     /// a unique key writes nothing and becomes `Conflict(duplicate)`, without
     /// the failed statement that would poison a PostgreSQL transaction.
-    async fn insert_new(
+    pub(super) async fn insert_new(
         &mut self,
         insert: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
         duplicate: &'static str,
@@ -75,7 +75,7 @@ impl SqlUnitOfWork {
     }
 
     /// The row `q` selects, if any, read with `map`.
-    async fn fetch_one<T>(
+    pub(super) async fn fetch_one<T>(
         &mut self,
         q: &SelectStatement,
         map: fn(&Row) -> Result<T>,
@@ -90,7 +90,7 @@ impl SqlUnitOfWork {
 
     /// Whether the row `(tenant, id)` exists in `table` (to tell a stale
     /// version from a missing row).
-    async fn exists(
+    pub(super) async fn exists(
         &mut self,
         table: &'static str,
         key: &'static str,
@@ -107,7 +107,20 @@ impl SqlUnitOfWork {
         Ok(self.tx.fetch_optional(&q).await?.is_some())
     }
 
-    async fn stale_or_missing(
+    /// After an update of `(tenant, id)` in `table` touched no row:
+    /// `Conflict` if the row is there (a stale version), else `NotFound`.
+    pub(super) async fn stale(
+        &mut self,
+        table: &'static str,
+        what: &'static str,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> Error {
+        self.stale_or_missing(table, "tenant_id", what, tenant, Some(id))
+            .await
+    }
+
+    pub(super) async fn stale_or_missing(
         &mut self,
         table: &'static str,
         key: &'static str,
@@ -125,35 +138,35 @@ impl SqlUnitOfWork {
     }
 }
 
-fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
+pub(super) fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
     Expr::val(Value::Uuid(Some(id.into())))
 }
 
-fn opt_uuid(id: Option<impl Into<uuid::Uuid>>) -> Expr {
+pub(super) fn opt_uuid(id: Option<impl Into<uuid::Uuid>>) -> Expr {
     Expr::val(Value::Uuid(id.map(Into::into)))
 }
 
-fn text(s: &str) -> Expr {
+pub(super) fn text(s: &str) -> Expr {
     Expr::val(s)
 }
 
-fn opt_text(s: Option<&str>) -> Expr {
+pub(super) fn opt_text(s: Option<&str>) -> Expr {
     Expr::val(Value::String(s.map(str::to_owned)))
 }
 
-fn int(n: i64) -> Expr {
+pub(super) fn int(n: i64) -> Expr {
     Expr::val(n)
 }
 
-fn bytes(b: &[u8]) -> Expr {
+pub(super) fn bytes(b: &[u8]) -> Expr {
     Expr::val(Value::Bytes(Some(b.to_vec())))
 }
 
-fn opt_bytes(b: Option<&[u8]>) -> Expr {
+pub(super) fn opt_bytes(b: Option<&[u8]>) -> Expr {
     Expr::val(Value::Bytes(b.map(<[u8]>::to_vec)))
 }
 
-fn built(
+pub(super) fn built(
     result: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
 ) -> Result<sea_query::InsertStatement> {
     result
@@ -161,11 +174,20 @@ fn built(
         .map_err(|e| Error::internal(format!("query: {e}")))
 }
 
-fn corrupt(what: &str) -> Error {
+pub(super) fn corrupt(what: &str) -> Error {
     Error::internal(format!("a stored {what} is not valid"))
 }
 
-fn page_of<T>(mut items: Vec<T>, page: PageRequest, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
+/// A statement sea-query could not build: a bug, never the caller's input.
+pub(super) fn query_err(e: sea_query::error::Error) -> Error {
+    Error::internal(format!("query: {e}"))
+}
+
+pub(super) fn page_of<T>(
+    mut items: Vec<T>,
+    page: PageRequest,
+    cursor: impl Fn(&T) -> Cursor,
+) -> Page<T> {
     let limit = page.limit() as usize;
     let more = items.len() > limit;
     items.truncate(limit);
@@ -173,7 +195,7 @@ fn page_of<T>(mut items: Vec<T>, page: PageRequest, cursor: impl Fn(&T) -> Curso
     Page { items, next }
 }
 
-fn u32_col(row: &Row, column: &str) -> Result<u32> {
+pub(super) fn u32_col(row: &Row, column: &str) -> Result<u32> {
     u32::try_from(row.i64(column)?).map_err(|_| corrupt(column))
 }
 

@@ -7,8 +7,9 @@
 //! sees one in clear.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, SelectStatement, Value};
+use chrono::NaiveDate;
+use sea_query::{Expr, ExprTrait as _, Order, Query, SelectStatement, Value};
+use tms_core::Result;
 use tms_core::domain::{
     BranchScope, City, Country, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name,
     Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
@@ -19,48 +20,15 @@ use tms_core::ports::{
     Cursor, Page, PageRequest, PilgrimRepo, RoomRepo, Scope, UmrahFamilyRepo, UmrahGroupRepo,
 };
 use tms_core::security::keyring::{BlindIndex, Sealed};
-use tms_core::{Error, Result};
 
 use super::backend::{Row, map_err};
-use super::repos::SqlUnitOfWork;
+use super::repos::{SqlUnitOfWork, bytes, corrupt, int, opt_text, opt_uuid, page_of, text, uuid};
 
 // The small helpers below repeat those private to `repos.rs` (that file is
 // shared by several parallel changes; the lead may merge the two sets).
 
-fn uuid(id: impl Into<uuid::Uuid>) -> Expr {
-    Expr::val(Value::Uuid(Some(id.into())))
-}
-
-fn opt_uuid(id: Option<impl Into<uuid::Uuid>>) -> Expr {
-    Expr::val(Value::Uuid(id.map(Into::into)))
-}
-
-fn text(s: &str) -> Expr {
-    Expr::val(s)
-}
-
-fn opt_text(s: Option<&str>) -> Expr {
-    Expr::val(Value::String(s.map(str::to_owned)))
-}
-
 fn date(d: NaiveDate) -> Expr {
     Expr::val(Value::ChronoDate(Some(d)))
-}
-
-fn int(n: i64) -> Expr {
-    Expr::val(n)
-}
-
-fn bytes(b: &[u8]) -> Expr {
-    Expr::val(Value::Bytes(Some(b.to_vec())))
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::internal(format!("a stored {what} is not valid"))
-}
-
-fn query_err(e: sea_query::error::Error) -> Error {
-    Error::internal(format!("query: {e}"))
 }
 
 fn row_date(row: &Row, column: &str) -> Result<NaiveDate> {
@@ -73,90 +41,13 @@ fn row_date(row: &Row, column: &str) -> Result<NaiveDate> {
     }
 }
 
-fn page_of<T>(mut items: Vec<T>, page: PageRequest, cursor: impl Fn(&T) -> Cursor) -> Page<T> {
-    let limit = page.limit() as usize;
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next = if more { items.last().map(cursor) } else { None };
-    Page { items, next }
-}
-
 impl SqlUnitOfWork {
-    fn u_ts(&self, at: DateTime<Utc>) -> Expr {
-        Expr::val(self.tx.backend.ts(at))
-    }
-
-    fn u_keyset(&self, query: &mut SelectStatement, page: PageRequest) {
-        if let Some(after) = page.after {
-            query.and_where(
-                Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                    .gt(Expr::tuple([self.u_ts(after.created_at), uuid(after.id)])),
-            );
-        }
-        query
-            .order_by("created_at", Order::Asc)
-            .order_by("id", Order::Asc)
-            .limit(u64::from(page.limit()) + 1);
-    }
-
-    async fn u_insert(
-        &mut self,
-        insert: std::result::Result<&mut sea_query::InsertStatement, sea_query::error::Error>,
-        duplicate: &'static str,
-    ) -> Result<()> {
-        let q = insert
-            .map(|q| q.on_conflict(OnConflict::new().do_nothing().to_owned()))
-            .map(|q| q.to_owned())
-            .map_err(query_err)?;
-        match self.tx.execute(&q).await? {
-            0 => Err(Error::conflict(duplicate)),
-            _ => Ok(()),
-        }
-    }
-
-    async fn u_one<T>(
-        &mut self,
-        q: &SelectStatement,
-        map: fn(&Row) -> Result<T>,
-    ) -> Result<Option<T>> {
-        self.tx
-            .fetch_optional(q)
-            .await?
-            .as_ref()
-            .map(map)
-            .transpose()
-    }
-
     async fn u_all<T>(
         &mut self,
         q: &SelectStatement,
         map: fn(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
         self.tx.fetch_all(q).await?.iter().map(map).collect()
-    }
-
-    /// After an update touched no row: `Conflict` if the row is there (a
-    /// stale version), else `NotFound`.
-    async fn u_stale(
-        &mut self,
-        table: &'static str,
-        what: &'static str,
-        tenant: TenantId,
-        id: uuid::Uuid,
-    ) -> Error {
-        let q = Query::select()
-            .expr(Expr::val(1))
-            .from(table)
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .and_where(Expr::col("id").eq(uuid(id)))
-            .to_owned();
-        match self.tx.fetch_optional(&q).await {
-            Ok(Some(_)) => Error::conflict(format!(
-                "the {what} was changed by someone else; reload and retry"
-            )),
-            Ok(None) => Error::not_found(what),
-            Err(e) => e,
-        }
     }
 }
 
@@ -230,7 +121,7 @@ impl SqlUnitOfWork {
         if lock {
             q.lock(sea_query::LockType::Update);
         }
-        self.u_one(&q, group_of).await
+        self.fetch_one(&q, group_of).await
     }
 }
 
@@ -251,10 +142,10 @@ impl UmrahGroupRepo for SqlUnitOfWork {
             opt_text(leader_name),
             int(i64::from(group.capacity)),
             text(group.status.as_str()),
-            self.u_ts(group.created_at),
+            self.ts(group.created_at),
             int(group.version),
         ];
-        self.u_insert(
+        self.insert_new(
             Query::insert()
                 .into_table("umrah_groups")
                 .columns(GROUP_COLS)
@@ -295,7 +186,7 @@ impl UmrahGroupRepo for SqlUnitOfWork {
             return Ok(());
         }
         Err(self
-            .u_stale(
+            .stale(
                 "umrah_groups",
                 "umrah group",
                 group.tenant_id,
@@ -335,7 +226,7 @@ impl UmrahGroupRepo for SqlUnitOfWork {
             }
             q.and_where(Expr::col("branch_id").is_in(set.iter().map(uuid)));
         }
-        self.u_keyset(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self.u_all(&q, group_of).await?;
         Ok(page_of(items, page, |g| Cursor {
             created_at: g.created_at,
@@ -380,10 +271,10 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
             uuid(family.branch_id),
             text(family.name.as_str()),
             opt_uuid(family.head_pilgrim_id),
-            self.u_ts(family.created_at),
+            self.ts(family.created_at),
             int(family.version),
         ];
-        self.u_insert(
+        self.insert_new(
             Query::insert()
                 .into_table("umrah_families")
                 .columns(FAMILY_COLS)
@@ -400,7 +291,7 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.u_one(&q, family_of).await
+        self.fetch_one(&q, family_of).await
     }
 
     async fn update(&mut self, family: &mut UmrahFamily) -> Result<()> {
@@ -418,7 +309,7 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
             return Ok(());
         }
         Err(self
-            .u_stale(
+            .stale(
                 "umrah_families",
                 "umrah family",
                 family.tenant_id,
@@ -438,7 +329,7 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
             .from("umrah_families")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("group_id").eq(uuid(group)));
-        self.u_keyset(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self.u_all(&q, family_of).await?;
         Ok(page_of(items, page, |f| Cursor {
             created_at: f.created_at,
@@ -543,10 +434,10 @@ impl PilgrimRepo for SqlUnitOfWork {
             opt_uuid(p.client_id),
             opt_uuid(p.mahram_id),
             opt_text(p.mahram_relation.map(MahramRelation::as_str)),
-            self.u_ts(p.created_at),
+            self.ts(p.created_at),
             int(p.version),
         ];
-        self.u_insert(
+        self.insert_new(
             Query::insert()
                 .into_table("pilgrims")
                 .columns(PILGRIM_COLS)
@@ -560,7 +451,7 @@ impl PilgrimRepo for SqlUnitOfWork {
         let q = Self::pilgrims_query(tenant)
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.u_one(&q, pilgrim_of).await
+        self.fetch_one(&q, pilgrim_of).await
     }
 
     async fn update(&mut self, p: &mut Pilgrim) -> Result<()> {
@@ -597,7 +488,7 @@ impl PilgrimRepo for SqlUnitOfWork {
             return Ok(());
         }
         Err(self
-            .u_stale("pilgrims", "pilgrim", p.tenant_id, p.id.as_uuid())
+            .stale("pilgrims", "pilgrim", p.tenant_id, p.id.as_uuid())
             .await)
     }
 
@@ -625,7 +516,7 @@ impl PilgrimRepo for SqlUnitOfWork {
         let mut q = Self::pilgrims_query(tenant)
             .and_where(Expr::col("group_id").eq(uuid(group)))
             .to_owned();
-        self.u_keyset(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self.u_all(&q, pilgrim_of).await?;
         Ok(page_of(items, page, |p| Cursor {
             created_at: p.created_at,
@@ -753,7 +644,7 @@ impl SqlUnitOfWork {
         if lock {
             q.lock(sea_query::LockType::Update);
         }
-        self.u_one(&q, room_of).await
+        self.fetch_one(&q, room_of).await
     }
 }
 
@@ -769,10 +660,10 @@ impl RoomRepo for SqlUnitOfWork {
             text(room.city.as_str()),
             text(room.room_type.as_str()),
             opt_text(room.room_number.as_ref().map(ShortRef::as_str)),
-            self.u_ts(room.created_at),
+            self.ts(room.created_at),
             int(room.version),
         ];
-        self.u_insert(
+        self.insert_new(
             Query::insert()
                 .into_table("umrah_rooms")
                 .columns(ROOM_COLS)
@@ -801,7 +692,7 @@ impl RoomRepo for SqlUnitOfWork {
             .from("umrah_rooms")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("group_id").eq(uuid(group)));
-        self.u_keyset(&mut q, page);
+        self.keyset(&mut q, page);
         let items = self.u_all(&q, room_of).await?;
         Ok(page_of(items, page, |r| Cursor {
             created_at: r.created_at,
@@ -816,9 +707,9 @@ impl RoomRepo for SqlUnitOfWork {
             text(a.city.as_str()),
             uuid(a.room_id),
             uuid(a.group_id),
-            self.u_ts(a.created_at),
+            self.ts(a.created_at),
         ];
-        self.u_insert(
+        self.insert_new(
             Query::insert()
                 .into_table("umrah_room_assignments")
                 .columns(ASSIGNMENT_COLS)

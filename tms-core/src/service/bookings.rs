@@ -30,6 +30,7 @@
 //! - Passport numbers are sealed with the key ring before they reach the
 //!   store, bound to the tenant and the traveller.
 
+pub(crate) use crate::service::guard::authorize_in as authorize;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -48,7 +49,6 @@ use crate::ports::{
 };
 use crate::security::keyring::{KeyRing, SealContext};
 use crate::security::token::PlainToken;
-use crate::service::guard;
 use crate::service::tenancy::Deps;
 
 /// The operation name of booking creation in the idempotency table.
@@ -607,33 +607,4 @@ pub(crate) async fn load_booking(
     }
     let uow = authorize(uow, deps, ctx, action, &resource, confirmation).await?;
     Ok((uow, record))
-}
-
-/// Runs the guard in `uow`. A new confirmation is committed before the
-/// `ConfirmationRequired` error comes back, so that it is kept.
-pub(crate) async fn authorize(
-    mut uow: Box<dyn UnitOfWork>,
-    deps: &Deps,
-    ctx: &Context,
-    action: Action,
-    resource: &Resource,
-    confirmation: Option<&PlainToken>,
-) -> Result<Box<dyn UnitOfWork>> {
-    match guard::authorize(
-        uow.confirmations(),
-        ctx,
-        action,
-        resource,
-        confirmation,
-        deps.random.as_ref(),
-    )
-    .await
-    {
-        Ok(()) => Ok(uow),
-        Err(e) if e.is_confirmation_required() => {
-            uow.commit().await?;
-            Err(e)
-        }
-        Err(e) => Err(e),
-    }
 }

@@ -20,6 +20,7 @@
 //! state): the first call returns a confirmation token. Sales may create
 //! and edit clients but not delete them.
 
+use crate::service::guard::authorize_in as authorize;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -36,7 +37,6 @@ use crate::policy::{self, Action, Decision, Resource, ResourceKind};
 use crate::ports::{ClientFilter, DuplicateProbe, Page, PageRequest, Scope, UnitOfWork};
 use crate::security::keyring::{KeyRing, SealContext};
 use crate::security::token::PlainToken;
-use crate::service::guard;
 use crate::service::import::{
     ByteSource, CsvImport, ImportColumn, ImportOptions, ImportRecord, ImportReport, ImportTarget,
 };
@@ -860,35 +860,6 @@ async fn open_branch(uow: &mut dyn UnitOfWork, tenant: TenantId, branch: BranchI
         return Err(Error::conflict("the branch is closed"));
     }
     Ok(())
-}
-
-/// Runs the guard in `uow`; a new confirmation is committed before the
-/// `ConfirmationRequired` error comes back, so that it is kept.
-async fn authorize(
-    mut uow: Box<dyn UnitOfWork>,
-    deps: &Deps,
-    ctx: &Context,
-    action: Action,
-    resource: &Resource,
-    confirmation: Option<&PlainToken>,
-) -> Result<Box<dyn UnitOfWork>> {
-    match guard::authorize(
-        uow.confirmations(),
-        ctx,
-        action,
-        resource,
-        confirmation,
-        deps.random.as_ref(),
-    )
-    .await
-    {
-        Ok(()) => Ok(uow),
-        Err(e) if e.is_confirmation_required() => {
-            uow.commit().await?;
-            Err(e)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 // ------------------------------------------------------------------ import

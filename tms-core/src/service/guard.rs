@@ -19,8 +19,9 @@ use crate::domain::Context;
 use crate::error::{Error, Result};
 use crate::id::ConfirmationId;
 use crate::policy::{self, Action, Decision, PendingConfirmation, Resource};
-use crate::ports::{ConfirmationRepo, Random};
+use crate::ports::{ConfirmationRepo, Random, UnitOfWork};
 use crate::security::token::PlainToken;
+use crate::service::tenancy::Deps;
 
 /// Authorizes `action` on `resource` for the caller of `ctx`.
 ///
@@ -63,6 +64,37 @@ pub async fn authorize(
                 })
             }
         },
+    }
+}
+
+/// [`authorize`] as the first step of a service call: runs the guard in
+/// `uow` and hands the unit back. A new confirmation is committed before the
+/// `ConfirmationRequired` error comes back — otherwise it would be rolled
+/// back with the unit and the caller's second call could never redeem it.
+pub(crate) async fn authorize_in(
+    mut uow: Box<dyn UnitOfWork>,
+    deps: &Deps,
+    ctx: &Context,
+    action: Action,
+    resource: &Resource,
+    confirmation: Option<&PlainToken>,
+) -> Result<Box<dyn UnitOfWork>> {
+    match authorize(
+        uow.confirmations(),
+        ctx,
+        action,
+        resource,
+        confirmation,
+        deps.random.as_ref(),
+    )
+    .await
+    {
+        Ok(()) => Ok(uow),
+        Err(e) if e.is_confirmation_required() => {
+            uow.commit().await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -48,6 +48,7 @@ pub mod settings;
 pub mod two_factor;
 pub mod users;
 
+use crate::service::guard::authorize_in as authorize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -56,13 +57,12 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Context, Principal, Session, User};
 use crate::error::{Error, Result};
 use crate::id::{MessageId, RequestId, TenantId};
-use crate::policy::{Action, Resource};
+
 use crate::ports::{OutboxMessage, UnitOfWork};
 use crate::security::jwt::SessionJwt;
 use crate::security::keyring::{KeyRing, SealContext};
 use crate::security::lockout::{LockoutPolicy, ThrottlePolicy};
 use crate::security::token::PlainToken;
-use crate::service::guard;
 pub use crate::service::tenancy::Deps;
 
 pub use login::{LoginOutcome, LoginRequest, SecondFactors, SignedIn};
@@ -209,35 +209,6 @@ fn totp_seal(user: &User) -> SealContext<'static> {
         table: "users",
         row: user.id.as_uuid(),
         field: "totp_secret",
-    }
-}
-
-/// Runs the guard in `uow`. A new confirmation is committed before the
-/// `ConfirmationRequired` error comes back, so that it is kept.
-async fn authorize(
-    mut uow: Box<dyn UnitOfWork>,
-    deps: &Deps,
-    ctx: &Context,
-    action: Action,
-    resource: &Resource,
-    confirmation: Option<&PlainToken>,
-) -> Result<Box<dyn UnitOfWork>> {
-    match guard::authorize(
-        uow.confirmations(),
-        ctx,
-        action,
-        resource,
-        confirmation,
-        deps.random.as_ref(),
-    )
-    .await
-    {
-        Ok(()) => Ok(uow),
-        Err(e) if e.is_confirmation_required() => {
-            uow.commit().await?;
-            Err(e)
-        }
-        Err(e) => Err(e),
     }
 }
 

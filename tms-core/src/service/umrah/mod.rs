@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod pilgrims;
 pub mod rooms;
 
+use crate::service::guard::authorize_in as authorize;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -35,10 +36,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::id::{PilgrimId, TenantId};
 use crate::policy::{self, Action, Decision, Resource, ResourceKind};
-use crate::ports::UnitOfWork;
 use crate::security::keyring::{KeyRing, SealContext};
-use crate::security::token::PlainToken;
-use crate::service::guard;
 pub use crate::service::tenancy::Deps;
 
 pub use groups::{GroupChange, NewGroup};
@@ -142,36 +140,6 @@ fn precheck(ctx: &Context, action: Action, kind: ResourceKind) -> Result<()> {
     match policy::authorize(&ctx.principal, action, &resource) {
         Decision::Deny(reason) => Err(reason.into_error(kind)),
         Decision::Allow | Decision::ConfirmationRequired(_) => Ok(()),
-    }
-}
-
-/// Runs the guard on the full resource in `uow`. A new confirmation is
-/// committed before the `ConfirmationRequired` error comes back, so that it
-/// is kept.
-async fn authorize(
-    mut uow: Box<dyn UnitOfWork>,
-    deps: &Deps,
-    ctx: &Context,
-    action: Action,
-    resource: &Resource,
-    confirmation: Option<&PlainToken>,
-) -> Result<Box<dyn UnitOfWork>> {
-    match guard::authorize(
-        uow.confirmations(),
-        ctx,
-        action,
-        resource,
-        confirmation,
-        deps.random.as_ref(),
-    )
-    .await
-    {
-        Ok(()) => Ok(uow),
-        Err(e) if e.is_confirmation_required() => {
-            uow.commit().await?;
-            Err(e)
-        }
-        Err(e) => Err(e),
     }
 }
 
