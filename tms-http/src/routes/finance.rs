@@ -333,7 +333,7 @@ pub struct InvoiceView {
     pub tax: MoneyView,
     /// Net plus tax.
     pub total: MoneyView,
-    /// Allocated payments, net of refunds.
+    /// Allocated payments (refunds are counted apart, in `refunded`).
     pub paid: MoneyView,
     /// Refunded.
     pub refunded: MoneyView,
@@ -758,8 +758,7 @@ impl From<&Refund> for RefundView {
         (status = 201, description = "Refunded", body = RefundView),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such payment", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "More than was paid net of earlier refunds", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, or more than was paid net of earlier refunds", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Repeat with Tms-Confirm", body = Problem, content_type = "application/problem+json"),
     )
 )]
