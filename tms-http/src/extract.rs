@@ -59,3 +59,28 @@ where
         Ok(Query(value))
     }
 }
+
+/// The `Idempotency-Key` header as a key, if sent; a key that is not
+/// visible ASCII or not a valid key is `Invalid` (a 422).
+pub fn idempotency_key(
+    headers: &axum::http::HeaderMap,
+) -> tms_core::Result<Option<tms_core::ports::IdempotencyKey>> {
+    headers
+        .get(crate::routes::bookings::IDEMPOTENCY_HEADER)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| tms_core::Error::invalid("Idempotency-Key", "must be visible ASCII"))
+                .and_then(tms_core::ports::IdempotencyKey::parse)
+        })
+        .transpose()
+}
+
+/// The `Tms-Confirm` header (the token of an earlier 428 answer), if sent.
+pub fn confirmation(
+    headers: &axum::http::HeaderMap,
+) -> Option<tms_core::security::token::PlainToken> {
+    headers
+        .get(crate::routes::users::CONFIRM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(tms_core::security::token::PlainToken::from_presented)
+}

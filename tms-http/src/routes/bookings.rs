@@ -31,8 +31,7 @@ use tms_core::domain::{
 use tms_core::error::FieldErrors;
 use tms_core::id::{BookingId, BranchId, ClientId, PackageId, TravellerId};
 use tms_core::money::Money;
-use tms_core::ports::{BookingFilter, IdempotencyKey};
-use tms_core::security::token::PlainToken;
+use tms_core::ports::BookingFilter;
 use tms_core::service::bookings::{Bookings, NewBooking, NewTraveller};
 use utoipa::{OpenApi, ToSchema};
 
@@ -40,7 +39,6 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::routes::users::CONFIRM_HEADER;
 
 /// The header carrying an idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -565,14 +563,7 @@ pub async fn create_booking(
     Json(body): Json<BookingBody>,
 ) -> ApiResult<Response> {
     let ctx = auth.authenticated.context()?;
-    let key = headers
-        .get(IDEMPOTENCY_HEADER)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| tms_core::Error::invalid("Idempotency-Key", "must be visible ASCII"))
-                .and_then(IdempotencyKey::parse)
-        })
-        .transpose()?;
+    let key = crate::extract::idempotency_key(&headers)?;
     let created = bookings(&state).create(&ctx, body.parse()?, key).await?;
     let view = axum::Json(BookingView::of(&created.booking, false)?);
     if created.replayed {
@@ -632,10 +623,7 @@ pub async fn delete_booking(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let ctx = auth.authenticated.context()?;
-    let confirmation = headers
-        .get(CONFIRM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(PlainToken::from_presented);
+    let confirmation = crate::extract::confirmation(&headers);
     bookings(&state)
         .delete(&ctx, booking_id(&id)?, confirmation.as_ref())
         .await?;

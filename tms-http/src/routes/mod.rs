@@ -20,6 +20,8 @@ pub mod packages;
 pub mod tickets;
 // --- umrah (issue 6) ---
 pub mod umrah;
+// --- finance (issue 7) ---
+pub mod finance;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -76,5 +78,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: umrah::router,
         openapi: umrah::ApiDoc::openapi,
+    },
+    // --- finance (issue 7) ---
+    Resource {
+        router: finance::router,
+        openapi: finance::ApiDoc::openapi,
     },
 ];

@@ -27,18 +27,18 @@ fn client() -> reqwest::Client {
 
 /// The demo tenant with a second branch, a user of every role scoped to
 /// the first branch (the owner sees all), and a client in each branch.
-struct Agency {
-    tenant: TenantId,
-    branch: BranchId,
-    other_branch: BranchId,
-    client: ClientId,
-    other_client: ClientId,
+pub(crate) struct Agency {
+    pub(crate) tenant: TenantId,
+    pub(crate) branch: BranchId,
+    pub(crate) other_branch: BranchId,
+    pub(crate) client: ClientId,
+    pub(crate) other_client: ClientId,
     /// Bearer tokens: owner (super admin), admin, finance, sales, umrah.
-    tokens: Vec<(Role, String)>,
+    pub(crate) tokens: Vec<(Role, String)>,
 }
 
 impl Agency {
-    fn token(&self, role: Role) -> &str {
+    pub(crate) fn token(&self, role: Role) -> &str {
         self.tokens
             .iter()
             .find(|(r, _)| *r == role)
@@ -46,7 +46,7 @@ impl Agency {
             .unwrap()
     }
 
-    fn owner(&self) -> &str {
+    pub(crate) fn owner(&self) -> &str {
         self.token(Role::TenantSuperAdmin)
     }
 }
@@ -84,7 +84,7 @@ fn new_client(tenant: TenantId, branch: BranchId) -> Client {
     }
 }
 
-async fn agency(app: &TestApp) -> Agency {
+pub(crate) async fn agency(app: &TestApp) -> Agency {
     let owner = login(
         app,
         DEMO_SLUG,
@@ -164,7 +164,7 @@ async fn agency(app: &TestApp) -> Agency {
     }
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     token: &str,
     method: reqwest::Method,
@@ -292,7 +292,7 @@ async fn booking_at(app: &TestApp, a: &Agency, branch: BranchId, status: &str) -
 
 // ------------------------------------------------------------- the matrix
 
-const ROLES: [Role; 5] = [
+pub(crate) const ROLES: [Role; 5] = [
     Role::TenantSuperAdmin,
     Role::Admin,
     Role::Finance,
@@ -301,13 +301,13 @@ const ROLES: [Role; 5] = [
 ];
 
 /// Expected status per role, in [`ROLES`] order.
-fn expect(label: &str, got: Vec<(Role, StatusCode, Value)>, want: [StatusCode; 5]) {
+pub(crate) fn expect(label: &str, got: Vec<(Role, StatusCode, Value)>, want: [StatusCode; 5]) {
     for ((role, status, body), want) in got.into_iter().zip(want) {
         assert_eq!(status, want, "{label} as {role}: {body}");
     }
 }
 
-async fn as_each(
+pub(crate) async fn as_each(
     app: &TestApp,
     a: &Agency,
     method: reqwest::Method,
@@ -675,7 +675,7 @@ async fn authorization_matrix(app: &TestApp) {
 
 /// A second tenant with a booking; its owner's token, the booking's and a
 /// package's ids.
-async fn other_tenant_booking(app: &TestApp) -> (String, String, String) {
+pub(crate) async fn other_tenant_booking(app: &TestApp) -> (String, String, String) {
     let mut deps = Deps::new(app.store.clone().into_dyn());
     deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
     let provisioned = provision_tenant(

@@ -21,3 +21,5 @@ mod clients;
 mod bookings;
 // --- umrah (issue 6) ---
 mod umrah;
+// --- finance (issue 7) ---
+mod finance;
