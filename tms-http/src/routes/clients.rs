@@ -23,12 +23,12 @@
 //!   "http://localhost:8080/api/v1/clients/import?branch_id=$BRANCH&dry_run=true"
 //! ```
 
+use super::upload::{PartSource, multipart_error};
+use crate::extract::confirmation;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 
 use axum::Router;
-use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -36,18 +36,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tms_core::domain::{ConsentChannel, ConsentRecord, ConsentSource};
 use tms_core::id::{BranchId, ClientId};
-use tms_core::security::token::PlainToken;
 use tms_core::service::clients::{
     ClientDetails, ClientForm, ClientPatch, ClientQuery, Clients, ConsentChange,
 };
-use tms_core::service::import::{ByteSource, ImportOptions, ImportReport};
+use tms_core::service::import::{ImportOptions, ImportReport};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::routes::users::CONFIRM_HEADER;
 
 /// The largest upload `POST /api/v1/clients/import` accepts (50 MiB,
 /// about 300,000 client rows).
@@ -402,14 +400,6 @@ pub async fn update_client(
     Ok(axum::Json(ClientView::from(&details)))
 }
 
-/// The `Tms-Confirm` header, if sent.
-fn confirmation(headers: &HeaderMap) -> Option<PlainToken> {
-    headers
-        .get(CONFIRM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(PlainToken::from_presented)
-}
-
 /// Deletes a client and its consent history (critical: the first call
 /// answers 428 with a token; repeat with `Tms-Confirm`).
 #[utoipa::path(
@@ -631,51 +621,6 @@ impl From<ImportReport> for ImportReportView {
     }
 }
 
-/// The multipart part, as a [`ByteSource`]; remembers whether the upload
-/// went over the limit, to answer 413.
-struct PartSource<'a> {
-    field: Field<'a>,
-    too_large: bool,
-}
-
-impl PartSource<'_> {
-    async fn chunk(&mut self) -> tms_core::Result<Option<Vec<u8>>> {
-        match self.field.chunk().await {
-            Ok(chunk) => Ok(chunk.map(|b| b.to_vec())),
-            Err(e) => {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    self.too_large = true;
-                }
-                Err(tms_core::Error::invalid(
-                    "file",
-                    format!("the upload could not be read: {}", e.body_text()),
-                ))
-            }
-        }
-    }
-}
-
-// Written out: this crate does not depend on `async-trait`.
-impl ByteSource for PartSource<'_> {
-    fn next_chunk<'s, 'f>(
-        &'s mut self,
-    ) -> Pin<Box<dyn Future<Output = tms_core::Result<Option<Vec<u8>>>> + Send + 'f>>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        Box::pin(self.chunk())
-    }
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
-    } else {
-        ApiError::Malformed(e.body_text().into())
-    }
-}
-
 /// Imports clients from a CSV upload into a branch: every row checked,
 /// all written or none.
 #[utoipa::path(
@@ -722,10 +667,7 @@ pub async fn import_clients(
                     dry_run: params.dry_run,
                     mapping,
                 };
-                let mut source = PartSource {
-                    field,
-                    too_large: false,
-                };
+                let mut source = PartSource::new(field);
                 let result = state
                     .clients()
                     .import_csv(&ctx, branch, &mut source, options, &mut |_| {})

@@ -11,6 +11,7 @@ pub mod branches;
 pub mod health;
 pub mod openapi;
 pub mod settings;
+pub(crate) mod upload;
 pub mod users;
 // --- clients (issue 6) ---
 pub mod clients;

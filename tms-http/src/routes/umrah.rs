@@ -10,12 +10,12 @@
 //! only their last two characters come out — except in the manifest, an
 //! audited export. Ids that do not parse name no record: 404.
 
+use super::upload::{PartSource, multipart_error};
+use crate::extract::confirmation;
 use axum::Router;
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 
-use axum::extract::multipart::{Field, Multipart, MultipartError, MultipartRejection};
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,6 @@ use tms_core::domain::{
     PassportNumber, RoomType, Season, ShortRef, UmrahFamily, UmrahGroup, VisaStatus,
 };
 use tms_core::id::{BranchId, PilgrimId, RoomId, UmrahFamilyId, UmrahGroupId};
-use tms_core::security::token::PlainToken;
 use tms_core::service::umrah::{
     Assignee, GroupChange, NewFamily, NewGroup, NewPilgrim, NewRoom, PilgrimChange,
     PilgrimView as CorePilgrim, RoomWithOccupants, double_option,
@@ -40,8 +39,8 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::routes::clients::{ImportReportView, ImportUpload};
-use crate::routes::users::{CONFIRM_HEADER, Paging};
-use tms_core::service::import::{ByteSource, ImportOptions};
+use crate::routes::users::Paging;
+use tms_core::service::import::ImportOptions;
 
 /// The largest pilgrim upload accepted: a group holds at most 1,000
 /// pilgrims, a few hundred bytes each.
@@ -156,13 +155,6 @@ fn nullable<T>(
         Some(None) => Some(None),
         Some(Some(r)) => errors.check(field, parse(r)).map(Some),
     }
-}
-
-fn confirmation(headers: &HeaderMap) -> Option<PlainToken> {
-    headers
-        .get(CONFIRM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(PlainToken::from_presented)
 }
 
 // ------------------------------------------------------------------ groups
@@ -963,52 +955,6 @@ pub struct PilgrimImportParams {
     dry_run: bool,
 }
 
-/// The multipart part as a [`ByteSource`], streamed chunk by chunk; notes
-/// an upload over the limit, to answer 413. (The same as the clients
-/// import's, which keeps its own private.)
-struct PartSource<'a> {
-    field: Field<'a>,
-    too_large: bool,
-}
-
-impl PartSource<'_> {
-    async fn chunk(&mut self) -> tms_core::Result<Option<Vec<u8>>> {
-        match self.field.chunk().await {
-            Ok(chunk) => Ok(chunk.map(|b| b.to_vec())),
-            Err(e) => {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    self.too_large = true;
-                }
-                Err(Error::invalid(
-                    "file",
-                    format!("the upload could not be read: {}", e.body_text()),
-                ))
-            }
-        }
-    }
-}
-
-// Written out: this crate does not depend on `async-trait`.
-impl ByteSource for PartSource<'_> {
-    fn next_chunk<'s, 'f>(
-        &'s mut self,
-    ) -> Pin<Box<dyn Future<Output = tms_core::Result<Option<Vec<u8>>>> + Send + 'f>>
-    where
-        's: 'f,
-        Self: 'f,
-    {
-        Box::pin(self.chunk())
-    }
-}
-
-fn multipart_error(e: MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
-    } else {
-        ApiError::Malformed(e.body_text().into())
-    }
-}
-
 /// Imports pilgrims into a group from a CSV upload: every row checked
 /// (fields, passports already in the group or repeated, capacity), all
 /// written or none. Columns: name, latin_name, gender (M/F), date_of_birth,
@@ -1055,10 +1001,7 @@ pub async fn import_pilgrims(
                     dry_run: params.dry_run,
                     mapping,
                 };
-                let mut source = PartSource {
-                    field,
-                    too_large: false,
-                };
+                let mut source = PartSource::new(field);
                 let result = state
                     .umrah
                     .import_pilgrims(&ctx, group_id, &mut source, options, &mut |_| {})

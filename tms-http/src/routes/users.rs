@@ -6,6 +6,7 @@
 //! first request answers `428 confirmation-required` with a
 //! `confirmation_token`; repeat it with the header `Tms-Confirm: <token>`.
 
+use crate::extract::confirmation;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use tms_core::domain::{BranchScope, Role, User};
 use tms_core::id::{BranchId, UserId};
 use tms_core::ports::{Page, PageRequest};
-use tms_core::security::token::PlainToken;
 use tms_core::service::identity::users::{AccessChange, Invite, InviteRequest};
 use utoipa::{OpenApi, ToSchema};
 
@@ -283,14 +283,6 @@ pub async fn change_access(
         )
         .await?;
     Ok(axum::Json(UserView::from(&user)))
-}
-
-/// The `Tms-Confirm` header, if sent.
-fn confirmation(headers: &HeaderMap) -> Option<PlainToken> {
-    headers
-        .get(CONFIRM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(PlainToken::from_presented)
 }
 
 /// Disables a user (not oneself) and ends their sessions.

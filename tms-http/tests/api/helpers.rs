@@ -79,6 +79,19 @@ pub fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// Signs `email` in to `slug` with a JSON login; the session token.
+pub async fn login(app: &TestApp, slug: &str, email: &str, password: &str) -> String {
+    let response = http()
+        .post(app.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({ "tenant": slug, "email": email, "password": password }))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(response.status(), 200, "login of {email}");
+    let body: serde_json::Value = response.json().await.expect("login body");
+    body["token"].as_str().expect("token").to_owned()
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn(Db::Sqlite, tempfile::tempdir().expect("tempdir"), |_| {}).await
 }

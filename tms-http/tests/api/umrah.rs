@@ -11,25 +11,13 @@ use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
+use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres};
 
 const PASSWORD: &str = "quiet harbour lantern 9081";
 const PASSPORT: &str = "AB1234567";
 
 fn client() -> reqwest::Client {
     crate::helpers::http()
-}
-
-async fn login(app: &TestApp, slug: &str, email: &str, password: &str) -> String {
-    let response = client()
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "tenant": slug, "email": email, "password": password }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "login {email}");
-    let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
 }
 
 async fn owner_token(app: &TestApp) -> String {
