@@ -3,8 +3,11 @@
 -- The catalogue is tenant-level (no branch). `packages.booked` changes only
 -- by the conditional update `booked + n <= capacity`; the CHECK below is a
 -- second net, so the database itself refuses an oversold package.
--- A booking is stored whole: travellers (passport numbers sealed) and items
--- are JSON values of their row, read and written under its `version`.
+-- A booking is stored whole: travellers and items are JSON values of their
+-- row, read and written under its `version`. The travellers' sealed passport
+-- numbers are kept apart, in `booking_traveller_passports` (one row per
+-- traveller, rewritten with the booking), so that key rotation finds and
+-- re-encrypts them like every other sealed column.
 -- Calendar dates are ISO-8601 text (YYYY-MM-DD), which sorts as it reads.
 
 CREATE TABLE categories (
@@ -68,6 +71,18 @@ CREATE TABLE bookings (
 );
 CREATE INDEX bookings_by_created ON bookings (tenant_id, created_at, id);
 CREATE INDEX bookings_by_client ON bookings (tenant_id, client_id, created_at, id);
+
+CREATE TABLE booking_traveller_passports (
+    tenant_id     uuid  NOT NULL,
+    traveller_id  uuid  NOT NULL,
+    booking_id    uuid  NOT NULL,
+    sealed        bytea NOT NULL,
+    PRIMARY KEY (tenant_id, traveller_id),
+    FOREIGN KEY (tenant_id, booking_id) REFERENCES bookings (tenant_id, id)
+        ON DELETE CASCADE
+);
+CREATE INDEX booking_traveller_passports_by_booking
+    ON booking_traveller_passports (tenant_id, booking_id);
 
 CREATE TABLE tickets (
     tenant_id       uuid    NOT NULL REFERENCES tenants (tenant_id),

@@ -12,6 +12,13 @@
 //! - Idempotency keys: `INSERT … ON CONFLICT DO NOTHING`, which on
 //!   PostgreSQL waits for a concurrent insert of the same key to end; then
 //!   the committed row is read back.
+//! - Passports: a traveller's sealed passport number is not in the
+//!   booking's `travellers` JSON but in `booking_traveller_passports`, one
+//!   row per traveller, rewritten with the booking in the same unit and
+//!   joined back on every read: there, key rotation finds it
+//!   ([`super::sealed::SEALED_COLUMNS`]).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -29,6 +36,7 @@ use tms_core::ports::{
     BookingFilter, BookingRecord, BookingRepo, CatalogueRepo, Claim, Cursor, IdempotencyKey,
     IdempotencyRecord, IdempotencyRepo, Page, PageRequest, Scope, StoredTraveller, TicketRepo,
 };
+use tms_core::security::keyring::Sealed;
 use tms_core::{Error, Result};
 
 use super::backend::Row;
@@ -59,7 +67,88 @@ fn u32_of(row: &Row, column: &str) -> Result<u32> {
     u32::try_from(row.i64(column)?).map_err(|_| corrupt(column))
 }
 
-impl SqlUnitOfWork {}
+impl SqlUnitOfWork {
+    /// Replaces the sealed passports of `booking`'s travellers with those
+    /// of the record (a traveller removed loses its row).
+    async fn write_passports(&mut self, booking: &BookingRecord) -> Result<()> {
+        let clear = Query::delete()
+            .from_table(PASSPORTS)
+            .and_where(Expr::col("tenant_id").eq(uuid(booking.tenant_id)))
+            .and_where(Expr::col("booking_id").eq(uuid(booking.id)))
+            .to_owned();
+        self.tx.execute(&clear).await?;
+        let mut insert = Query::insert();
+        insert
+            .into_table(PASSPORTS)
+            .columns(["tenant_id", "traveller_id", "booking_id", "sealed"]);
+        let mut any = false;
+        for traveller in &booking.travellers {
+            let Some(sealed) = &traveller.passport else {
+                continue;
+            };
+            insert
+                .values([
+                    uuid(booking.tenant_id),
+                    uuid(traveller.id),
+                    uuid(booking.id),
+                    Expr::val(Value::Bytes(Some(sealed.as_bytes().to_vec()))),
+                ])
+                .map_err(query_err)?;
+            any = true;
+        }
+        if any {
+            self.tx.execute(&insert).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts the sealed passports back into the travellers of `bookings`
+    /// (all of one tenant).
+    async fn read_passports(
+        &mut self,
+        tenant: TenantId,
+        bookings: &mut [BookingRecord],
+    ) -> Result<()> {
+        if bookings.is_empty() {
+            return Ok(());
+        }
+        let q = Query::select()
+            .columns(["traveller_id", "sealed"])
+            .from(PASSPORTS)
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("booking_id").is_in(bookings.iter().map(|b| uuid(b.id))))
+            .to_owned();
+        let mut sealed: HashMap<uuid::Uuid, Sealed> = HashMap::new();
+        for row in self.tx.fetch_all(&q).await? {
+            sealed.insert(
+                row.uuid("traveller_id")?,
+                Sealed::from_bytes(row.bytes("sealed")?),
+            );
+        }
+        for booking in bookings {
+            for traveller in &mut booking.travellers {
+                traveller.passport = sealed.remove(&traveller.id.as_uuid());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The table of the travellers' sealed passport numbers.
+const PASSPORTS: &str = "booking_traveller_passports";
+
+/// The travellers as the `travellers` JSON keeps them: without their
+/// passports, which live in [`PASSPORTS`].
+fn travellers_json(travellers: &[StoredTraveller]) -> Result<String> {
+    let bare: Vec<StoredTraveller> = travellers
+        .iter()
+        .map(|t| StoredTraveller {
+            passport: None,
+            ..t.clone()
+        })
+        .collect();
+    json_text(&bare, "travellers")
+}
 
 // ---------------------------------------------------------------- catalogue
 
@@ -421,7 +510,7 @@ impl BookingRepo for SqlUnitOfWork {
             uuid(booking.client_id),
             Expr::val(booking.reference.to_string()),
             Expr::val(booking.status.as_str()),
-            Expr::val(json_text(&booking.travellers, "travellers")?),
+            Expr::val(travellers_json(&booking.travellers)?),
             Expr::val(json_text(&booking.items, "items")?),
             opt_uuid(booking.created_by),
             self.ts(booking.created_at),
@@ -435,7 +524,8 @@ impl BookingRepo for SqlUnitOfWork {
                 .values(values),
             "a booking with this id or reference exists",
         )
-        .await
+        .await?;
+        self.write_passports(booking).await
     }
 
     async fn get(&mut self, tenant: TenantId, id: BookingId) -> Result<Option<BookingRecord>> {
@@ -445,19 +535,20 @@ impl BookingRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(booking_of)
-            .transpose()
+        let Some(row) = self.tx.fetch_optional(&q).await? else {
+            return Ok(None);
+        };
+        let mut found = [booking_of(&row)?];
+        self.read_passports(tenant, &mut found).await?;
+        let [booking] = found;
+        Ok(Some(booking))
     }
 
     async fn update(&mut self, booking: &mut BookingRecord) -> Result<()> {
         let q = Query::update()
             .table("bookings")
             .value("status", booking.status.as_str())
-            .value("travellers", json_text(&booking.travellers, "travellers")?)
+            .value("travellers", travellers_json(&booking.travellers)?)
             .value("updated_at", self.ts(booking.updated_at))
             .value("version", Expr::col("version").add(1))
             .and_where(Expr::col("tenant_id").eq(uuid(booking.tenant_id)))
@@ -465,6 +556,7 @@ impl BookingRepo for SqlUnitOfWork {
             .and_where(Expr::col("version").eq(booking.version))
             .to_owned();
         if self.tx.execute(&q).await? == 1 {
+            self.write_passports(booking).await?;
             booking.version += 1;
             return Ok(());
         }
@@ -510,13 +602,14 @@ impl BookingRepo for SqlUnitOfWork {
             q.and_where(Expr::col("branch_id").eq(uuid(branch)));
         }
         self.keyset(&mut q, page);
-        let items = self
+        let mut items = self
             .tx
             .fetch_all(&q)
             .await?
             .iter()
             .map(booking_of)
             .collect::<Result<Vec<_>>>()?;
+        self.read_passports(scope.tenant_id, &mut items).await?;
         Ok(page_of(items, page, |b| Cursor {
             created_at: b.created_at,
             id: b.id.as_uuid(),

@@ -115,6 +115,15 @@ impl SealedColumn {
         }
     }
 
+    /// With rows keyed by the UUID column `column` instead of `id` (a
+    /// [`RowKey::Id`] column; a no-op on a named one).
+    pub(crate) const fn keyed_by(mut self, column: &'static str) -> Self {
+        if let RowKey::Id { seal_field, .. } = self.key {
+            self.key = RowKey::Id { column, seal_field };
+        }
+        self
+    }
+
     /// With a blind index in `column`, computed with `field`.
     pub(crate) const fn with_blind_index(
         mut self,
@@ -145,6 +154,14 @@ pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
     SealedColumn::by_id("clients", "passport_sealed", "clients", "passport_number")
         .with_blind_index("passport_index", "passport_number"),
     // --- catalogue, bookings, tickets (issue 6) ---
+    // Booking travellers' passports, one row per traveller.
+    SealedColumn::by_id(
+        "booking_traveller_passports",
+        "sealed",
+        "bookings.travellers",
+        "passport_number",
+    )
+    .keyed_by("traveller_id"),
     // --- umrah (issue 6) ---
     SealedColumn::by_id("pilgrims", "passport_number", "pilgrims", "passport_number")
         .with_blind_index("passport_index", "passport_number"),

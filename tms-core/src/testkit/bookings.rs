@@ -20,6 +20,7 @@ use crate::ports::{BookingFilter, IdempotencyKey, OsRandom, PageRequest, Scope, 
 use crate::security::keyring::KeyRing;
 use crate::service::bookings::{Bookings, NewBooking, NewTraveller};
 use crate::service::catalogue::Catalogue;
+use crate::service::keys::rotate;
 use crate::service::tenancy::Deps;
 
 use super::{new_branch, new_tenant, now};
@@ -517,4 +518,88 @@ pub async fn tickets_are_unique_per_tenant_and_capacity_holds_the_booked(store: 
         Err(Error::NotFound { .. })
     ));
     uow.rollback().await.expect("rollback");
+}
+
+/// Every traveller's sealed passport is a sealed value of the store: key
+/// rotation re-encrypts it under the newest key, the booking still opens
+/// with the new ring (and no longer with the old key alone), and a removed
+/// traveller's or deleted booking's passport is gone from the store.
+pub async fn key_rotation_reseals_booking_travellers_passports(store: Arc<dyn Store>) {
+    let world = BookingWorld::new(store.clone()).await;
+    let old_entry = KeyRing::generate_key(1, &OsRandom);
+    let new_entry = KeyRing::generate_key(2, &OsRandom);
+    let old = Arc::new(KeyRing::parse(old_entry.expose()).expect("ring"));
+    let both = Arc::new(
+        KeyRing::parse(&format!("{}\n{}", old_entry.expose(), new_entry.expose())).expect("ring"),
+    );
+    let deps = Deps::new(store.clone());
+    let before = Bookings::new(deps.clone(), old);
+    let after = Bookings::new(deps.clone(), both.clone());
+    let mut request = world.request(None);
+    request.travellers.push(booking_traveller("CD7654321"));
+    let created = before
+        .create(&world.owner, request, None)
+        .await
+        .expect("create")
+        .booking;
+
+    let passports = |store: Arc<dyn Store>| async move {
+        let mut uow = store.begin().await.expect("begin");
+        let page = uow.secrets().sealed_page(None, 10_000).await.expect("page");
+        uow.rollback().await.expect("rollback");
+        page.into_iter()
+            .filter(|v| v.seal_table == "bookings.travellers")
+            .collect::<Vec<_>>()
+    };
+    let listed = passports(store.clone()).await;
+    assert_eq!(listed.len(), 2, "each traveller's passport is listed");
+    let rows: BTreeSet<uuid::Uuid> = listed.iter().map(|v| v.seal_row).collect();
+    let ids: BTreeSet<uuid::Uuid> = created.travellers.iter().map(|t| t.id.as_uuid()).collect();
+    assert_eq!(rows, ids, "sealed for their travellers");
+    for value in &listed {
+        assert_eq!(value.seal_field, "passport_number");
+        assert_eq!(value.location.tenant_id, world.tenant.id);
+        assert_eq!(value.sealed.key_id(), Some(1));
+    }
+
+    let done = rotate(&deps, &both, |_| {}).await.expect("rotate");
+    assert!(done.resealed >= 2, "{done:?}");
+    for value in passports(store.clone()).await {
+        assert_eq!(value.sealed.key_id(), Some(2), "resealed under the new key");
+    }
+    let read = after.get(&world.owner, created.id).await.expect("get");
+    let numbers: Vec<Option<&str>> = read
+        .travellers
+        .iter()
+        .map(|t| t.passport.as_ref().map(PassportNumber::expose))
+        .collect();
+    assert_eq!(numbers, [Some("AB1234567"), Some("CD7654321")]);
+    let stale = before.get(&world.owner, created.id).await;
+    assert!(stale.is_err(), "the old key alone no longer opens it");
+
+    // Rewriting the travellers replaces their passports; a removed one's
+    // row is gone, and so are all of them with the booking.
+    let mut edit = vec![booking_traveller("EF1111111")];
+    edit[0].id = Some(read.travellers[1].id);
+    let edited = after
+        .replace_travellers(&world.owner, created.id, read.version, edit)
+        .await
+        .expect("edit");
+    assert_eq!(
+        edited.travellers[0]
+            .passport
+            .as_ref()
+            .map(PassportNumber::expose),
+        Some("EF1111111")
+    );
+    let listed = passports(store.clone()).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].seal_row, read.travellers[1].id.as_uuid());
+    after
+        .delete(&world.owner, created.id, None)
+        .await
+        .expect("delete the draft");
+    assert!(passports(store.clone()).await.is_empty());
+    let again = rotate(&deps, &both, |_| {}).await.expect("rotate");
+    assert_eq!(again.resealed, 0);
 }

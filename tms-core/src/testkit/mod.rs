@@ -99,6 +99,7 @@ macro_rules! store_contract_tests {
             booking_lifecycle_is_versioned_and_cancel_releases_places,
             bookings_are_isolated_by_tenant_and_branch,
             tickets_are_unique_per_tenant_and_capacity_holds_the_booked,
+            key_rotation_reseals_booking_travellers_passports,
             // --- umrah (issue 6) ---
             umrah_records_round_trip_and_stay_in_their_tenant,
             room_locks_serialize_concurrent_assignments,
