@@ -245,12 +245,7 @@ impl CatalogueRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(category_of)
-            .transpose()
+        self.fetch_one(&q, category_of).await
     }
 
     async fn list_categories(
@@ -313,12 +308,7 @@ impl CatalogueRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(package_of)
-            .transpose()
+        self.fetch_one(&q, package_of).await
     }
 
     async fn update_package(&mut self, package: &mut Package) -> Result<()> {
@@ -699,12 +689,7 @@ impl TicketRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(ticket_of)
-            .transpose()
+        self.fetch_one(&q, ticket_of).await
     }
 
     async fn update(&mut self, ticket: &mut Ticket) -> Result<()> {

@@ -201,12 +201,7 @@ impl FinanceRepo for SqlUnitOfWork {
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(invoice_of)
-            .transpose()
+        self.fetch_one(&q, invoice_of).await
     }
 
     async fn update_invoice(&mut self, invoice: &mut Invoice) -> Result<()> {
@@ -457,12 +452,7 @@ impl FinanceRepo for SqlUnitOfWork {
             .order_by("id", Order::Desc)
             .limit(1)
             .to_owned();
-        self.tx
-            .fetch_optional(&q)
-            .await?
-            .as_ref()
-            .map(rate_of)
-            .transpose()
+        self.fetch_one(&q, rate_of).await
     }
 
     async fn post_journal(&mut self, journal: &Journal) -> Result<()> {
