@@ -85,6 +85,9 @@ pub struct AppState {
     // --- umrah (issue 6) ---
     /// Umrah groups, pilgrims, rooming, manifests.
     pub umrah: Arc<tms_core::service::umrah::Umrah>,
+    // --- privacy (issue 7) ---
+    // --- files (issue 8) ---
+    // --- documents (issue 8) ---
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.

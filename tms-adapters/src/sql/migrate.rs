@@ -72,6 +72,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_finance.sql"),
         postgres: include_str!("../../migrations/postgres/0007_finance.sql"),
     },
+    // --- 8: finance follow-ups (issue 7) ---
+    // --- 9: files (issue 8) ---
+    // --- 10: privacy (issue 7) ---
 ];
 
 /// The newest schema version this build knows.

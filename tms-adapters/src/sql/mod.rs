@@ -90,6 +90,9 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+// --- privacy (issue 7) ---
+// --- files (issue 8) ---
+// --- documents (issue 8) ---
 
 use std::sync::Arc;
 use std::time::Duration;

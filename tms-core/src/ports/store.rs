@@ -202,6 +202,9 @@ pub trait UnitOfWork: Send {
     // --- finance (issue 7) ---
     /// Invoices, payments, refunds, exchange rates and the ledger.
     fn finance(&mut self) -> &mut dyn crate::ports::FinanceRepo;
+    // --- privacy (issue 7) ---
+    // --- files (issue 8) ---
+    // --- documents (issue 8) ---
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -20,3 +20,6 @@ pub mod tickets;
 pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
+// --- privacy (issue 7) ---
+// --- files (issue 8) ---
+// --- documents (issue 8) ---

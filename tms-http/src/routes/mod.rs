@@ -23,6 +23,9 @@ pub mod tickets;
 pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
+// --- privacy (issue 7) ---
+// --- files (issue 8) ---
+// --- documents (issue 8) ---
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -85,4 +88,7 @@ pub const RESOURCES: &[Resource] = &[
         router: finance::router,
         openapi: finance::ApiDoc::openapi,
     },
+    // --- privacy (issue 7) ---
+    // --- files (issue 8) ---
+    // --- documents (issue 8) ---
 ];

@@ -23,3 +23,6 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+// --- privacy (issue 7) ---
+// --- files (issue 8) ---
+// --- documents (issue 8) ---
