@@ -7,9 +7,15 @@
 //! - `blob-local` (on by default), `blob-s3`: [`blob::LocalBlobStore`] and
 //!   `blob::S3BlobStore`, the [`BlobStore`](tms_core::ports::BlobStore) on
 //!   local disk and on S3-compatible storage.
+//! - `mail-folder` (on by default), `smtp`: [`mail::FolderMailer`] and
+//!   `mail::SmtpMailer`, the [`MailTransport`](tms_core::ports::MailTransport)
+//!   as a folder of `.eml` files and over SMTP.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 
 #[cfg(any(feature = "blob-local", feature = "blob-s3"))]
 pub mod blob;
+
+#[cfg(any(feature = "mail-folder", feature = "smtp"))]
+pub mod mail;

@@ -62,6 +62,10 @@ pub enum Command {
     #[command(subcommand)]
     Import(crate::cli_import::ImportCommand),
     // --- umrah (issue 6) ---
+    // --- messaging (issue 9) ---
+    /// Run only the outbox worker: deliver queued mail until Ctrl-C or
+    /// SIGTERM (for a deployment that keeps sending apart from serving).
+    Worker,
 }
 
 /// `keys` subcommands.
@@ -171,6 +175,7 @@ pub async fn execute(command: Command, config: Config) -> Result<ExitCode> {
         // clients (issue 6)
         Command::Import(command) => crate::cli_import::run(command, config).await,
         Command::Serve => crate::run(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Worker => worker(config).await,
         Command::Migrate => {
             setup::prepare_data_dir(&config.data_dir)?;
             let store = setup::connect_store(&config).await?;
@@ -415,5 +420,15 @@ async fn audit_export(slug: &str, format: ExportFormat, config: Config) -> Resul
     store.close().await;
     bar.finish_and_clear();
     eprintln!("exported {written} events of `{slug}`");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `worker`: the outbox worker alone, on the configured store and transport.
+async fn worker(config: Config) -> Result<ExitCode> {
+    let store = setup::connect_store(&config).await?;
+    let deps = Deps::new(store.clone().into_dyn());
+    let courier = crate::mail::courier(deps, &config.mail, &config.data_dir)?;
+    crate::mail::run_worker(courier, config.mail.poll, crate::shutdown_signal()).await;
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }

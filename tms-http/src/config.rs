@@ -29,6 +29,9 @@
 //! | `TMS_FIRST_RUN` | `first_run` | `true` without `TMS_DATABASE_URL`, else `false` | on an empty store, create the `demo` tenant and print its owner's password once |
 //! | `TMS_TRUSTED_PROXIES` | `trusted_proxies` | none | reverse proxies (IPs or CIDR ranges; comma-separated in the variable, a list in the file) whose `X-Forwarded-For` is believed: see [`crate::client_ip`] |
 //!
+//! Outgoing mail and the outbox worker (`TMS_MAIL_TRANSPORT`, `TMS_SMTP_*`,
+//! `TMS_WORKER`, …) are listed in [`crate::mail`].
+//!
 //! Booleans accept `true/false/1/0/yes/no/on/off`.
 //!
 //! # Keys
@@ -61,6 +64,7 @@ use tms_core::security::secret::Secret;
 use tms_core::{Error, FieldErrors, Result};
 
 use crate::client_ip::TrustedProxy;
+use crate::mail::{MailConfig, MailFile};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -116,6 +120,8 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` names the client (see
     /// [`crate::client_ip`]); empty: the socket peer is the client.
     pub trusted_proxies: Vec<TrustedProxy>,
+    /// Outgoing mail and the outbox worker (see [`crate::mail`]).
+    pub mail: MailConfig,
 }
 
 impl fmt::Debug for Config {
@@ -152,6 +158,7 @@ impl fmt::Debug for Config {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>(),
             )
+            .field("mail", &self.mail)
             .finish()
     }
 }
@@ -180,6 +187,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(30),
             first_run: true,
             trusted_proxies: Vec::new(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -204,6 +212,18 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     first_run: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
+    // Mail (see `crate::mail`): listed here, not flattened, because serde's
+    // `deny_unknown_fields` does not work with `flatten`.
+    mail_transport: Option<String>,
+    mail_from: Option<String>,
+    mail_from_name: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_tls: Option<String>,
+    smtp_username: Option<String>,
+    smtp_password: Option<Secret<String>>,
+    worker: Option<bool>,
+    worker_poll_ms: Option<u64>,
 }
 
 impl Config {
@@ -346,6 +366,19 @@ impl Config {
                 }
             }
         }
+        let mail = MailFile {
+            mail_transport: file.mail_transport,
+            mail_from: file.mail_from,
+            mail_from_name: file.mail_from_name,
+            smtp_host: file.smtp_host,
+            smtp_port: file.smtp_port,
+            smtp_tls: file.smtp_tls,
+            smtp_username: file.smtp_username,
+            smtp_password: file.smtp_password,
+            worker: file.worker,
+            worker_poll_ms: file.worker_poll_ms,
+        };
+        config.mail = MailConfig::from_sources(mail, &env, &mut errors);
         errors.into_result()?;
         Ok(config)
     }
@@ -371,7 +404,7 @@ impl Config {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),

@@ -60,6 +60,7 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod mail;
 pub mod middleware;
 pub mod routes;
 pub mod setup;
@@ -360,8 +361,22 @@ impl Server {
     ) -> Result<()> {
         let grace = self.state.config.shutdown_grace;
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let (worker_stop_tx, worker_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // The outbox worker runs beside the server and stops with it (it
+        // finishes the batch in hand first).
+        let worker = if self.state.config.mail.worker {
+            let config = &self.state.config;
+            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?;
+            let poll = config.mail.poll;
+            Some(tokio::spawn(mail::run_worker(courier, poll, async move {
+                let _ = worker_stop_rx.await;
+            })))
+        } else {
+            None
+        };
         let signal = async move {
             shutdown.await;
+            let _ = worker_stop_tx.send(());
             let _ = stopping_tx.send(());
         };
         let app = app_with(self.state, api);
@@ -377,6 +392,9 @@ impl Server {
                 Ok(())
             }
         };
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         self.store.close().await;
         result.map_err(|e| Error::internal(format!("server failed: {}", e.kind())))
     }

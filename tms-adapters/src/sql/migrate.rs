@@ -75,6 +75,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // --- 8: finance follow-ups (issue 7) ---
     // --- 9: files (issue 8) ---
     // --- 10: privacy (issue 7) ---
+    // --- 11: messaging (issue 9) ---
+    Migration {
+        version: 11,
+        name: "messaging",
+        sqlite: include_str!("../../migrations/sqlite/0011_messaging.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_messaging.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

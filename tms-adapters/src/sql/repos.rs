@@ -9,13 +9,12 @@ use tms_core::domain::{
     Branch, BranchScope, Email, Name, Role, Session, Tenant, TenantSettings, TenantSlug, TwoFactor,
     User,
 };
-use tms_core::id::{BranchId, ConfirmationId, MessageId, SessionId, TenantId, TokenId, UserId};
+use tms_core::id::{BranchId, ConfirmationId, SessionId, TenantId, TokenId, UserId};
 use tms_core::money::Currency;
 use tms_core::policy::{Action, PendingConfirmation, Resource, ResourceKind};
 use tms_core::ports::{
-    AuditLog, BranchRepo, ConfirmationRepo, Cursor, LockoutRepo, OutboxChannel, OutboxMessage,
-    OutboxRepo, OutboxStatus, Page, PageRequest, Scope, SessionRepo, SettingsRepo, StoredToken,
-    TenantRepo, TokenRepo, UnitOfWork, UserRepo,
+    AuditLog, BranchRepo, ConfirmationRepo, Cursor, LockoutRepo, OutboxRepo, Page, PageRequest,
+    Scope, SessionRepo, SettingsRepo, StoredToken, TenantRepo, TokenRepo, UnitOfWork, UserRepo,
 };
 use tms_core::security::keyring::Sealed;
 use tms_core::security::lockout::{AccountLockout, IpThrottle};
@@ -1181,95 +1180,6 @@ impl ConfirmationRepo for SqlUnitOfWork {
     async fn update(&mut self, c: &PendingConfirmation) -> Result<()> {
         self.save_single_use("confirmations", c.tenant_id, c.id.as_uuid(), &c.token)
             .await
-    }
-}
-
-// ---------------------------------------------------------------- outbox
-
-const OUTBOX_COLS: [&str; 10] = [
-    "tenant_id",
-    "id",
-    "branch_id",
-    "kind",
-    "payload",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "version",
-];
-
-/// What the `payload` column holds for an email.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct EmailPayload {
-    to: String,
-    subject: String,
-    body_text: String,
-    message_id: String,
-}
-
-fn outbox_of(row: &Row) -> Result<OutboxMessage> {
-    let channel = OutboxChannel::parse(&row.text("kind")?).map_err(|_| corrupt("outbox kind"))?;
-    let payload: EmailPayload =
-        serde_json::from_str(&row.text("payload")?).map_err(|_| corrupt("outbox payload"))?;
-    Ok(OutboxMessage {
-        id: MessageId::from_uuid(row.uuid("id")?),
-        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
-        channel,
-        to: Email::parse(&payload.to).map_err(|_| corrupt("outbox recipient"))?,
-        subject: payload.subject,
-        body_text: payload.body_text,
-        message_id: payload.message_id,
-        created_at: row.ts("created_at")?,
-        not_before: row.ts("next_attempt_at")?,
-        status: OutboxStatus::parse(&row.text("status")?).map_err(|_| corrupt("outbox status"))?,
-        attempts: u32_col(row, "attempts")?,
-    })
-}
-
-#[async_trait]
-impl OutboxRepo for SqlUnitOfWork {
-    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()> {
-        let payload = serde_json::to_string(&EmailPayload {
-            to: message.to.as_str().to_owned(),
-            subject: message.subject.clone(),
-            body_text: message.body_text.clone(),
-            message_id: message.message_id.clone(),
-        })
-        .map_err(|e| Error::internal(format!("outbox payload: {e}")))?;
-        self.insert_new(
-            Query::insert()
-                .into_table("outbox")
-                .columns(OUTBOX_COLS)
-                .values([
-                    uuid(message.tenant_id),
-                    uuid(message.id),
-                    opt_uuid(None::<uuid::Uuid>),
-                    text(message.channel.as_str()),
-                    text(&payload),
-                    text(message.status.as_str()),
-                    int(i64::from(message.attempts)),
-                    self.ts(message.not_before),
-                    self.ts(message.created_at),
-                    int(1),
-                ]),
-            "an outbox message with this id exists",
-        )
-        .await
-    }
-
-    async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<OutboxMessage>> {
-        let mut q = Query::select();
-        q.columns(OUTBOX_COLS)
-            .from("outbox")
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)));
-        self.keyset(&mut q, page);
-        let rows = self.tx.fetch_all(&q).await?;
-        let items = rows.iter().map(outbox_of).collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page, |m| Cursor {
-            created_at: m.created_at,
-            id: m.id.as_uuid(),
-        }))
     }
 }
 

@@ -27,9 +27,10 @@ pub use outbound::{
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
 pub use store::{
     AUDIT_CSV_HEADER, AUDIT_PAGE, AuditLog, BranchRepo, ChainStatus, ConfirmationRepo, Cursor,
-    LockoutRepo, OutboxChannel, OutboxMessage, OutboxRepo, OutboxStatus, Page, PageRequest, Scope,
-    SessionRepo, SettingsRepo, Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo,
-    UnitOfWork, UserRepo, export_csv, export_jsonl, transact, verify_chain,
+    DeliveryAttempt, DeliveryOutcome, DeliveryRecord, LockoutRepo, OutboxChannel, OutboxControls,
+    OutboxMessage, OutboxRepo, OutboxStatus, Page, PageRequest, Scope, SessionRepo, SettingsRepo,
+    Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo, UnitOfWork, UserRepo, export_csv,
+    export_jsonl, transact, verify_chain,
 };
 pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---

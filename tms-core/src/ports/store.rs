@@ -515,6 +515,110 @@ pub trait OutboxRepo: Send {
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()>;
     /// The tenant's messages, oldest first.
     async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<OutboxMessage>>;
+
+    // --- the worker's side (issue 9) ---
+
+    /// Claims up to `limit` pending messages due at `now` (oldest due
+    /// first) of tenants whose outbox is not paused: each claimed message
+    /// counts one more attempt and is hidden until `lease_until`, so that a
+    /// worker that dies mid-send leaves it to be retried after the lease
+    /// (with the same `Message-ID`). On PostgreSQL the rows are taken
+    /// `FOR UPDATE SKIP LOCKED`: concurrent workers never claim the same
+    /// message. The returned messages carry their new attempt count.
+    async fn claim_due(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Writes one attempt to the delivery log and moves the message on:
+    /// sent, back to pending at the retry time, or failed for good.
+    async fn record_attempt(
+        &mut self,
+        message: &OutboxMessage,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()>;
+    /// Puts a claimed message back as pending at `not_before` without
+    /// counting the attempt (a paused tenant, a full daily quota).
+    async fn release(&mut self, message: &OutboxMessage, not_before: DateTime<Utc>) -> Result<()>;
+    /// How many of the tenant's messages were sent at or after `since`.
+    async fn sent_since(&mut self, tenant: TenantId, since: DateTime<Utc>) -> Result<u64>;
+    /// The tenant's outbox controls (defaults when never set).
+    async fn controls(&mut self, tenant: TenantId) -> Result<OutboxControls>;
+    /// Saves the tenant's outbox controls.
+    async fn set_controls(&mut self, tenant: TenantId, controls: &OutboxControls) -> Result<()>;
+    /// One message of the tenant; `None` if it does not exist there.
+    async fn get(&mut self, tenant: TenantId, id: MessageId) -> Result<Option<OutboxMessage>>;
+    /// The delivery log of one message, oldest attempt first.
+    async fn deliveries(&mut self, tenant: TenantId, id: MessageId) -> Result<Vec<DeliveryRecord>>;
+}
+
+/// What became of one send attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum DeliveryOutcome {
+    /// The transport accepted the message.
+    Sent,
+    /// A transient failure: try again at `next_attempt_at`.
+    Retry {
+        /// When the next attempt is due.
+        next_attempt_at: DateTime<Utc>,
+    },
+    /// A permanent failure, or the last allowed attempt failed: stop.
+    Failed,
+}
+
+impl DeliveryOutcome {
+    /// The stable name used in the delivery log.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Sent => "sent",
+            DeliveryOutcome::Retry { .. } => "retry",
+            DeliveryOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// One attempt, as the worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// When the attempt ended.
+    pub at: DateTime<Utc>,
+    /// Which transport carried it (`smtp`, `folder`, `gmail`, …).
+    pub transport: String,
+    /// What became of it.
+    pub outcome: DeliveryOutcome,
+    /// The provider's id for the message, when it gave one.
+    pub provider_message_id: Option<String>,
+    /// Why it failed, in words safe to store (no secrets, no bodies).
+    pub error: Option<String>,
+}
+
+/// A row of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRecord {
+    /// The attempt's number, from 1.
+    pub attempt: u32,
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    /// Which transport carried it.
+    pub transport: Option<String>,
+    /// `sent`, `retry` or `failed`.
+    pub outcome: String,
+    /// The provider's id for the message.
+    pub provider_message_id: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// How the worker treats one tenant's outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct OutboxControls {
+    /// Nothing is sent while paused; messages wait, none is lost.
+    pub paused: bool,
+    /// At most this many messages sent per rolling 24 hours (e.g. a
+    /// Gmail account's daily quota); `None` for no limit.
+    pub daily_limit: Option<u32>,
 }
 
 /// Where a sealed value is kept: enough for its store to find it again.

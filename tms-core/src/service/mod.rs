@@ -20,6 +20,8 @@ pub mod tickets;
 pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
+// --- messaging (issue 9) ---
+pub mod messaging;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---

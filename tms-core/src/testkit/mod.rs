@@ -107,6 +107,10 @@ macro_rules! store_contract_tests {
             concurrent_issuers_number_invoices_without_gaps,
             one_idempotency_key_records_one_payment,
             payments_refunds_and_rates_keep_the_books,
+            // --- messaging (issue 9) ---
+            outbox_claims_lease_and_log_every_attempt,
+            concurrent_claimers_never_share_a_message,
+            courier_retries_gives_up_and_honours_the_quota,
             // --- privacy (issue 7) ---
             // --- files (issue 8) ---
             // --- documents (issue 8) ---
@@ -1594,6 +1598,12 @@ mod finance;
 pub use finance::{
     FinanceWorld, concurrent_issuers_number_invoices_without_gaps,
     one_idempotency_key_records_one_payment, payments_refunds_and_rates_keep_the_books,
+};
+// --- messaging (issue 9) ---
+mod messaging;
+pub use messaging::{
+    concurrent_claimers_never_share_a_message, courier_retries_gives_up_and_honours_the_quota,
+    outbox_claims_lease_and_log_every_attempt,
 };
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---

@@ -23,6 +23,8 @@ pub mod tickets;
 pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
+// --- messaging (issue 9) ---
+pub mod outbox;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
@@ -87,6 +89,11 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: finance::router,
         openapi: finance::ApiDoc::openapi,
+    },
+    // --- messaging (issue 9) ---
+    Resource {
+        router: outbox::router,
+        openapi: outbox::ApiDoc::openapi,
     },
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---

@@ -1,0 +1,528 @@
+//! Messaging (issue 9): delivering the outbox, and the tenant's controls
+//! over it.
+//!
+//! Every message is an outbox row written in the same transaction as the
+//! change that caused it (see [`OutboxRepo::enqueue`]). [`Courier`] is the
+//! worker's use case: [`Courier::deliver_due`] claims a batch of due
+//! messages, sends each through the tenant's [`MailRoute`], and records
+//! every attempt in the delivery log:
+//!
+//! - accepted → `sent`;
+//! - a transient failure ([`Error::Unavailable`], or anything unexpected) →
+//!   back to pending after an exponential delay with jitter
+//!   ([`RetryPolicy`]), until the last allowed attempt, which is `failed`;
+//! - a permanent failure ([`Error::Rejected`], [`Error::Invalid`]) →
+//!   `failed` at once.
+//!
+//! A tenant whose outbox is paused is not claimed at all; one whose daily
+//! quota is used up gets its claimed messages put back for later, without
+//! counting an attempt. The loop around `deliver_due` (sleeping when idle,
+//! stopping gracefully) belongs to the runtime: `tms-server` runs it, and
+//! `tms-server worker` runs it alone.
+//!
+//! The `Message-ID` is fixed when the message is written: a message sent
+//! twice after a crash between the send and its record is recognisably
+//! the same message to every mail system on the way.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MessageBuilder};
+use serde_json::json;
+
+use crate::audit::NewAuditEvent;
+use crate::domain::{Context, Email};
+use crate::error::{Error, Result};
+use crate::id::{MessageId, TenantId};
+use crate::policy::{Action, Resource, ResourceKind};
+use crate::ports::{
+    DeliveryAttempt, DeliveryOutcome, DeliveryRecord, MailTransport, OutboxControls, OutboxMessage,
+    OutboxStatus, OutgoingMail, Random, transact,
+};
+use crate::service::guard::authorize_in as authorize;
+use crate::service::tenancy::Deps;
+
+/// When to try again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The delay after the first failed attempt (before jitter).
+    pub base_delay: Duration,
+    /// No delay is longer than this.
+    pub max_delay: Duration,
+    /// Attempts in all, the first included; the last failed one is final.
+    pub max_attempts: u32,
+    /// How long a claimed message stays hidden from other workers. A worker
+    /// that dies mid-send leaves it to come back after this.
+    pub lease: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 30 s, doubling, at most an hour apart, 8 attempts (about 2 hours in
+    /// all), a 5-minute lease.
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::seconds(30),
+            max_delay: Duration::hours(1),
+            max_attempts: 8,
+            lease: Duration::minutes(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `failed` failed attempts: `base × 2^(failed−1)`,
+    /// capped at `max_delay`, then a random point in its upper half
+    /// ("equal jitter"), so that many messages failing together do not all
+    /// come back at the same instant, yet none comes back early.
+    ///
+    /// ```
+    /// use chrono::Duration;
+    /// use tms_core::ports::OsRandom;
+    /// use tms_core::service::messaging::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::default();
+    /// let third = policy.delay(3, &OsRandom);
+    /// assert!(third >= Duration::seconds(60) && third <= Duration::seconds(120));
+    /// assert!(policy.delay(40, &OsRandom) <= Duration::hours(1));
+    /// ```
+    pub fn delay(&self, failed: u32, random: &dyn Random) -> Duration {
+        let exponent = failed.saturating_sub(1).min(30);
+        let base_ms = self.base_delay.num_milliseconds().max(1);
+        let full = base_ms
+            .saturating_mul(1_i64 << exponent)
+            .min(self.max_delay.num_milliseconds().max(1));
+        let half = full / 2;
+        let mut bytes = [0u8; 8];
+        random.fill_bytes(&mut bytes);
+        let spread = u64::from_le_bytes(bytes) % (u64::try_from(full - half).unwrap_or(0) + 1);
+        Duration::milliseconds(half + i64::try_from(spread).unwrap_or(0))
+    }
+}
+
+/// How one tenant's mail leaves: the transport, its name for the delivery
+/// log, and the sender.
+#[derive(Clone)]
+pub struct MailRoute {
+    /// The transport (SMTP, Gmail, a folder).
+    pub transport: Arc<dyn MailTransport>,
+    /// Its name in the delivery log: `smtp`, `gmail`, `folder`.
+    pub name: String,
+    /// The `From` address.
+    pub from: Email,
+    /// The `From` display name (the agency's name), if any.
+    pub from_name: Option<String>,
+}
+
+impl fmt::Debug for MailRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailRoute")
+            .field("name", &self.name)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Finds each tenant's [`MailRoute`]: one route for everyone, or per-tenant
+/// SMTP and Gmail settings.
+#[async_trait]
+pub trait MailRoutes: Send + Sync + fmt::Debug {
+    /// The route of `tenant`'s mail. `Unavailable` when it cannot be known
+    /// now (the message waits); `Rejected` when the tenant has none (the
+    /// message fails).
+    async fn route(&self, tenant: TenantId) -> Result<MailRoute>;
+}
+
+/// The same route for every tenant (the embedded default: a folder; or one
+/// SMTP relay for the whole installation).
+#[derive(Debug, Clone)]
+pub struct SingleRoute(pub MailRoute);
+
+#[async_trait]
+impl MailRoutes for SingleRoute {
+    async fn route(&self, _tenant: TenantId) -> Result<MailRoute> {
+        Ok(self.0.clone())
+    }
+}
+
+/// What one [`Courier::deliver_due`] pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryReport {
+    /// Messages claimed.
+    pub claimed: usize,
+    /// Accepted by their transport.
+    pub sent: usize,
+    /// Failed for now; coming back later.
+    pub retried: usize,
+    /// Failed for good.
+    pub failed: usize,
+    /// Put back untried (daily quota used up).
+    pub deferred: usize,
+}
+
+/// The outbox worker's use case; see the [module documentation](self).
+#[derive(Debug, Clone)]
+pub struct Courier {
+    deps: Deps,
+    routes: Arc<dyn MailRoutes>,
+    policy: RetryPolicy,
+    batch: u32,
+}
+
+impl Courier {
+    /// A courier over `deps.store`, sending through `routes`, with the
+    /// default [`RetryPolicy`] and batches of 32.
+    pub fn new(deps: Deps, routes: Arc<dyn MailRoutes>) -> Self {
+        Self {
+            deps,
+            routes,
+            policy: RetryPolicy::default(),
+            batch: 32,
+        }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the batch size (at least 1).
+    pub fn with_batch(mut self, batch: u32) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// The retry policy in force.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Claims one batch of due messages and delivers it; see the
+    /// [module documentation](self). Fails only when the store does; a
+    /// failed send is a recorded outcome, not an error.
+    pub async fn deliver_due(&self) -> Result<DeliveryReport> {
+        let now = self.deps.clock.now();
+        let lease_until = now + self.policy.lease;
+        let batch = self.batch;
+        let claimed = transact(self.deps.store.as_ref(), |uow| {
+            Box::pin(async move { uow.outbox().claim_due(now, lease_until, batch).await })
+        })
+        .await?;
+        let mut report = DeliveryReport {
+            claimed: claimed.len(),
+            ..DeliveryReport::default()
+        };
+        let mut quotas: Vec<(TenantId, Option<u64>)> = Vec::new();
+        for message in claimed {
+            let remaining = match quotas.iter_mut().find(|(t, _)| *t == message.tenant_id) {
+                Some((_, remaining)) => remaining,
+                None => {
+                    let remaining = self.remaining_quota(message.tenant_id).await?;
+                    quotas.push((message.tenant_id, remaining));
+                    &mut quotas.last_mut().expect("just pushed").1
+                }
+            };
+            if *remaining == Some(0) {
+                self.put_back(&message, self.deps.clock.now() + Duration::minutes(15))
+                    .await?;
+                report.deferred += 1;
+                continue;
+            }
+            let outcome = self.deliver(&message).await?;
+            match outcome {
+                DeliveryOutcome::Sent => {
+                    report.sent += 1;
+                    if let Some(n) = remaining.as_mut() {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                DeliveryOutcome::Retry { .. } => report.retried += 1,
+                DeliveryOutcome::Failed => report.failed += 1,
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends one claimed message and records the attempt.
+    async fn deliver(&self, message: &OutboxMessage) -> Result<DeliveryOutcome> {
+        let (transport, result) = match self.routes.route(message.tenant_id).await {
+            Ok(route) => {
+                let result = match compose(message, &route, self.deps.clock.now()) {
+                    Ok(mail) => route.transport.send(&mail).await,
+                    Err(e) => Err(e),
+                };
+                (route.name, result)
+            }
+            Err(e) => ("none".to_owned(), Err(e)),
+        };
+        let at = self.deps.clock.now();
+        let (outcome, provider_message_id, error) = match result {
+            Ok(receipt) => (DeliveryOutcome::Sent, receipt.provider_message_id, None),
+            Err(e) => {
+                let permanent = matches!(e, Error::Rejected { .. } | Error::Invalid(_));
+                let outcome = if permanent || message.attempts >= self.policy.max_attempts {
+                    DeliveryOutcome::Failed
+                } else {
+                    DeliveryOutcome::Retry {
+                        next_attempt_at: at
+                            + self
+                                .policy
+                                .delay(message.attempts, self.deps.random.as_ref()),
+                    }
+                };
+                (outcome, None, Some(e.to_string()))
+            }
+        };
+        let attempt = DeliveryAttempt {
+            at,
+            transport,
+            outcome,
+            provider_message_id,
+            error,
+        };
+        transact(self.deps.store.as_ref(), |uow| {
+            let (message, attempt) = (message.clone(), attempt.clone());
+            Box::pin(async move { uow.outbox().record_attempt(&message, &attempt).await })
+        })
+        .await?;
+        Ok(outcome)
+    }
+
+    /// The tenant's sends left in the rolling 24 hours; `None` for no limit.
+    async fn remaining_quota(&self, tenant: TenantId) -> Result<Option<u64>> {
+        let since = self.deps.clock.now() - Duration::hours(24);
+        transact(self.deps.store.as_ref(), |uow| {
+            Box::pin(async move {
+                let controls = uow.outbox().controls(tenant).await?;
+                let Some(limit) = controls.daily_limit else {
+                    return Ok(None);
+                };
+                let sent = uow.outbox().sent_since(tenant, since).await?;
+                Ok(Some(u64::from(limit).saturating_sub(sent)))
+            })
+        })
+        .await
+    }
+
+    async fn put_back(&self, message: &OutboxMessage, not_before: DateTime<Utc>) -> Result<()> {
+        transact(self.deps.store.as_ref(), |uow| {
+            let message = message.clone();
+            Box::pin(async move { uow.outbox().release(&message, not_before).await })
+        })
+        .await
+    }
+}
+
+/// The RFC 5322 form of an outbox email, as it goes on the wire: UTF-8
+/// plain text, the message's own `Message-ID`, the route's sender.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::Utc;
+/// use tms_core::domain::Email;
+/// use tms_core::id::{MessageId, TenantId};
+/// use tms_core::ports::{MockMailTransport, OutboxMessage};
+/// use tms_core::service::messaging::{MailRoute, compose};
+///
+/// let message = OutboxMessage::email(
+///     MessageId::new(), TenantId::new(), Email::parse("amina@example.com").unwrap(),
+///     "Your booking", "See you in Madinah.", Utc::now(),
+/// );
+/// let route = MailRoute {
+///     transport: Arc::new(MockMailTransport::new()),
+///     name: "folder".into(),
+///     from: Email::parse("bookings@al-noor.example").unwrap(),
+///     from_name: Some("Al-Noor Travel".into()),
+/// };
+/// let mail = compose(&message, &route, Utc::now()).unwrap();
+/// let text = String::from_utf8(mail.raw).unwrap();
+/// assert!(text.contains(&format!("Message-ID: {}", message.message_id)));
+/// assert!(text.contains("To: amina@example.com"));
+/// ```
+pub fn compose(
+    message: &OutboxMessage,
+    route: &MailRoute,
+    now: DateTime<Utc>,
+) -> Result<OutgoingMail> {
+    let mailbox = |email: &Email, name: Option<String>| -> Result<Mailbox> {
+        let address = email.as_str().parse().map_err(|_| {
+            Error::rejected(format!("{} is not a deliverable address", email.as_str()))
+        })?;
+        Ok(Mailbox::new(name, address))
+    };
+    let builder: MessageBuilder = Message::builder()
+        .from(mailbox(&route.from, route.from_name.clone())?)
+        .to(mailbox(&message.to, None)?)
+        .subject(message.subject.clone())
+        .message_id(Some(message.message_id.clone()))
+        .date(std::time::SystemTime::from(now))
+        .header(ContentType::TEXT_PLAIN);
+    let email = builder
+        .body(message.body_text.clone())
+        .map_err(|e| Error::rejected(format!("the message cannot be built: {e}")))?;
+    Ok(OutgoingMail {
+        tenant_id: message.tenant_id,
+        from: route.from.clone(),
+        to: vec![message.to.clone()],
+        message_id: message.message_id.clone(),
+        raw: email.formatted(),
+    })
+}
+
+/// A message as the API shows it: the envelope and its delivery log, never
+/// the body (it may carry a reset link or a code).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageStatus {
+    /// Identity.
+    pub id: MessageId,
+    /// Recipient.
+    pub to: Email,
+    /// Subject line.
+    pub subject: String,
+    /// The RFC 5322 `Message-ID`.
+    pub message_id: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: OutboxStatus,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Every attempt, oldest first.
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+/// The tenant's controls over its outbox: pause, resume, a daily quota,
+/// and each message's delivery log. Administrators' work (the tenant
+/// settings resource).
+#[derive(Debug, Clone)]
+pub struct Messaging {
+    deps: Deps,
+}
+
+impl Messaging {
+    /// The service over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
+    /// The tenant's outbox controls.
+    pub async fn controls(&self, ctx: &Context) -> Result<OutboxControls> {
+        let tenant = ctx.principal.tenant_id();
+        let resource = Resource::new(ResourceKind::TenantSettings, tenant);
+        let uow = self.deps.store.begin().await?;
+        let mut uow = authorize(uow, &self.deps, ctx, Action::Read, &resource, None).await?;
+        let controls = uow.outbox().controls(tenant).await?;
+        uow.rollback().await?;
+        Ok(controls)
+    }
+
+    /// Pauses or resumes sending, and sets the daily quota (audited).
+    /// A quota of 0 is refused: pause instead.
+    pub async fn set_controls(
+        &self,
+        ctx: &Context,
+        controls: OutboxControls,
+    ) -> Result<OutboxControls> {
+        if controls.daily_limit == Some(0) {
+            return Err(Error::invalid(
+                "daily_limit",
+                "must be at least 1; pause the outbox to stop sending",
+            ));
+        }
+        let tenant = ctx.principal.tenant_id();
+        let resource = Resource::new(ResourceKind::TenantSettings, tenant);
+        let uow = self.deps.store.begin().await?;
+        let mut uow = authorize(uow, &self.deps, ctx, Action::Update, &resource, None).await?;
+        let before = uow.outbox().controls(tenant).await?;
+        uow.outbox().set_controls(tenant, &controls).await?;
+        let action = match (before.paused, controls.paused) {
+            (false, true) => "outbox.paused",
+            (true, false) => "outbox.resumed",
+            _ => "outbox.controls_changed",
+        };
+        uow.audit()
+            .append(
+                NewAuditEvent::new(ctx, action, "outbox", None)
+                    .with_change(Some(json!(before)), Some(json!(controls))),
+            )
+            .await?;
+        uow.commit().await?;
+        Ok(controls)
+    }
+
+    /// One message of the tenant and its delivery log; another tenant's is
+    /// not found.
+    pub async fn message(&self, ctx: &Context, id: MessageId) -> Result<MessageStatus> {
+        let tenant = ctx.principal.tenant_id();
+        let resource = Resource::new(ResourceKind::TenantSettings, tenant);
+        let uow = self.deps.store.begin().await?;
+        let mut uow = authorize(uow, &self.deps, ctx, Action::Read, &resource, None).await?;
+        let message = uow
+            .outbox()
+            .get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("message"))?;
+        let deliveries = uow.outbox().deliveries(tenant, id).await?;
+        uow.rollback().await?;
+        Ok(MessageStatus {
+            id: message.id,
+            to: message.to,
+            subject: message.subject,
+            message_id: message.message_id,
+            status: message.status,
+            attempts: message.attempts,
+            created_at: message.created_at,
+            deliveries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::SeededRandom;
+
+    #[test]
+    fn delays_double_stay_in_their_upper_half_and_are_capped() {
+        let policy = RetryPolicy::default();
+        let random = SeededRandom::new(7);
+        for failed in 1..=12 {
+            let full = (30_000_i64 << (failed - 1)).min(3_600_000);
+            for _ in 0..50 {
+                let d = policy.delay(failed, &random).num_milliseconds();
+                assert!(d >= full / 2 && d <= full, "attempt {failed}: {d} ms");
+            }
+        }
+        assert!(policy.delay(u32::MAX, &random) <= Duration::hours(1));
+    }
+
+    #[test]
+    fn composed_mail_carries_the_fixed_message_id_and_utf8_subject() {
+        let message = OutboxMessage::email(
+            MessageId::new(),
+            TenantId::new(),
+            Email::parse("amina@example.com").unwrap(),
+            "تأكيد الحجز — confirmation",
+            "Marhaba!\nYour booking is confirmed.",
+            Utc::now(),
+        );
+        let route = MailRoute {
+            transport: Arc::new(crate::ports::MockMailTransport::new()),
+            name: "folder".into(),
+            from: Email::parse("bookings@al-noor.example").unwrap(),
+            from_name: Some("Al-Noor Travel".into()),
+        };
+        let mail = compose(&message, &route, Utc::now()).unwrap();
+        let text = String::from_utf8(mail.raw.clone()).unwrap();
+        assert!(text.contains(&format!("Message-ID: {}", message.message_id)));
+        assert!(text.contains("From: \"Al-Noor Travel\" <bookings@al-noor.example>"));
+        // The subject is an RFC 2047 encoded word, not raw UTF-8.
+        assert!(text.contains("Subject: =?utf-8?"), "{text}");
+        assert_eq!(mail.to, vec![message.to.clone()]);
+        assert_eq!(mail.message_id, message.message_id);
+    }
+}
