@@ -23,6 +23,8 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+// --- messaging (issue 9) ---
+mod outbox;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
