@@ -90,6 +90,7 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+mod payables;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---

@@ -52,7 +52,9 @@ pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 // --- finance (issue 7) ---
 #[cfg(any(test, feature = "mock"))]
 pub use finance::MockFinanceRepo;
-pub use finance::{FinanceRepo, Journal};
+pub use finance::{
+    ClientTotals, FinanceRepo, InvoiceFilter, Journal, PayableFilter, PaymentFilter,
+};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

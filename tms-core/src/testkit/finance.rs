@@ -84,6 +84,7 @@ impl FinanceWorld {
                 quantity,
                 unit_price: sar(price_minor),
                 tax_rate: TaxRate::from_basis_points(1500).expect("rate"),
+                tax_code: None,
             }],
         }
     }
@@ -387,4 +388,106 @@ pub async fn payments_refunds_and_rates_keep_the_books(store: Arc<dyn Store>) {
     let sales = world.as_role(Role::Sales, BranchScope::All);
     let read = world.finance.get_invoice(&sales, a).await;
     assert!(matches!(read, Err(Error::Forbidden { .. })), "{read:?}");
+}
+
+/// Voiding is critical (a token, then the act), reverses the issue journal,
+/// keeps the number used, is audited, is refused while a payment stays
+/// allocated (with a message saying to refund first) and works once it is
+/// refunded; Admins never void.
+pub async fn voiding_needs_confirmation_and_reverses_the_ledger(store: Arc<dyn Store>) {
+    let world = FinanceWorld::new(store).await;
+    let a = world.issued(1, 10_000).await; // 115.00
+    let b = world.issued(1, 20_000).await; // 230.00
+    assert_eq!(world.ledger().await, (34_500, 0));
+
+    let admin = world.as_role(Role::Admin, BranchScope::All);
+    let denied = world.finance.void(&admin, a, None).await;
+    assert!(matches!(denied, Err(Error::Forbidden { .. })), "{denied:?}");
+    let elsewhere = world.as_role(Role::Finance, BranchScope::only([BranchId::new()]));
+    let hidden = world.finance.void(&elsewhere, a, None).await;
+    assert!(matches!(hidden, Err(Error::NotFound { .. })), "{hidden:?}");
+
+    let asked = world.finance.void(&world.clerk, a, None).await;
+    let Err(Error::ConfirmationRequired { token, .. }) = asked else {
+        panic!("voiding is critical: {asked:?}")
+    };
+    // A token for one invoice does not void another.
+    let wrong = world.finance.void(&world.clerk, b, Some(&token)).await;
+    assert!(wrong.is_err(), "{wrong:?}");
+    let asked = world.finance.void(&world.clerk, a, None).await;
+    let Err(Error::ConfirmationRequired { token, .. }) = asked else {
+        panic!("{asked:?}")
+    };
+    let void = world
+        .finance
+        .void(&world.clerk, a, Some(&token))
+        .await
+        .expect("void");
+    assert_eq!(void.status, InvoiceStatus::Void);
+    assert_eq!(void.number, Some(1), "the number stays used");
+    assert_eq!(world.ledger().await, (23_000, 0), "the issue is reversed");
+    let again = world.finance.void(&world.clerk, a, None).await;
+    assert!(matches!(again, Err(Error::Conflict { .. })), "{again:?}");
+    let pay_void = world
+        .finance
+        .record_payment(&world.clerk, world.payment(100, &[(a, 100)]), None)
+        .await;
+    assert!(pay_void.is_err(), "a void invoice takes no payment");
+
+    // Allocated: refused with a clear message, before any token is issued.
+    let paid = world
+        .finance
+        .record_payment(&world.clerk, world.payment(5_000, &[(b, 5_000)]), None)
+        .await
+        .expect("pay")
+        .payment;
+    let refused = world.finance.void(&world.clerk, b, None).await;
+    match &refused {
+        Err(Error::Conflict { what }) => assert!(what.contains("refund"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    // Refunded in full, it may be voided.
+    let Err(Error::ConfirmationRequired { token, .. }) = world
+        .finance
+        .refund(&world.clerk, paid.id, sar(5_000), "wrong invoice", None)
+        .await
+    else {
+        panic!("refund is critical")
+    };
+    world
+        .finance
+        .refund(
+            &world.clerk,
+            paid.id,
+            sar(5_000),
+            "wrong invoice",
+            Some(&token),
+        )
+        .await
+        .expect("refund");
+    let Err(Error::ConfirmationRequired { token, .. }) =
+        world.finance.void(&world.clerk, b, None).await
+    else {
+        panic!("void is critical")
+    };
+    world
+        .finance
+        .void(&world.clerk, b, Some(&token))
+        .await
+        .expect("void after the refund");
+    assert_eq!(world.ledger().await, (0, 0));
+
+    // Audited.
+    let mut uow = world.store.begin().await.expect("begin");
+    let events = uow
+        .audit()
+        .read(world.tenant.id, 0, 1_000)
+        .await
+        .expect("audit");
+    uow.rollback().await.expect("rollback");
+    let voided = events
+        .iter()
+        .filter(|e| e.event.action == "invoice.voided")
+        .count();
+    assert_eq!(voided, 2);
 }

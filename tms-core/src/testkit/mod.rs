@@ -107,6 +107,7 @@ macro_rules! store_contract_tests {
             concurrent_issuers_number_invoices_without_gaps,
             one_idempotency_key_records_one_payment,
             payments_refunds_and_rates_keep_the_books,
+            voiding_needs_confirmation_and_reverses_the_ledger,
             // --- privacy (issue 7) ---
             // --- files (issue 8) ---
             // --- documents (issue 8) ---
@@ -1594,6 +1595,7 @@ mod finance;
 pub use finance::{
     FinanceWorld, concurrent_issuers_number_invoices_without_gaps,
     one_idempotency_key_records_one_payment, payments_refunds_and_rates_keep_the_books,
+    voiding_needs_confirmation_and_reverses_the_ledger,
 };
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---

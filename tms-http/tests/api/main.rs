@@ -23,6 +23,7 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+mod finance_followups;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
