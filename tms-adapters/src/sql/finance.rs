@@ -12,7 +12,7 @@
 //!   one payment cannot both pass the "never above what was paid" check.
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 
 use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, SelectStatement, Value};
@@ -29,7 +29,7 @@ use tms_core::id::{
 use tms_core::money::{Currency, Money};
 use tms_core::ports::{
     ClientTotals, Cursor, FinanceRepo, InvoiceFilter, Journal, Page, PageRequest, PayableFilter,
-    PaymentFilter, Scope,
+    PaymentFilter, PostedLine, Scope,
 };
 use tms_core::{Error, Result};
 
@@ -534,6 +534,12 @@ impl FinanceRepo for SqlUnitOfWork {
         if let Some(to) = filter.to {
             q.and_where(Expr::col("created_at").lt(self.ts(to)));
         }
+        if let Some(from) = filter.issued_from {
+            q.and_where(Expr::col("issued_at").gte(self.ts(from)));
+        }
+        if let Some(to) = filter.issued_to {
+            q.and_where(Expr::col("issued_at").lt(self.ts(to)));
+        }
         self.keyset(&mut q, page);
         let items = self
             .tx
@@ -678,6 +684,41 @@ impl FinanceRepo for SqlUnitOfWork {
         self.sql_get_supplier_payment(tenant, id).await
     }
 
+    async fn posted_lines(
+        &mut self,
+        scope: &Scope,
+        account: Account,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PostedLine>> {
+        let mut q = Query::select();
+        q.columns(LEDGER_COLS).from("ledger_entries");
+        scoped(&mut q, scope);
+        q.and_where(Expr::col("account").eq(account.as_str()));
+        if let Some(from) = from {
+            q.and_where(Expr::col("posted_at").gte(self.ts(from)));
+        }
+        if let Some(to) = to {
+            q.and_where(Expr::col("posted_at").lt(self.ts(to)));
+        }
+        q.order_by("posted_at", Order::Asc)
+            .order_by("journal_id", Order::Asc)
+            .order_by("line", Order::Asc);
+        self.tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PostedLine {
+                    branch_id: BranchId::from_uuid(r.uuid("branch_id")?),
+                    event: r.text("event")?,
+                    posted_at: r.ts("posted_at")?,
+                    line: ledger_line_of(r)?,
+                })
+            })
+            .collect()
+    }
+
     async fn post_journal(&mut self, journal: &Journal) -> Result<()> {
         journal.check()?;
         for (line, l) in journal.lines.iter().enumerate() {
@@ -718,16 +759,18 @@ impl FinanceRepo for SqlUnitOfWork {
             .fetch_all(&q)
             .await?
             .iter()
-            .map(|r| {
-                let cur = currency(r, "currency")?;
-                Ok(LedgerLine {
-                    account: Account::parse(&r.text("account")?).map_err(|_| corrupt("account"))?,
-                    side: Side::parse(&r.text("side")?).map_err(|_| corrupt("side"))?,
-                    amount: minor(r, "amount_minor", cur)?,
-                })
-            })
+            .map(ledger_line_of)
             .collect()
     }
+}
+
+fn ledger_line_of(r: &Row) -> Result<LedgerLine> {
+    let cur = currency(r, "currency")?;
+    Ok(LedgerLine {
+        account: Account::parse(&r.text("account")?).map_err(|_| corrupt("account"))?,
+        side: Side::parse(&r.text("side")?).map_err(|_| corrupt("side"))?,
+        amount: minor(r, "amount_minor", cur)?,
+    })
 }
 
 fn payment_of(row: &Row) -> Result<Payment> {

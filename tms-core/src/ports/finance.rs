@@ -38,6 +38,23 @@ pub struct InvoiceFilter {
     pub from: Option<DateTime<Utc>>,
     /// Created before.
     pub to: Option<DateTime<Utc>>,
+    /// Issued at or after (drafts never match).
+    pub issued_from: Option<DateTime<Utc>>,
+    /// Issued before.
+    pub issued_to: Option<DateTime<Utc>>,
+}
+
+/// One stored ledger line with where and when it was posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedLine {
+    /// The branch of the event.
+    pub branch_id: BranchId,
+    /// The event: `invoice.issued`, `credit_note.issued`, …
+    pub event: String,
+    /// When it was posted.
+    pub posted_at: DateTime<Utc>,
+    /// The line.
+    pub line: LedgerLine,
 }
 
 /// Filters of the payment list; `None` is "any".
@@ -204,6 +221,15 @@ pub trait FinanceRepo: Send {
         tenant: TenantId,
         id: SupplierPaymentId,
     ) -> Result<Option<SupplierPayment>>;
+    /// The ledger lines of `account` in `scope` posted in `[from, to)`, in
+    /// posting order.
+    async fn posted_lines(
+        &mut self,
+        scope: &Scope,
+        account: crate::domain::finance::Account,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PostedLine>>;
     /// Posts a journal (checked with [`Journal::check`]).
     async fn post_journal(&mut self, journal: &Journal) -> Result<()>;
     /// Every ledger line of `tenant`, in posting order (for balance checks

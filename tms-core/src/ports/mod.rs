@@ -53,7 +53,7 @@ pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 #[cfg(any(test, feature = "mock"))]
 pub use finance::MockFinanceRepo;
 pub use finance::{
-    ClientTotals, FinanceRepo, InvoiceFilter, Journal, PayableFilter, PaymentFilter,
+    ClientTotals, FinanceRepo, InvoiceFilter, Journal, PayableFilter, PaymentFilter, PostedLine,
 };
 
 #[cfg(any(test, feature = "mock"))]

@@ -108,6 +108,7 @@ macro_rules! store_contract_tests {
             one_idempotency_key_records_one_payment,
             payments_refunds_and_rates_keep_the_books,
             voiding_needs_confirmation_and_reverses_the_ledger,
+            payables_and_reports_keep_the_books,
             // --- privacy (issue 7) ---
             // --- files (issue 8) ---
             // --- documents (issue 8) ---
@@ -1594,8 +1595,8 @@ pub use umrah::{
 mod finance;
 pub use finance::{
     FinanceWorld, concurrent_issuers_number_invoices_without_gaps,
-    one_idempotency_key_records_one_payment, payments_refunds_and_rates_keep_the_books,
-    voiding_needs_confirmation_and_reverses_the_ledger,
+    one_idempotency_key_records_one_payment, payables_and_reports_keep_the_books,
+    payments_refunds_and_rates_keep_the_books, voiding_needs_confirmation_and_reverses_the_ledger,
 };
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---

@@ -1057,6 +1057,8 @@ pub async fn list_invoices(
         branch_id: c.branch_id,
         from: c.from,
         to: c.to,
+        issued_from: None,
+        issued_to: None,
     };
     let page = finance(&state).list_invoices(&ctx, filter, c.page).await?;
     Ok(axum::Json(InvoiceList {

@@ -23,6 +23,7 @@ pub mod tickets;
 pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
+pub mod finance_reports;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
@@ -87,6 +88,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: finance::router,
         openapi: finance::ApiDoc::openapi,
+    },
+    Resource {
+        router: finance_reports::router,
+        openapi: finance_reports::ApiDoc::openapi,
     },
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---

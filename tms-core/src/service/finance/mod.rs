@@ -30,9 +30,11 @@
 
 mod lists;
 mod payables;
+mod reports;
 
 pub use lists::{ClientBalance, Receivable};
 pub use payables::{NewSupplierPayment, RecordedSupplierPayment, SUPPLIER_PAYMENT_OPERATION};
+pub use reports::{Report, ReportKind, ReportRequest};
 
 use serde_json::json;
 
