@@ -465,9 +465,312 @@ async fn the_finance_follow_up_paths_are_in_the_openapi_document() {
         "/api/v1/tax-rates",
         "/api/v1/receivables",
         "/api/v1/clients/{id}/balance",
+        "/api/v1/bookings/{id}/payables",
+        "/api/v1/payables",
+        "/api/v1/supplier-payments",
+        "/api/v1/supplier-payments/{id}",
+        "/api/v1/reports/{name}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert!(doc["paths"]["/api/v1/invoices"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/payments"]["get"].is_object());
+}
+
+// ------------------------------------------- payables and reports
+
+/// A confirmed booking in the agency's first branch: a hotel from
+/// "Al Safwa" (cost 900.00, sell 1200.50 SAR).
+async fn confirmed_booking(app: &TestApp, a: &Agency) -> String {
+    let (status, booking) = post(
+        app,
+        a.owner(),
+        "/api/v1/bookings",
+        Some(json!({
+            "branch_id": a.branch.to_string(),
+            "client_id": a.client.to_string(),
+            "travellers": [{ "name": "Amina Khan", "latin_name": "KHAN AMINA",
+                             "date_of_birth": "1990-05-17", "passport_number": "AB1234567" }],
+            "items": [{
+                "kind": "hotel", "description": "Makkah hotel, 3 nights",
+                "supplier_name": "Al Safwa",
+                "supplier_cost": { "amount": "900", "currency": "SAR" },
+                "sell_price": { "amount": "1200.50", "currency": "SAR" },
+            }],
+        })),
+    )
+    .await;
+    assert_eq!(status, CREATED, "{booking}");
+    let id = booking["id"].as_str().unwrap().to_owned();
+    for to in ["pending", "confirmed"] {
+        let (status, body) = post(
+            app,
+            a.owner(),
+            &format!("/api/v1/bookings/{id}/transitions"),
+            Some(json!({ "to": to })),
+        )
+        .await;
+        assert_eq!(status, OK, "{body}");
+    }
+    id
+}
+
+fn supplier_payment(a: &Agency, payable: &str, amount: &str) -> Value {
+    json!({
+        "branch_id": a.branch.to_string(),
+        "supplier": "Al Safwa",
+        "amount": sar(amount),
+        "method": "bank_transfer",
+        "reference": "SWIFT-77",
+        "allocations": [{ "payable_id": payable, "amount": sar(amount) }],
+    })
+}
+
+async fn payables_and_reports(app: &TestApp) {
+    let a = agency(app).await;
+    let finance = a.token(Role::Finance);
+
+    // Payables: recorded by Finance and the owner, once per item.
+    let mut bookings = Vec::new();
+    for _ in ROLES {
+        bookings.push(confirmed_booking(app, &a).await);
+    }
+    let got = as_each(
+        app,
+        &a,
+        Method::POST,
+        |role| format!("/api/v1/bookings/{}/payables", bookings[index(role)]),
+        |_| None,
+    )
+    .await;
+    for (_, status, body) in &got {
+        if *status == CREATED {
+            assert_eq!(body["items"][0]["amount"], sar("900.00"), "{body}");
+            assert_eq!(body["items"][0]["supplier"], "Al Safwa");
+        }
+    }
+    expect("POST /bookings/{id}/payables", got, WRITE);
+    let (status, body) = post(
+        app,
+        finance,
+        &format!(
+            "/api/v1/bookings/{}/payables",
+            bookings[index(Role::Finance)]
+        ),
+        None,
+    )
+    .await;
+    assert_eq!((status, &body["items"]), (OK, &json!([])), "once per item");
+    let got = as_each(
+        app,
+        &a,
+        Method::GET,
+        |_| "/api/v1/payables?supplier=Al%20Safwa&open=true".into(),
+        |_| None,
+    )
+    .await;
+    for (_, status, body) in &got {
+        if *status == OK {
+            assert_eq!(body["items"].as_array().unwrap().len(), 2, "{body}");
+        }
+    }
+    expect("GET /payables", got, READ);
+    let (_, list) = get(app, finance, "/api/v1/payables").await;
+    let payable = list["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // Supplier payments: Finance and the owner, idempotent, never beyond
+    // what is open.
+    let got = as_each(
+        app,
+        &a,
+        Method::POST,
+        |_| "/api/v1/supplier-payments".into(),
+        |_| Some(supplier_payment(&a, &payable, "100.00")),
+    )
+    .await;
+    let paid = got[0].2["id"].as_str().unwrap_or_default().to_owned();
+    expect("POST /supplier-payments", got, WRITE);
+    let pay = || {
+        crate::helpers::http()
+            .post(app.url("/api/v1/supplier-payments"))
+            .bearer_auth(finance)
+            .header("Idempotency-Key", "supplier-77")
+            .json(&supplier_payment(&a, &payable, "50.00"))
+            .send()
+    };
+    let first = pay().await.unwrap();
+    assert_eq!(first.status(), CREATED);
+    let again = pay().await.unwrap();
+    assert_eq!(again.status(), OK);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let (status, body) = post(
+        app,
+        finance,
+        "/api/v1/supplier-payments",
+        Some(supplier_payment(&a, &payable, "650.01")),
+    )
+    .await;
+    assert_eq!(status, INVALID, "beyond what is open: {body}");
+    let got = as_each(
+        app,
+        &a,
+        Method::GET,
+        |_| format!("/api/v1/supplier-payments/{paid}"),
+        |_| None,
+    )
+    .await;
+    expect("GET /supplier-payments/{id}", got, READ);
+    let (_, p) = get(
+        app,
+        finance,
+        &format!("/api/v1/payables?booking_id={}", bookings[0]),
+    )
+    .await;
+    assert_eq!(p["items"][0]["open"], sar("650.00"), "{p}");
+
+    // Reports: every one readable by Finance, Admin and the owner; CSV
+    // needs the export right (not an Admin's).
+    let invoice = issued(app, &a).await;
+    let (status, _) = post(
+        app,
+        finance,
+        "/api/v1/payments",
+        Some(payment_body(&a, "150.00", Some(&invoice))),
+    )
+    .await;
+    assert_eq!(status, CREATED);
+    // Profit is in the base currency (USD for the demo tenant): without a
+    // SAR → USD rate it says which rate to enter.
+    let (status, body) = get(app, finance, "/api/v1/reports/profit-by-branch").await;
+    assert_eq!(status, CONFLICT, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("SAR to USD"),
+        "{body}"
+    );
+    let (status, body) = post(
+        app,
+        finance,
+        "/api/v1/exchange-rates",
+        Some(json!({
+            "base": "SAR", "quote": "USD", "rate": "0.25",
+            "effective_on": "2020-01-01", "source": "SAMA",
+        })),
+    )
+    .await;
+    assert_eq!(status, CREATED, "{body}");
+    for name in [
+        "sales",
+        "receivables-ageing",
+        "payments-by-method",
+        "profit-by-booking",
+        "profit-by-branch",
+        "tax",
+    ] {
+        let got = as_each(
+            app,
+            &a,
+            Method::GET,
+            |_| format!("/api/v1/reports/{name}"),
+            |_| None,
+        )
+        .await;
+        expect(&format!("GET /reports/{name}"), got, READ);
+        let mut got = Vec::new();
+        for role in ROLES {
+            let response = crate::helpers::http()
+                .get(app.url(&format!("/api/v1/reports/{name}?format=csv")))
+                .bearer_auth(a.token(role))
+                .send()
+                .await
+                .unwrap();
+            got.push((role, response.status(), Value::Null));
+        }
+        expect(
+            &format!("GET /reports/{name}?format=csv"),
+            got,
+            [OK, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN],
+        );
+    }
+    let (_, sales) = get(app, finance, "/api/v1/reports/sales").await;
+    assert_eq!(sales["rows"][0]["total"], "1150.00", "{sales}");
+    assert_eq!(sales["rows"][0]["tax"], "150.00");
+    let (_, profit) = get(app, finance, "/api/v1/reports/profit-by-branch").await;
+    // Per booking: 1200.50 × 0.25 = 300.125 → 300.12 (half-even), cost
+    // 900 × 0.25 = 225.00; five bookings.
+    assert_eq!(profit["rows"][0]["sell"], "1500.60", "{profit}");
+    assert_eq!(profit["rows"][0]["cost"], "1125.00", "{profit}");
+    assert_eq!(profit["rows"][0]["profit"], "375.60", "{profit}");
+    assert_eq!(profit["rows"][0]["currency"], "USD");
+    let (_, ageing) = get(app, finance, "/api/v1/reports/receivables-ageing").await;
+    assert_eq!(ageing["rows"][0]["days_0_30"], "1000.00", "{ageing}");
+    let csv = crate::helpers::http()
+        .get(app.url("/api/v1/reports/payments-by-method?format=csv&from=2020-01-01"))
+        .bearer_auth(finance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    assert_eq!(
+        text,
+        "method,currency,payments,received,refunded,net\nbank_transfer,SAR,1,150.00,0.00,150.00\n"
+    );
+    for bad in [
+        "/api/v1/reports/nope",
+        "/api/v1/reports/sales?format=pdf",
+        "/api/v1/reports/sales?from=2026-02-30",
+        "/api/v1/reports/sales?from=2026-12-02&to=2026-11-30",
+    ] {
+        let (status, body) = get(app, finance, bad).await;
+        assert!(
+            [NOT_FOUND, INVALID, StatusCode::BAD_REQUEST].contains(&status),
+            "{bad}: {status} {body}"
+        );
+    }
+    let (status, _) = get(
+        app,
+        finance,
+        &format!("/api/v1/reports/sales?branch_id={}", a.other_branch),
+    )
+    .await;
+    assert_eq!(status, NOT_FOUND, "an unseen branch");
+    // Another tenant's reports hold none of this tenant's rows.
+    let (foreign_token, _) = foreign_invoice(app).await;
+    let (_, theirs) = get(app, &foreign_token, "/api/v1/reports/payments-by-method").await;
+    assert_eq!(theirs["rows"], json!([]));
+    let (status, _) = get(
+        app,
+        &foreign_token,
+        &format!("/api/v1/supplier-payments/{paid}"),
+    )
+    .await;
+    assert_eq!(status, NOT_FOUND);
+    let (status, _) = post(
+        app,
+        &foreign_token,
+        &format!("/api/v1/bookings/{}/payables", bookings[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, NOT_FOUND);
+}
+
+#[tokio::test]
+async fn payables_supplier_payments_and_reports_on_sqlite() {
+    let app = spawn_app().await;
+    payables_and_reports(&app).await;
+}
+
+#[tokio::test]
+async fn payables_supplier_payments_and_reports_on_postgresql() {
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
+    payables_and_reports(&app).await;
 }
