@@ -6,7 +6,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tms_core::domain::Role;
+use tms_core::domain::{BranchScope, Principal, Role};
+use tms_core::id::{BranchId, UserId};
+use tms_core::policy::{Action, Decision, Resource, ResourceKind, authorize};
 
 use crate::bookings::{Agency, ROLES, agency, as_each, expect, other_tenant_booking, send};
 use crate::finance::{index, invoice_body, issued, payment_body, post, refund, sar};
@@ -773,4 +775,330 @@ async fn payables_supplier_payments_and_reports_on_postgresql() {
         return;
     };
     payables_and_reports(&app).await;
+}
+
+// ------------------------------------------------------- the matrix
+
+/// One check a finance service makes, in its order.
+enum Step {
+    /// The policy on this resource.
+    Policy(Action, Resource),
+    /// The record is the caller's to see (its tenant, a branch in scope).
+    Visible(bool),
+}
+
+/// The status `steps` lead to for `principal`: a denial is 403 (404 when
+/// it hides existence), an unseen record 404, a critical action 428.
+fn expected(principal: &Principal, steps: &[Step], success: StatusCode) -> StatusCode {
+    let mut confirm = false;
+    for step in steps {
+        match step {
+            Step::Policy(action, resource) => match authorize(principal, *action, resource) {
+                Decision::Allow => {}
+                Decision::ConfirmationRequired(_) => confirm = true,
+                Decision::Deny(reason) if reason.hides_existence() => return NOT_FOUND,
+                Decision::Deny(_) => return FORBIDDEN,
+            },
+            Step::Visible(false) => return NOT_FOUND,
+            Step::Visible(true) => {}
+        }
+    }
+    if confirm { PRECONDITION } else { success }
+}
+
+/// Every finance endpoint of the follow-ups × every role, the expected
+/// status computed from `tms_core::policy::authorize`, for records in the
+/// callers' branch, in a branch outside their scope, and of another tenant.
+async fn matrix(app: &TestApp) {
+    let a = agency(app).await;
+    // Copies, so that the rows' closures own what they use.
+    let (tenant, branch, other_branch) = (a.tenant, a.branch, a.other_branch);
+    let principal = move |role: Role| {
+        let scope = if role == Role::TenantSuperAdmin {
+            BranchScope::All
+        } else {
+            BranchScope::only([branch])
+        };
+        Principal::user(UserId::new(), tenant, role, scope)
+    };
+    let sees = move |role: Role, b: BranchId| principal(role).sees_branch(b);
+    let res = move |kind: ResourceKind| Resource::new(kind, tenant);
+    let here = move |kind: ResourceKind| Resource::new(kind, tenant).in_branch(branch);
+    let there = move |kind: ResourceKind| Resource::new(kind, tenant).in_branch(other_branch);
+
+    // Fixtures, made by the owner.
+    let mut mine = Vec::new();
+    for _ in ROLES {
+        mine.push(issued(app, &a).await);
+    }
+    let (status, elsewhere) = post(
+        app,
+        a.owner(),
+        "/api/v1/invoices",
+        Some(invoice_body(a.other_branch, a.other_client)),
+    )
+    .await;
+    assert_eq!(status, CREATED);
+    let elsewhere = elsewhere["id"].as_str().unwrap().to_owned();
+    let (status, _) = post(
+        app,
+        a.owner(),
+        &format!("/api/v1/invoices/{elsewhere}/issue"),
+        None,
+    )
+    .await;
+    assert_eq!(status, OK);
+    let mut confirmed = Vec::new();
+    for _ in ROLES {
+        confirmed.push(confirmed_booking(app, &a).await);
+    }
+    let payable_booking = confirmed_booking(app, &a).await;
+    let (status, payables) = post(
+        app,
+        a.owner(),
+        &format!("/api/v1/bookings/{payable_booking}/payables"),
+        None,
+    )
+    .await;
+    assert_eq!(status, CREATED);
+    let payable = payables["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, foreign) = foreign_invoice(app).await;
+
+    struct Row {
+        label: String,
+        method: Method,
+        path: Box<dyn Fn(Role) -> String>,
+        body: Box<dyn Fn(Role) -> Option<Value>>,
+        steps: Box<dyn Fn(Role) -> Vec<Step>>,
+        success: StatusCode,
+    }
+    let read = |label: &str, path: String, steps: Box<dyn Fn(Role) -> Vec<Step>>| Row {
+        label: label.to_owned(),
+        method: Method::GET,
+        path: Box::new(move |_| path.clone()),
+        body: Box::new(|_| None),
+        steps,
+        success: OK,
+    };
+    let (client, other_client) = (a.client, a.other_client);
+    let mut rows = vec![
+        read(
+            "list invoices",
+            "/api/v1/invoices".into(),
+            Box::new(move |_| vec![Step::Policy(Action::Read, res(ResourceKind::Invoice))]),
+        ),
+        read(
+            "list invoices of an unseen branch",
+            format!("/api/v1/invoices?branch_id={other_branch}"),
+            Box::new(move |_| vec![Step::Policy(Action::Read, there(ResourceKind::Invoice))]),
+        ),
+        read(
+            "list payments",
+            "/api/v1/payments".into(),
+            Box::new(move |_| vec![Step::Policy(Action::Read, res(ResourceKind::Payment))]),
+        ),
+        read(
+            "receivables",
+            "/api/v1/receivables".into(),
+            Box::new(move |_| vec![Step::Policy(Action::Read, res(ResourceKind::Invoice))]),
+        ),
+        read(
+            "tax rates",
+            "/api/v1/tax-rates".into(),
+            Box::new(move |_| vec![Step::Policy(Action::Read, res(ResourceKind::LedgerEntry))]),
+        ),
+        read(
+            "payables",
+            "/api/v1/payables".into(),
+            Box::new(move |_| vec![Step::Policy(Action::Read, res(ResourceKind::LedgerEntry))]),
+        ),
+        read(
+            "balance of a client here",
+            format!("/api/v1/clients/{client}/balance"),
+            Box::new(move |_| {
+                vec![
+                    Step::Policy(Action::Read, res(ResourceKind::Invoice)),
+                    Step::Visible(true),
+                ]
+            }),
+        ),
+        read(
+            "balance of a client elsewhere",
+            format!("/api/v1/clients/{other_client}/balance"),
+            Box::new(move |role| {
+                vec![
+                    Step::Policy(Action::Read, res(ResourceKind::Invoice)),
+                    Step::Visible(sees(role, other_branch)),
+                ]
+            }),
+        ),
+        read(
+            "an invoice elsewhere",
+            format!("/api/v1/invoices/{elsewhere}"),
+            Box::new(move |role| {
+                vec![
+                    Step::Visible(sees(role, other_branch)),
+                    Step::Policy(Action::Read, there(ResourceKind::Invoice)),
+                ]
+            }),
+        ),
+        read(
+            "another tenant's invoice",
+            format!("/api/v1/invoices/{foreign}"),
+            Box::new(|_| vec![Step::Visible(false)]),
+        ),
+    ];
+    for name in ["sales", "receivables-ageing", "payments-by-method", "tax"] {
+        rows.push(read(
+            &format!("report {name}"),
+            format!("/api/v1/reports/{name}"),
+            Box::new(move |_| {
+                vec![Step::Policy(
+                    Action::Read,
+                    res(ResourceKind::FinancialReport),
+                )]
+            }),
+        ));
+        rows.push(read(
+            &format!("report {name} as CSV"),
+            format!("/api/v1/reports/{name}?format=csv"),
+            Box::new(move |_| {
+                vec![Step::Policy(
+                    Action::Export,
+                    res(ResourceKind::FinancialReport),
+                )]
+            }),
+        ));
+        rows.push(read(
+            &format!("report {name} of an unseen branch"),
+            format!("/api/v1/reports/{name}?branch_id={other_branch}"),
+            Box::new(move |_| {
+                vec![Step::Policy(
+                    Action::Read,
+                    there(ResourceKind::FinancialReport),
+                )]
+            }),
+        ));
+    }
+    let mine_void = mine.clone();
+    rows.push(Row {
+        label: "void an invoice here".into(),
+        method: Method::POST,
+        path: Box::new(move |role| format!("/api/v1/invoices/{}/void", mine_void[index(role)])),
+        body: Box::new(|_| None),
+        steps: Box::new(move |_| {
+            vec![
+                Step::Visible(true),
+                Step::Policy(Action::Void, here(ResourceKind::Invoice)),
+            ]
+        }),
+        success: OK,
+    });
+    let elsewhere_void = elsewhere.clone();
+    rows.push(Row {
+        label: "void an invoice elsewhere".into(),
+        method: Method::POST,
+        path: Box::new(move |_| format!("/api/v1/invoices/{elsewhere_void}/void")),
+        body: Box::new(|_| None),
+        steps: Box::new(move |role| {
+            vec![
+                Step::Visible(sees(role, other_branch)),
+                Step::Policy(Action::Void, there(ResourceKind::Invoice)),
+            ]
+        }),
+        success: OK,
+    });
+    rows.push(Row {
+        label: "void another tenant's invoice".into(),
+        method: Method::POST,
+        path: Box::new(move |_| format!("/api/v1/invoices/{foreign}/void")),
+        body: Box::new(|_| None),
+        steps: Box::new(|_| vec![Step::Visible(false)]),
+        success: OK,
+    });
+    rows.push(Row {
+        label: "add a tax rate".into(),
+        method: Method::POST,
+        path: Box::new(|_| "/api/v1/tax-rates".into()),
+        body: Box::new(|role| {
+            Some(
+                json!({ "code": format!("M{}", index(role)), "name": "VAT", "basis_points": 1500 }),
+            )
+        }),
+        steps: Box::new(move |_| {
+            vec![Step::Policy(Action::Create, res(ResourceKind::LedgerEntry))]
+        }),
+        success: CREATED,
+    });
+    rows.push(Row {
+        label: "record payables".into(),
+        method: Method::POST,
+        path: Box::new(move |role| format!("/api/v1/bookings/{}/payables", confirmed[index(role)])),
+        body: Box::new(|_| None),
+        steps: Box::new(move |_| {
+            vec![
+                Step::Visible(true),
+                Step::Policy(Action::Create, here(ResourceKind::LedgerEntry)),
+            ]
+        }),
+        success: CREATED,
+    });
+    rows.push(Row {
+        label: "pay a supplier".into(),
+        method: Method::POST,
+        path: Box::new(|_| "/api/v1/supplier-payments".into()),
+        body: Box::new(move |_| {
+            Some(json!({
+                "branch_id": branch.to_string(), "supplier": "Al Safwa",
+                "amount": sar("10.00"), "method": "cash",
+                "allocations": [{ "payable_id": payable, "amount": sar("10.00") }],
+            }))
+        }),
+        steps: Box::new(move |_| vec![Step::Policy(Action::Create, here(ResourceKind::Payment))]),
+        success: CREATED,
+    });
+
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for row in &rows {
+        for role in ROLES {
+            let want = expected(&principal(role), &(row.steps)(role), row.success);
+            let (got, body) = send(
+                app,
+                a.token(role),
+                row.method.clone(),
+                &(row.path)(role),
+                (row.body)(role),
+            )
+            .await;
+            checked += 1;
+            if got != want {
+                mismatches.push(format!(
+                    "{} as {role}: want {want}, got {got} {body}",
+                    row.label
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {checked}:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(checked, 28 * ROLES.len(), "every row was checked");
+}
+
+#[tokio::test]
+async fn finance_follow_up_endpoints_answer_what_the_policy_decides_on_sqlite() {
+    let app = spawn_app().await;
+    matrix(&app).await;
+}
+
+#[tokio::test]
+async fn finance_follow_up_endpoints_answer_what_the_policy_decides_on_postgresql() {
+    let Some(app) = spawn_app_on_postgres().await else {
+        return;
+    };
+    matrix(&app).await;
 }
