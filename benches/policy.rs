@@ -566,6 +566,7 @@ fn action_name(action: Action) -> &'static str {
         Action::RotateKeys => "RotateKeys",
         Action::Send => "Send",
         Action::Erase => "Erase",
+        Action::Void => "Void",
     }
 }
 

@@ -72,6 +72,7 @@ const ACTIONS: &str = "
     RotateKeys     | U      | TenantSettings | always        | RotateKeys
     Send           | A      | Campaign       | always        | SendCampaign
     Erase          | X      | PrivacyRequest | always        | Erase
+    Void           | U      | Invoice        | always        | Void
 ";
 
 /// A set of rights from the table: letters plus the cancel right.

@@ -86,12 +86,14 @@ async fn an_invoice_is_issued_paid_and_refunded_with_balanced_books_and_an_audit
                         quantity: 2,
                         unit_price: sar(125_050),
                         tax_rate: TaxRate::from_basis_points(1500).unwrap(),
+                        tax_code: None,
                     },
                     InvoiceLine {
                         description: "Zamzam water".into(),
                         quantity: 3,
                         unit_price: sar(33),
                         tax_rate: TaxRate::from_basis_points(1500).unwrap(),
+                        tax_code: None,
                     },
                 ],
             },
@@ -237,6 +239,7 @@ async fn a_credit_note_corrects_an_issued_invoice_within_its_open_amount() {
             quantity: 1,
             unit_price: sar(100_000),
             tax_rate: TaxRate::from_basis_points(1500).unwrap(),
+            tax_code: None,
         }],
     };
     let draft = finance.create_draft(&clerk, request.clone()).await.unwrap();

@@ -191,6 +191,14 @@ typed_id!(
     /// Identifies a ledger journal: the lines of one financial event.
     JournalId, "journal"
 );
+typed_id!(
+    /// Identifies what the agency owes a supplier for one booking item.
+    PayableId, "payable"
+);
+typed_id!(
+    /// Identifies a payment the agency made to a supplier.
+    SupplierPaymentId, "supplier payment"
+);
 
 #[cfg(test)]
 mod tests {

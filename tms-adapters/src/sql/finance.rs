@@ -1,4 +1,4 @@
-//! The finance repository (schema 7), written once for both databases.
+//! The finance repository (schemas 7 and 8), written once for both databases.
 //!
 //! - Invoice numbers: `INSERT … ON CONFLICT DO NOTHING` makes the series'
 //!   counter row, then `UPDATE … SET next_number = next_number + 1 …
@@ -12,19 +12,57 @@
 //!   one payment cannot both pass the "never above what was paid" check.
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, Value};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+
+use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, SelectStatement, Value};
+use tms_core::domain::BranchScope;
 use tms_core::domain::finance::{
     Account, Allocation, CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries,
-    InvoiceStatus, LedgerLine, Payment, PaymentMethod, Rate, Refund, Side,
+    InvoiceStatus, LedgerLine, Payable, Payment, PaymentMethod, Rate, Refund, Side,
+    SupplierPayment, TaxRate, TenantTaxRate,
 };
-use tms_core::id::{BookingId, BranchId, ClientId, ExchangeRateId, InvoiceId, PaymentId, TenantId};
+use tms_core::id::{
+    BookingId, BranchId, ClientId, ExchangeRateId, InvoiceId, PayableId, PaymentId,
+    SupplierPaymentId, TenantId,
+};
 use tms_core::money::{Currency, Money};
-use tms_core::ports::{FinanceRepo, Journal};
+use tms_core::ports::{
+    ClientTotals, Cursor, FinanceRepo, InvoiceFilter, Journal, Page, PageRequest, PayableFilter,
+    PaymentFilter, PostedLine, Scope,
+};
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::repos::{SqlUnitOfWork, corrupt, query_err, uuid};
+use super::repos::{SqlUnitOfWork, corrupt, page_of, query_err, uuid};
+
+/// Restricts `q` to the scope's tenant and, unless it sees every branch, to
+/// its branches: in the query, never after loading.
+pub(super) fn scoped(q: &mut SelectStatement, scope: &Scope) {
+    q.and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
+    if let BranchScope::Only(branches) = &scope.branches {
+        q.and_where(Expr::col("branch_id").is_in(branches.iter().map(uuid)));
+    }
+}
+
+/// `SUM(column)` as a BIGINT on both databases (PostgreSQL's SUM of a
+/// bigint is a numeric), zero for no rows.
+pub(super) fn sum(column: &str) -> Expr {
+    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
+}
+
+fn tax_rate_of(row: &Row) -> Result<TenantTaxRate> {
+    let bp = u32::try_from(row.i64("basis_points")?).map_err(|_| corrupt("tax rate"))?;
+    Ok(TenantTaxRate {
+        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
+        code: row.text("code")?,
+        name: row.text("name")?,
+        rate: TaxRate::from_basis_points(bp).map_err(|_| corrupt("tax rate"))?,
+        created_at: row.ts("created_at")?,
+    })
+}
+
+const TAX_RATE_COLS: [&str; 5] = ["tenant_id", "code", "name", "basis_points", "created_at"];
 
 fn currency(row: &Row, column: &str) -> Result<Currency> {
     Currency::parse(&row.text(column)?).map_err(|_| corrupt(column))
@@ -33,8 +71,6 @@ fn currency(row: &Row, column: &str) -> Result<Currency> {
 fn minor(row: &Row, column: &str, currency: Currency) -> Result<Money> {
     Ok(Money::from_minor(row.i64(column)?, currency))
 }
-
-impl SqlUnitOfWork {}
 
 const INVOICE_COLS: [&str; 20] = [
     "tenant_id",
@@ -332,39 +368,9 @@ impl FinanceRepo for SqlUnitOfWork {
         let Some(row) = self.tx.fetch_optional(&q).await? else {
             return Ok(None);
         };
-        let cur = currency(&row, "currency")?;
-        let q = Query::select()
-            .columns(["invoice_id", "amount_minor"])
-            .from("payment_allocations")
-            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-            .and_where(Expr::col("payment_id").eq(uuid(id)))
-            .order_by("position", Order::Asc)
-            .to_owned();
-        let allocations = self
-            .tx
-            .fetch_all(&q)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Allocation {
-                    invoice_id: InvoiceId::from_uuid(r.uuid("invoice_id")?),
-                    amount: minor(r, "amount_minor", cur)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Payment {
-            id,
-            tenant_id: tenant,
-            branch_id: BranchId::from_uuid(row.uuid("branch_id")?),
-            client_id: ClientId::from_uuid(row.uuid("client_id")?),
-            amount: minor(&row, "amount_minor", cur)?,
-            method: PaymentMethod::parse(&row.text("method")?).map_err(|_| corrupt("method"))?,
-            reference: row.opt_text("reference")?,
-            received_at: row.ts("received_at")?,
-            allocations,
-            refunded: minor(&row, "refunded_minor", cur)?,
-            created_at: row.ts("created_at")?,
-        }))
+        let mut payments = vec![payment_of(&row)?];
+        self.read_allocations(tenant, &mut payments).await?;
+        Ok(payments.pop())
     }
 
     async fn insert_refund(&mut self, refund: &Refund, before: Money) -> Result<()> {
@@ -455,6 +461,264 @@ impl FinanceRepo for SqlUnitOfWork {
         self.fetch_one(&q, rate_of).await
     }
 
+    async fn insert_tax_rate(&mut self, rate: &TenantTaxRate) -> Result<()> {
+        let values = [
+            uuid(rate.tenant_id),
+            Expr::val(rate.code.as_str()),
+            Expr::val(rate.name.as_str()),
+            Expr::val(i64::from(rate.rate.basis_points())),
+            self.ts(rate.created_at),
+        ];
+        self.insert_new(
+            Query::insert()
+                .into_table("tax_rates")
+                .columns(TAX_RATE_COLS)
+                .values(values),
+            "a tax rate with this code exists; rates are never edited, give the new one a new code",
+        )
+        .await
+    }
+
+    async fn tax_rates(&mut self, tenant: TenantId) -> Result<Vec<TenantTaxRate>> {
+        let q = Query::select()
+            .columns(TAX_RATE_COLS)
+            .from("tax_rates")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .order_by("code", Order::Asc)
+            .to_owned();
+        self.tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(tax_rate_of)
+            .collect()
+    }
+
+    async fn tax_rate(&mut self, tenant: TenantId, code: &str) -> Result<Option<TenantTaxRate>> {
+        let q = Query::select()
+            .columns(TAX_RATE_COLS)
+            .from("tax_rates")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("code").eq(code))
+            .to_owned();
+        self.fetch_one(&q, tax_rate_of).await
+    }
+
+    async fn list_invoices(
+        &mut self,
+        scope: &Scope,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+    ) -> Result<Page<Invoice>> {
+        let mut q = Query::select();
+        q.columns(INVOICE_COLS).from("invoices");
+        scoped(&mut q, scope);
+        if let Some(status) = filter.status {
+            q.and_where(Expr::col("status").eq(status.as_str()));
+        }
+        if filter.open_only {
+            q.and_where(Expr::col("status").is_in([
+                InvoiceStatus::Issued.as_str(),
+                InvoiceStatus::PartiallyPaid.as_str(),
+            ]));
+        }
+        if let Some(client) = filter.client_id {
+            q.and_where(Expr::col("client_id").eq(uuid(client)));
+        }
+        if let Some(branch) = filter.branch_id {
+            q.and_where(Expr::col("branch_id").eq(uuid(branch)));
+        }
+        if let Some(from) = filter.from {
+            q.and_where(Expr::col("created_at").gte(self.ts(from)));
+        }
+        if let Some(to) = filter.to {
+            q.and_where(Expr::col("created_at").lt(self.ts(to)));
+        }
+        if let Some(from) = filter.issued_from {
+            q.and_where(Expr::col("issued_at").gte(self.ts(from)));
+        }
+        if let Some(to) = filter.issued_to {
+            q.and_where(Expr::col("issued_at").lt(self.ts(to)));
+        }
+        self.keyset(&mut q, page);
+        let items = self
+            .tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(invoice_of)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page, |i| Cursor {
+            created_at: i.created_at,
+            id: i.id.as_uuid(),
+        }))
+    }
+
+    async fn list_payments(
+        &mut self,
+        scope: &Scope,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Payment>> {
+        let mut q = Query::select();
+        q.columns(PAYMENT_COLS).from("payments");
+        scoped(&mut q, scope);
+        if let Some(client) = filter.client_id {
+            q.and_where(Expr::col("client_id").eq(uuid(client)));
+        }
+        if let Some(branch) = filter.branch_id {
+            q.and_where(Expr::col("branch_id").eq(uuid(branch)));
+        }
+        if let Some(method) = filter.method {
+            q.and_where(Expr::col("method").eq(method.as_str()));
+        }
+        if let Some(from) = filter.from {
+            q.and_where(Expr::col("created_at").gte(self.ts(from)));
+        }
+        if let Some(to) = filter.to {
+            q.and_where(Expr::col("created_at").lt(self.ts(to)));
+        }
+        self.keyset(&mut q, page);
+        let mut items = self
+            .tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(payment_of)
+            .collect::<Result<Vec<_>>>()?;
+        self.read_allocations(scope.tenant_id, &mut items).await?;
+        Ok(page_of(items, page, |p| Cursor {
+            created_at: p.created_at,
+            id: p.id.as_uuid(),
+        }))
+    }
+
+    async fn client_totals(
+        &mut self,
+        scope: &Scope,
+        client: ClientId,
+    ) -> Result<Vec<ClientTotals>> {
+        let mut q = Query::select();
+        q.column("currency")
+            .expr_as(sum("total_minor"), "a")
+            .expr_as(sum("credited_minor"), "b")
+            .from("invoices");
+        scoped(&mut q, scope);
+        q.and_where(Expr::col("client_id").eq(uuid(client)))
+            .and_where(Expr::col("status").is_in([
+                InvoiceStatus::Issued.as_str(),
+                InvoiceStatus::PartiallyPaid.as_str(),
+                InvoiceStatus::Paid.as_str(),
+            ]))
+            .group_by_col("currency");
+        let invoiced = self.tx.fetch_all(&q).await?;
+        let mut q = Query::select();
+        q.column("currency")
+            .expr_as(sum("amount_minor"), "a")
+            .expr_as(sum("refunded_minor"), "b")
+            .from("payments");
+        scoped(&mut q, scope);
+        q.and_where(Expr::col("client_id").eq(uuid(client)))
+            .group_by_col("currency");
+        let paid = self.tx.fetch_all(&q).await?;
+        let mut by: BTreeMap<Currency, ClientTotals> = BTreeMap::new();
+        for (rows, invoices) in [(invoiced, true), (paid, false)] {
+            for row in rows {
+                let cur = currency(&row, "currency")?;
+                let t = by.entry(cur).or_insert(ClientTotals {
+                    currency: cur,
+                    invoiced: Money::zero(cur),
+                    credited: Money::zero(cur),
+                    paid: Money::zero(cur),
+                    refunded: Money::zero(cur),
+                });
+                let (a, b) = (minor(&row, "a", cur)?, minor(&row, "b", cur)?);
+                if invoices {
+                    (t.invoiced, t.credited) = (a, b);
+                } else {
+                    (t.paid, t.refunded) = (a, b);
+                }
+            }
+        }
+        Ok(by.into_values().collect())
+    }
+
+    async fn payables_of_booking(
+        &mut self,
+        tenant: TenantId,
+        booking: BookingId,
+    ) -> Result<Vec<Payable>> {
+        self.sql_payables_of_booking(tenant, booking).await
+    }
+
+    async fn insert_payable(&mut self, payable: &Payable) -> Result<()> {
+        self.sql_insert_payable(payable).await
+    }
+
+    async fn get_payable(&mut self, tenant: TenantId, id: PayableId) -> Result<Option<Payable>> {
+        self.sql_get_payable(tenant, id).await
+    }
+
+    async fn update_payable(&mut self, payable: &mut Payable) -> Result<()> {
+        self.sql_update_payable(payable).await
+    }
+
+    async fn list_payables(
+        &mut self,
+        scope: &Scope,
+        filter: &PayableFilter,
+        page: PageRequest,
+    ) -> Result<Page<Payable>> {
+        self.sql_list_payables(scope, filter, page).await
+    }
+
+    async fn insert_supplier_payment(&mut self, payment: &SupplierPayment) -> Result<()> {
+        self.sql_insert_supplier_payment(payment).await
+    }
+
+    async fn get_supplier_payment(
+        &mut self,
+        tenant: TenantId,
+        id: SupplierPaymentId,
+    ) -> Result<Option<SupplierPayment>> {
+        self.sql_get_supplier_payment(tenant, id).await
+    }
+
+    async fn posted_lines(
+        &mut self,
+        scope: &Scope,
+        account: Account,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PostedLine>> {
+        let mut q = Query::select();
+        q.columns(LEDGER_COLS).from("ledger_entries");
+        scoped(&mut q, scope);
+        q.and_where(Expr::col("account").eq(account.as_str()));
+        if let Some(from) = from {
+            q.and_where(Expr::col("posted_at").gte(self.ts(from)));
+        }
+        if let Some(to) = to {
+            q.and_where(Expr::col("posted_at").lt(self.ts(to)));
+        }
+        q.order_by("posted_at", Order::Asc)
+            .order_by("journal_id", Order::Asc)
+            .order_by("line", Order::Asc);
+        self.tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(PostedLine {
+                    branch_id: BranchId::from_uuid(r.uuid("branch_id")?),
+                    event: r.text("event")?,
+                    posted_at: r.ts("posted_at")?,
+                    line: ledger_line_of(r)?,
+                })
+            })
+            .collect()
+    }
+
     async fn post_journal(&mut self, journal: &Journal) -> Result<()> {
         journal.check()?;
         for (line, l) in journal.lines.iter().enumerate() {
@@ -495,15 +759,72 @@ impl FinanceRepo for SqlUnitOfWork {
             .fetch_all(&q)
             .await?
             .iter()
-            .map(|r| {
-                let cur = currency(r, "currency")?;
-                Ok(LedgerLine {
-                    account: Account::parse(&r.text("account")?).map_err(|_| corrupt("account"))?,
-                    side: Side::parse(&r.text("side")?).map_err(|_| corrupt("side"))?,
-                    amount: minor(r, "amount_minor", cur)?,
-                })
-            })
+            .map(ledger_line_of)
             .collect()
+    }
+}
+
+fn ledger_line_of(r: &Row) -> Result<LedgerLine> {
+    let cur = currency(r, "currency")?;
+    Ok(LedgerLine {
+        account: Account::parse(&r.text("account")?).map_err(|_| corrupt("account"))?,
+        side: Side::parse(&r.text("side")?).map_err(|_| corrupt("side"))?,
+        amount: minor(r, "amount_minor", cur)?,
+    })
+}
+
+fn payment_of(row: &Row) -> Result<Payment> {
+    let cur = currency(row, "currency")?;
+    Ok(Payment {
+        id: PaymentId::from_uuid(row.uuid("id")?),
+        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
+        branch_id: BranchId::from_uuid(row.uuid("branch_id")?),
+        client_id: ClientId::from_uuid(row.uuid("client_id")?),
+        amount: minor(row, "amount_minor", cur)?,
+        method: PaymentMethod::parse(&row.text("method")?).map_err(|_| corrupt("method"))?,
+        reference: row.opt_text("reference")?,
+        received_at: row.ts("received_at")?,
+        allocations: Vec::new(),
+        refunded: minor(row, "refunded_minor", cur)?,
+        created_at: row.ts("created_at")?,
+    })
+}
+
+impl SqlUnitOfWork {
+    /// Fills the allocations of `payments` (one query for the whole page).
+    async fn read_allocations(&mut self, tenant: TenantId, payments: &mut [Payment]) -> Result<()> {
+        if payments.is_empty() {
+            return Ok(());
+        }
+        let q = Query::select()
+            .columns(["payment_id", "invoice_id", "amount_minor"])
+            .from("payment_allocations")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("payment_id").is_in(payments.iter().map(|p| uuid(p.id))))
+            .order_by("payment_id", Order::Asc)
+            .order_by("position", Order::Asc)
+            .to_owned();
+        let rows = self.tx.fetch_all(&q).await?;
+        let mut by: BTreeMap<uuid::Uuid, Vec<(InvoiceId, i64)>> = BTreeMap::new();
+        for r in &rows {
+            by.entry(r.uuid("payment_id")?).or_default().push((
+                InvoiceId::from_uuid(r.uuid("invoice_id")?),
+                r.i64("amount_minor")?,
+            ));
+        }
+        for p in payments.iter_mut() {
+            let cur = p.amount.currency();
+            p.allocations = by
+                .remove(&p.id.as_uuid())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(invoice_id, a)| Allocation {
+                    invoice_id,
+                    amount: Money::from_minor(a, cur),
+                })
+                .collect();
+        }
+        Ok(())
     }
 }
 

@@ -73,6 +73,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0007_finance.sql"),
     },
     // --- 8: finance follow-ups (issue 7) ---
+    Migration {
+        version: 8,
+        name: "finance follow-ups",
+        sqlite: include_str!("../../migrations/sqlite/0008_finance_followups.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_finance_followups.sql"),
+    },
     // --- 9: files (issue 8) ---
     // --- 10: privacy (issue 7) ---
     // --- 11: messaging (issue 9) ---

@@ -90,6 +90,7 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+mod payables;
 // --- messaging (issue 9) ---
 mod outbox;
 // --- privacy (issue 7) ---

@@ -12,8 +12,8 @@
 //!    never manage super admins or keys, jobs never do critical actions);
 //! 4. **role grants** — the role × class table in [`table`];
 //! 5. **critical actions** — allowed requests that delete non-drafts, erase,
-//!    change access, reset 2FA, disconnect mail, rotate keys, send campaigns
-//!    or refund come back as [`Decision::ConfirmationRequired`]; the service
+//!    change access, reset 2FA, disconnect mail, rotate keys, send campaigns,
+//!    refund or void an invoice come back as [`Decision::ConfirmationRequired`]; the service
 //!    then asks for a [`confirm::PendingConfirmation`] token.
 //!
 //! ```
@@ -146,6 +146,7 @@ fn critical(principal: &Principal, action: Action, resource: &Resource) -> Optio
         Action::Disconnect => Some(Critical::Disconnect),
         Action::RotateKeys => Some(Critical::RotateKeys),
         Action::Send => Some(Critical::SendCampaign),
+        Action::Void => Some(Critical::Void),
         _ => None,
     }
 }
@@ -276,6 +277,50 @@ mod tests {
             Decision::Deny(DenyReason::SystemCannotPerformCritical)
         );
         assert_eq!(authorize(&job, Action::Approve, &campaign), Decision::Allow);
+    }
+
+    #[test]
+    fn voiding_an_invoice_is_critical_for_finance_and_the_owner_and_never_an_admins() {
+        let tenant = TenantId::new();
+        let branch = BranchId::new();
+        let invoice = Resource::new(ResourceKind::Invoice, tenant).in_branch(branch);
+        for role in [Role::TenantSuperAdmin, Role::Finance] {
+            let who = user(role, tenant, BranchScope::only([branch]));
+            assert_eq!(
+                authorize(&who, Action::Void, &invoice),
+                Decision::ConfirmationRequired(Critical::Void),
+                "{role}"
+            );
+        }
+        let admin = user(Role::Admin, tenant, BranchScope::All);
+        assert_eq!(
+            authorize(&admin, Action::Void, &invoice),
+            Decision::Deny(DenyReason::AdminCannotWriteFinancial)
+        );
+        for role in [Role::Sales, Role::Umrah] {
+            let who = user(role, tenant, BranchScope::All);
+            assert!(matches!(
+                authorize(&who, Action::Void, &invoice),
+                Decision::Deny(DenyReason::NotGranted { .. })
+            ));
+        }
+        let finance = user(Role::Finance, tenant, BranchScope::only([BranchId::new()]));
+        assert_eq!(
+            authorize(&finance, Action::Void, &invoice),
+            Decision::Deny(DenyReason::OutOfBranchScope)
+        );
+        let payment = Resource::new(ResourceKind::Payment, tenant);
+        let owner = user(Role::TenantSuperAdmin, tenant, BranchScope::All);
+        assert_eq!(
+            authorize(&owner, Action::Void, &payment),
+            Decision::Deny(DenyReason::NotApplicable),
+            "only invoices are voided"
+        );
+        let job = Principal::system(tenant, "outbox");
+        assert_eq!(
+            authorize(&job, Action::Void, &invoice),
+            Decision::Deny(DenyReason::SystemCannotPerformCritical)
+        );
     }
 
     #[test]

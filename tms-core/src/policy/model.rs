@@ -167,11 +167,15 @@ pub enum Action {
     Send,
     /// Erase a person's personal data (privacy right). Critical.
     Erase,
+    /// Void an issued invoice (its number stays used, its journal is
+    /// reversed). Critical; invoices only; needs U on financial records, so
+    /// Finance and the Tenant Super Admin may, an Admin never.
+    Void,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::Read,
         Action::Create,
         Action::Update,
@@ -185,6 +189,7 @@ impl Action {
         Action::RotateKeys,
         Action::Send,
         Action::Erase,
+        Action::Void,
     ];
 
     /// The table verb this action needs.
@@ -195,9 +200,11 @@ impl Action {
         match self {
             Action::Read => Verb::Read,
             Action::Create => Verb::Create,
-            Action::Update | Action::ChangeAccess | Action::ResetTwoFactor | Action::RotateKeys => {
-                Verb::Update
-            }
+            Action::Update
+            | Action::ChangeAccess
+            | Action::ResetTwoFactor
+            | Action::RotateKeys
+            | Action::Void => Verb::Update,
             Action::Delete | Action::Disconnect => Verb::Delete,
             Action::Export | Action::Erase => Verb::Export,
             Action::Approve | Action::Send => Verb::Approve,
@@ -213,6 +220,7 @@ impl Action {
             Action::RotateKeys => Some(ResourceKind::TenantSettings),
             Action::Send => Some(ResourceKind::Campaign),
             Action::Erase => Some(ResourceKind::PrivacyRequest),
+            Action::Void => Some(ResourceKind::Invoice),
             _ => None,
         }
     }
@@ -233,6 +241,7 @@ impl Action {
             Action::RotateKeys => "rotate_keys",
             Action::Send => "send",
             Action::Erase => "erase",
+            Action::Void => "void",
         }
     }
 }
@@ -421,6 +430,8 @@ pub enum Critical {
     SendCampaign,
     /// Refunding money.
     Refund,
+    /// Voiding an issued invoice.
+    Void,
 }
 
 /// The outcome of [`super::authorize`].

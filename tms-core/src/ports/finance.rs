@@ -11,11 +11,94 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::finance::{
-    CreditNote, ExchangeRate, Invoice, InvoiceSeries, LedgerLine, Payment, Refund, balanced,
+    CreditNote, ExchangeRate, Invoice, InvoiceSeries, InvoiceStatus, LedgerLine, Payable, Payment,
+    PaymentMethod, Refund, SupplierPayment, TenantTaxRate, balanced,
 };
 use crate::error::{Error, Result};
-use crate::id::{BranchId, InvoiceId, JournalId, PaymentId, TenantId};
+use crate::id::{
+    BookingId, BranchId, ClientId, InvoiceId, JournalId, PayableId, PaymentId, SupplierPaymentId,
+    TenantId,
+};
 use crate::money::{Currency, Money};
+use crate::ports::{Page, PageRequest, Scope};
+
+/// Filters of the invoice list; `None` is "any". Every filter narrows the
+/// caller's scope, never widens it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceFilter {
+    /// Only invoices in this state.
+    pub status: Option<InvoiceStatus>,
+    /// Only open ones: issued or partially paid (receivables).
+    pub open_only: bool,
+    /// Only this client's.
+    pub client_id: Option<ClientId>,
+    /// Only this branch's.
+    pub branch_id: Option<BranchId>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    /// Issued at or after (drafts never match).
+    pub issued_from: Option<DateTime<Utc>>,
+    /// Issued before.
+    pub issued_to: Option<DateTime<Utc>>,
+}
+
+/// One stored ledger line with where and when it was posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedLine {
+    /// The branch of the event.
+    pub branch_id: BranchId,
+    /// The event: `invoice.issued`, `credit_note.issued`, …
+    pub event: String,
+    /// When it was posted.
+    pub posted_at: DateTime<Utc>,
+    /// The line.
+    pub line: LedgerLine,
+}
+
+/// Filters of the payment list; `None` is "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    /// Only this client's.
+    pub client_id: Option<ClientId>,
+    /// Only this branch's.
+    pub branch_id: Option<BranchId>,
+    /// Only this method.
+    pub method: Option<PaymentMethod>,
+    /// Received at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Filters of the payables list; `None` is "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayableFilter {
+    /// Only this supplier's (exact name).
+    pub supplier: Option<String>,
+    /// Only this booking's.
+    pub booking_id: Option<BookingId>,
+    /// Only this branch's.
+    pub branch_id: Option<BranchId>,
+    /// Only those with something still open.
+    pub open_only: bool,
+}
+
+/// Sums of one client's records in one currency, within a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTotals {
+    /// The currency.
+    pub currency: Currency,
+    /// Totals of live (issued, partially paid, paid) invoices.
+    pub invoiced: Money,
+    /// Credit notes against them.
+    pub credited: Money,
+    /// Payments received (allocated or not).
+    pub paid: Money,
+    /// Refunds of those payments.
+    pub refunded: Money,
+}
 
 /// The ledger lines of one financial event, posted together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +169,67 @@ pub trait FinanceRepo: Send {
         quote: Currency,
         on: NaiveDate,
     ) -> Result<Option<ExchangeRate>>;
+    /// Adds a tenant tax rate; `Conflict` for a code already used.
+    async fn insert_tax_rate(&mut self, rate: &TenantTaxRate) -> Result<()>;
+    /// The tenant's tax rates, by code.
+    async fn tax_rates(&mut self, tenant: TenantId) -> Result<Vec<TenantTaxRate>>;
+    /// The tenant's tax rate with this code.
+    async fn tax_rate(&mut self, tenant: TenantId, code: &str) -> Result<Option<TenantTaxRate>>;
+    /// The invoices in `scope` that pass `filter`, in `(created_at, id)`
+    /// order; the branch scope is applied in the query.
+    async fn list_invoices(
+        &mut self,
+        scope: &Scope,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+    ) -> Result<Page<Invoice>>;
+    /// The payments in `scope` that pass `filter`, with their allocations.
+    async fn list_payments(
+        &mut self,
+        scope: &Scope,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Payment>>;
+    /// One client's sums per currency, over the records in `scope`.
+    async fn client_totals(&mut self, scope: &Scope, client: ClientId)
+    -> Result<Vec<ClientTotals>>;
+    /// The payables recorded for `booking`'s items, by item.
+    async fn payables_of_booking(
+        &mut self,
+        tenant: TenantId,
+        booking: BookingId,
+    ) -> Result<Vec<Payable>>;
+    /// Adds a payable; `Conflict` if the item has one already.
+    async fn insert_payable(&mut self, payable: &Payable) -> Result<()>;
+    /// The payable of `tenant` with this id.
+    async fn get_payable(&mut self, tenant: TenantId, id: PayableId) -> Result<Option<Payable>>;
+    /// Saves a payable's paid amount if its `version` is still the stored
+    /// one (`Conflict` otherwise), and bumps `version`.
+    async fn update_payable(&mut self, payable: &mut Payable) -> Result<()>;
+    /// The payables in `scope` that pass `filter`.
+    async fn list_payables(
+        &mut self,
+        scope: &Scope,
+        filter: &PayableFilter,
+        page: PageRequest,
+    ) -> Result<Page<Payable>>;
+    /// Adds a supplier payment with its allocations.
+    async fn insert_supplier_payment(&mut self, payment: &SupplierPayment) -> Result<()>;
+    /// The supplier payment of `tenant` with this id.
+    async fn get_supplier_payment(
+        &mut self,
+        tenant: TenantId,
+        id: SupplierPaymentId,
+    ) -> Result<Option<SupplierPayment>>;
+    /// The ledger lines of `account` in `scope` posted in `[from, to)`, in
+    /// posting order.
+    async fn posted_lines(
+        &mut self,
+        scope: &Scope,
+        account: crate::domain::finance::Account,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PostedLine>>;
     /// Posts a journal (checked with [`Journal::check`]).
     async fn post_journal(&mut self, journal: &Journal) -> Result<()>;
     /// Every ledger line of `tenant`, in posting order (for balance checks

@@ -53,7 +53,9 @@ pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 // --- finance (issue 7) ---
 #[cfg(any(test, feature = "mock"))]
 pub use finance::MockFinanceRepo;
-pub use finance::{FinanceRepo, Journal};
+pub use finance::{
+    ClientTotals, FinanceRepo, InvoiceFilter, Journal, PayableFilter, PaymentFilter, PostedLine,
+};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

@@ -107,6 +107,8 @@ macro_rules! store_contract_tests {
             concurrent_issuers_number_invoices_without_gaps,
             one_idempotency_key_records_one_payment,
             payments_refunds_and_rates_keep_the_books,
+            voiding_needs_confirmation_and_reverses_the_ledger,
+            payables_and_reports_keep_the_books,
             // --- messaging (issue 9) ---
             outbox_claims_lease_and_log_every_attempt,
             concurrent_claimers_never_share_a_message,
@@ -1597,7 +1599,8 @@ pub use umrah::{
 mod finance;
 pub use finance::{
     FinanceWorld, concurrent_issuers_number_invoices_without_gaps,
-    one_idempotency_key_records_one_payment, payments_refunds_and_rates_keep_the_books,
+    one_idempotency_key_records_one_payment, payables_and_reports_keep_the_books,
+    payments_refunds_and_rates_keep_the_books, voiding_needs_confirmation_and_reverses_the_ledger,
 };
 // --- messaging (issue 9) ---
 mod messaging;

@@ -7,6 +7,9 @@
 //!   another body is a 422.
 //! - `POST /payments/{id}/refunds` is critical: the first request answers
 //!   428 with a confirmation token; repeated with `Tms-Confirm` it acts.
+//! - `POST /invoices/{id}/void` is critical too (428, then `Tms-Confirm`);
+//!   an invoice with payments still allocated is a 409 that says to refund
+//!   or unallocate them first.
 //! - Amounts are `{amount, currency}` with a decimal string, as everywhere
 //!   in the API ([`MoneyBody`], [`MoneyView`]).
 
@@ -18,18 +21,20 @@ use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tms_core::domain::finance::{
-    CreditNote, ExchangeRate, Invoice, InvoiceLine, Payment, PaymentMethod, Refund, TaxRate,
+    CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentMethod, Refund,
+    TaxRate, TenantTaxRate,
 };
 use tms_core::error::FieldErrors;
 use tms_core::id::{BookingId, BranchId, ClientId, InvoiceId, PaymentId};
 use tms_core::money::Currency;
+use tms_core::ports::{InvoiceFilter, PaymentFilter};
 use tms_core::service::finance::{Finance, NewAllocation, NewExchangeRate, NewInvoice, NewPayment};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Json, Path, confirmation, idempotency_key};
+use crate::extract::{Json, Path, Query, confirmation, idempotency_key};
 use crate::routes::bookings::{MoneyBody, MoneyView, REPLAYED_HEADER};
 
 /// The paths of this module.
@@ -40,10 +45,17 @@ use crate::routes::bookings::{MoneyBody, MoneyView, REPLAYED_HEADER};
         create_invoice,
         get_invoice,
         issue_invoice,
+        void_invoice,
         credit_invoice,
         record_payment,
         get_payment,
-        refund_payment
+        refund_payment,
+        add_tax_rate,
+        list_tax_rates,
+        list_invoices,
+        list_payments,
+        list_receivables,
+        client_balance
     ),
     components(schemas(
         ExchangeRateBody,
@@ -59,7 +71,15 @@ use crate::routes::bookings::{MoneyBody, MoneyView, REPLAYED_HEADER};
         PaymentBody,
         PaymentView,
         RefundBody,
-        RefundView
+        RefundView,
+        TaxRateBody,
+        TaxRateView,
+        InvoiceList,
+        PaymentList,
+        ReceivableView,
+        ReceivableList,
+        BalanceView,
+        ClientBalanceView
     )),
     tags((name = "finance", description = "Exchange rates, invoices, payments and refunds"))
 )]
@@ -69,11 +89,15 @@ pub struct ApiDoc;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/exchange-rates", post(add_exchange_rate))
-        .route("/invoices", post(create_invoice))
+        .route("/tax-rates", post(add_tax_rate).get(list_tax_rates))
+        .route("/invoices", post(create_invoice).get(list_invoices))
+        .route("/receivables", get(list_receivables))
+        .route("/clients/{id}/balance", get(client_balance))
         .route("/invoices/{id}", get(get_invoice))
         .route("/invoices/{id}/issue", post(issue_invoice))
+        .route("/invoices/{id}/void", post(void_invoice))
         .route("/invoices/{id}/credit-notes", post(credit_invoice))
-        .route("/payments", post(record_payment))
+        .route("/payments", post(record_payment).get(list_payments))
         .route("/payments/{id}", get(get_payment))
         .route("/payments/{id}/refunds", post(refund_payment))
 }
@@ -225,9 +249,12 @@ pub struct InvoiceLineBody {
     pub quantity: i64,
     /// Price of one, before tax.
     pub unit_price: MoneyBody,
-    /// Tax in basis points (`1500` is 15 %); 0 when absent.
-    #[serde(default)]
-    pub tax_rate: u32,
+    /// Tax in basis points (`1500` is 15 %); 0 when absent. Give either
+    /// this or `tax_code`, not both.
+    pub tax_rate: Option<u32>,
+    /// The code of one of the tenant's tax rates (`GET /tax-rates`); the
+    /// line is billed at that rate.
+    pub tax_code: Option<String>,
 }
 
 /// A new draft invoice.
@@ -264,10 +291,16 @@ impl InvoiceBody {
                 &format!("lines[{i}].unit_price"),
                 &l.unit_price,
             );
+            if l.tax_rate.is_some() && l.tax_code.is_some() {
+                errors.push(
+                    format!("lines[{i}].tax_code"),
+                    "give tax_code or tax_rate, not both",
+                );
+            }
             let tax = check_at(
                 &mut errors,
                 format!("lines[{i}].tax_rate"),
-                TaxRate::from_basis_points(l.tax_rate),
+                TaxRate::from_basis_points(l.tax_rate.unwrap_or(0)),
             );
             if let (Some(unit_price), Some(tax_rate)) = (price, tax) {
                 lines.push(InvoiceLine {
@@ -275,6 +308,7 @@ impl InvoiceBody {
                     quantity: l.quantity,
                     unit_price,
                     tax_rate,
+                    tax_code: l.tax_code,
                 });
             }
         }
@@ -306,6 +340,12 @@ pub struct InvoiceLineView {
     pub unit_price: MoneyView,
     /// Tax in basis points.
     pub tax_rate: u32,
+    /// The tenant tax rate's code, when the line named one.
+    pub tax_code: Option<String>,
+    /// quantity × unit price.
+    pub net: MoneyView,
+    /// The line's tax, rounded half-up to the minor unit.
+    pub tax: MoneyView,
 }
 
 /// An invoice.
@@ -358,11 +398,20 @@ impl From<&Invoice> for InvoiceView {
             lines: i
                 .lines
                 .iter()
-                .map(|l| InvoiceLineView {
-                    description: l.description.clone(),
-                    quantity: l.quantity,
-                    unit_price: l.unit_price.into(),
-                    tax_rate: l.tax_rate.basis_points(),
+                .map(|l| {
+                    // A stored line always computes (it was checked when
+                    // the draft was made); zero is a safe fallback.
+                    let zero = tms_core::money::Money::zero(l.unit_price.currency());
+                    let (net, tax) = l.amounts().map_or((zero, zero), |a| (a.net, a.tax));
+                    InvoiceLineView {
+                        description: l.description.clone(),
+                        quantity: l.quantity,
+                        unit_price: l.unit_price.into(),
+                        tax_rate: l.tax_rate.basis_points(),
+                        tax_code: l.tax_code.clone(),
+                        net: net.into(),
+                        tax: tax.into(),
+                    }
                 })
                 .collect(),
             net: i.net.into(),
@@ -443,6 +492,39 @@ pub async fn issue_invoice(
 ) -> ApiResult<axum::Json<InvoiceView>> {
     let ctx = auth.authenticated.context()?;
     let invoice = finance(&state).issue(&ctx, invoice_id(&id)?).await?;
+    Ok(axum::Json((&invoice).into()))
+}
+
+/// Voids an issued invoice (its number stays used, its journal is
+/// reversed); critical: confirm with `Tms-Confirm`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/invoices/{id}/void",
+    tag = "finance",
+    params(
+        ("id" = String, Path, description = "The invoice id"),
+        ("Tms-Confirm" = Option<String>, Header, description = "The confirmation_token of the 428 answer"),
+    ),
+    responses(
+        (status = 200, description = "Voided", body = InvoiceView),
+        (status = 403, description = "Not allowed (Admins never void)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft, already void, payments still allocated (refund or unallocate first) or credit notes against it", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "Repeat with Tms-Confirm", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn void_invoice(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<InvoiceView>> {
+    let ctx = auth.authenticated.context()?;
+    let id = invoice_id(&id)?;
+    let confirmation = confirmation(&headers);
+    let invoice = finance(&state)
+        .void(&ctx, id, confirmation.as_ref())
+        .await?;
     Ok(axum::Json((&invoice).into()))
 }
 
@@ -777,4 +859,389 @@ pub async fn refund_payment(
         .refund(&ctx, id, amount, &body.reason, confirmation.as_ref())
         .await?;
     Ok((StatusCode::CREATED, axum::Json((&refund).into())))
+}
+
+// ------------------------------------------------ tax rates, lists, balances
+
+/// A new tenant tax rate.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TaxRateBody {
+    /// 1 to 20 of `A-Z`, `0-9`, `_`, `-`, unique per tenant: `VAT15`.
+    pub code: String,
+    /// Printed on invoices: `VAT 15 %`.
+    pub name: String,
+    /// Basis points, 0 to 10000 (`1500` is 15 %).
+    pub basis_points: u32,
+}
+
+/// A tenant tax rate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaxRateView {
+    /// Its code.
+    pub code: String,
+    /// Its name.
+    pub name: String,
+    /// Basis points.
+    pub basis_points: u32,
+    /// When it was entered.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&TenantTaxRate> for TaxRateView {
+    fn from(r: &TenantTaxRate) -> Self {
+        Self {
+            code: r.code.clone(),
+            name: r.name.clone(),
+            basis_points: r.rate.basis_points(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Adds a tax rate to the tenant's table (Finance and the owner).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tax-rates",
+    tag = "finance",
+    request_body = TaxRateBody,
+    responses(
+        (status = 201, description = "Added", body = TaxRateView),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The code is taken (rates are never edited)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn add_tax_rate(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<TaxRateBody>,
+) -> ApiResult<(StatusCode, axum::Json<TaxRateView>)> {
+    let ctx = auth.authenticated.context()?;
+    let rate = finance(&state)
+        .add_tax_rate(&ctx, &body.code, &body.name, body.basis_points)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json((&rate).into())))
+}
+
+/// The tenant's tax rates, by code.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tax-rates",
+    tag = "finance",
+    responses(
+        (status = 200, description = "The rates", body = [TaxRateView]),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_tax_rates(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<axum::Json<Vec<TaxRateView>>> {
+    let ctx = auth.authenticated.context()?;
+    let rates = finance(&state).tax_rates(&ctx).await?;
+    Ok(axum::Json(rates.iter().map(Into::into).collect()))
+}
+
+/// Filters of the invoice, payment and receivable lists.
+#[derive(Debug, Deserialize)]
+pub struct FinanceQuery {
+    /// Invoices: only this status.
+    pub status: Option<String>,
+    /// Payments: only this method.
+    pub method: Option<String>,
+    /// Only this client's.
+    pub client_id: Option<String>,
+    /// Only this branch's.
+    pub branch_id: Option<String>,
+    /// From this day (UTC), inclusive.
+    pub from: Option<NaiveDate>,
+    /// To this day (UTC), inclusive.
+    pub to: Option<NaiveDate>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Cursor.
+    pub cursor: Option<String>,
+}
+
+/// Parsed common filters: client, branch, `[from, to)` instants, page.
+pub(crate) struct Common {
+    pub(crate) client_id: Option<ClientId>,
+    pub(crate) branch_id: Option<BranchId>,
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
+    pub(crate) page: tms_core::ports::PageRequest,
+}
+
+/// The first instant of `day` (UTC).
+pub(crate) fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The first instant after `day` (UTC): `to` days are inclusive.
+pub(crate) fn day_end(day: NaiveDate) -> tms_core::Result<DateTime<Utc>> {
+    day.succ_opt()
+        .map(day_start)
+        .ok_or_else(|| tms_core::Error::invalid("to", "is out of range"))
+}
+
+impl FinanceQuery {
+    fn common(&self) -> tms_core::Result<Common> {
+        let mut errors = FieldErrors::new();
+        let client_id = self
+            .client_id
+            .as_deref()
+            .and_then(|c| parse_id::<ClientId>(&mut errors, "client_id", c, "client"));
+        let branch_id = self
+            .branch_id
+            .as_deref()
+            .and_then(|b| parse_id::<BranchId>(&mut errors, "branch_id", b, "branch"));
+        let to = self.to.map(day_end).transpose();
+        let to = errors.check("to", to).flatten();
+        errors.into_result()?;
+        Ok(Common {
+            client_id,
+            branch_id,
+            from: self.from.map(day_start),
+            to,
+            page: tms_core::ports::PageRequest::new(self.limit, self.cursor.as_deref())?,
+        })
+    }
+}
+
+/// One page of invoices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceList {
+    /// The invoices, oldest first.
+    pub items: Vec<InvoiceView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The invoices the caller sees (their branches only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/invoices",
+    tag = "finance",
+    params(
+        ("status" = Option<String>, Query, description = "draft, issued, partially_paid, paid or void"),
+        ("client_id" = Option<String>, Query, description = "Only this client's"),
+        ("branch_id" = Option<String>, Query, description = "Only this branch's (404 if not in scope)"),
+        ("from" = Option<String>, Query, description = "Created on or after this day (YYYY-MM-DD, UTC)"),
+        ("to" = Option<String>, Query, description = "Created on or before this day"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1..=200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = InvoiceList),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The branch is not in scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_invoices(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<FinanceQuery>,
+) -> ApiResult<axum::Json<InvoiceList>> {
+    let ctx = auth.authenticated.context()?;
+    let c = query.common()?;
+    let status = query
+        .status
+        .as_deref()
+        .map(InvoiceStatus::parse)
+        .transpose()?;
+    let filter = InvoiceFilter {
+        status,
+        open_only: false,
+        client_id: c.client_id,
+        branch_id: c.branch_id,
+        from: c.from,
+        to: c.to,
+        issued_from: None,
+        issued_to: None,
+    };
+    let page = finance(&state).list_invoices(&ctx, filter, c.page).await?;
+    Ok(axum::Json(InvoiceList {
+        items: page.items.iter().map(Into::into).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+/// One page of payments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentList {
+    /// The payments, oldest first.
+    pub items: Vec<PaymentView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The payments the caller sees (their branches only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/payments",
+    tag = "finance",
+    params(
+        ("method" = Option<String>, Query, description = "cash, bank_transfer, card or cheque"),
+        ("client_id" = Option<String>, Query, description = "Only this client's"),
+        ("branch_id" = Option<String>, Query, description = "Only this branch's (404 if not in scope)"),
+        ("from" = Option<String>, Query, description = "Received on or after this day (YYYY-MM-DD, UTC)"),
+        ("to" = Option<String>, Query, description = "Received on or before this day"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1..=200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = PaymentList),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The branch is not in scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_payments(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<FinanceQuery>,
+) -> ApiResult<axum::Json<PaymentList>> {
+    let ctx = auth.authenticated.context()?;
+    let c = query.common()?;
+    let method = query
+        .method
+        .as_deref()
+        .map(PaymentMethod::parse)
+        .transpose()?;
+    let filter = PaymentFilter {
+        client_id: c.client_id,
+        branch_id: c.branch_id,
+        method,
+        from: c.from,
+        to: c.to,
+    };
+    let page = finance(&state).list_payments(&ctx, filter, c.page).await?;
+    Ok(axum::Json(PaymentList {
+        items: page.items.iter().map(Into::into).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+/// An open invoice and what is due on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivableView {
+    /// The invoice.
+    pub invoice: InvoiceView,
+    /// total − credited − (paid − refunded).
+    pub due: MoneyView,
+}
+
+/// One page of receivables.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivableList {
+    /// Open invoices, oldest first.
+    pub items: Vec<ReceivableView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Open invoices (issued or partially paid) with the amount due on each.
+#[utoipa::path(
+    get,
+    path = "/api/v1/receivables",
+    tag = "finance",
+    params(
+        ("client_id" = Option<String>, Query, description = "Only this client's"),
+        ("branch_id" = Option<String>, Query, description = "Only this branch's (404 if not in scope)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1..=200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = ReceivableList),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The branch is not in scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_receivables(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<FinanceQuery>,
+) -> ApiResult<axum::Json<ReceivableList>> {
+    let ctx = auth.authenticated.context()?;
+    let c = query.common()?;
+    let page = finance(&state)
+        .receivables(&ctx, c.client_id, c.branch_id, c.page)
+        .await?;
+    Ok(axum::Json(ReceivableList {
+        items: page
+            .items
+            .iter()
+            .map(|r| ReceivableView {
+                invoice: (&r.invoice).into(),
+                due: r.due.into(),
+            })
+            .collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+/// A client's balance in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceView {
+    /// ISO-4217 code.
+    pub currency: String,
+    /// Totals of live invoices.
+    pub invoiced: MoneyView,
+    /// Credit notes.
+    pub credited: MoneyView,
+    /// Payments received.
+    pub paid: MoneyView,
+    /// Refunds.
+    pub refunded: MoneyView,
+    /// invoiced − credited − paid + refunded: positive is owed by the
+    /// client, negative is the client's advance.
+    pub balance: MoneyView,
+}
+
+/// A client's balances.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientBalanceView {
+    /// The client.
+    pub client_id: String,
+    /// One entry per currency, by code.
+    pub balances: Vec<BalanceView>,
+}
+
+/// A client's balance per currency, over the branches the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/clients/{id}/balance",
+    tag = "finance",
+    params(("id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The balances", body = ClientBalanceView),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn client_balance(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ClientBalanceView>> {
+    let ctx = auth.authenticated.context()?;
+    let client: ClientId = id
+        .parse()
+        .map_err(|_| tms_core::Error::not_found("client"))?;
+    let balances = finance(&state).client_balance(&ctx, client).await?;
+    Ok(axum::Json(ClientBalanceView {
+        client_id: client.to_string(),
+        balances: balances
+            .iter()
+            .map(|b| BalanceView {
+                currency: b.currency.code().to_owned(),
+                invoiced: b.invoiced.into(),
+                credited: b.credited.into(),
+                paid: b.paid.into(),
+                refunded: b.refunded.into(),
+                balance: b.balance.into(),
+            })
+            .collect(),
+    }))
 }

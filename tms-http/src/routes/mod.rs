@@ -23,6 +23,7 @@ pub mod tickets;
 pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
+pub mod finance_reports;
 // --- messaging (issue 9) ---
 pub mod outbox;
 // --- privacy (issue 7) ---
@@ -90,6 +91,9 @@ pub const RESOURCES: &[Resource] = &[
         router: finance::router,
         openapi: finance::ApiDoc::openapi,
     },
+    Resource {
+        router: finance_reports::router,
+        openapi: finance_reports::ApiDoc::openapi,
     // --- messaging (issue 9) ---
     Resource {
         router: outbox::router,

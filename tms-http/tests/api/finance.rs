@@ -18,13 +18,13 @@ const FORBIDDEN: StatusCode = StatusCode::FORBIDDEN;
 const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
 const PRECONDITION: StatusCode = StatusCode::PRECONDITION_REQUIRED;
 
-fn sar(amount: &str) -> Value {
+pub(crate) fn sar(amount: &str) -> Value {
     json!({ "amount": amount, "currency": "SAR" })
 }
 
 /// Two nights at 500.00 SAR with 15 % tax: net 1000.00, tax 150.00, total
 /// 1150.00.
-fn invoice_body(branch: BranchId, client: ClientId) -> Value {
+pub(crate) fn invoice_body(branch: BranchId, client: ClientId) -> Value {
     json!({
         "branch_id": branch.to_string(),
         "client_id": client.to_string(),
@@ -38,7 +38,7 @@ fn invoice_body(branch: BranchId, client: ClientId) -> Value {
     })
 }
 
-fn payment_body(a: &Agency, amount: &str, invoice: Option<&str>) -> Value {
+pub(crate) fn payment_body(a: &Agency, amount: &str, invoice: Option<&str>) -> Value {
     let allocations = match invoice {
         Some(id) => json!([{ "invoice_id": id, "amount": sar(amount) }]),
         None => json!([]),
@@ -53,11 +53,16 @@ fn payment_body(a: &Agency, amount: &str, invoice: Option<&str>) -> Value {
     })
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub(crate) async fn post(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     send(app, token, Method::POST, path, body).await
 }
 
-async fn draft(app: &TestApp, a: &Agency) -> String {
+pub(crate) async fn draft(app: &TestApp, a: &Agency) -> String {
     let (status, body) = post(
         app,
         a.owner(),
@@ -69,7 +74,7 @@ async fn draft(app: &TestApp, a: &Agency) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn issued(app: &TestApp, a: &Agency) -> String {
+pub(crate) async fn issued(app: &TestApp, a: &Agency) -> String {
     let id = draft(app, a).await;
     let (status, body) = post(
         app,
@@ -82,7 +87,7 @@ async fn issued(app: &TestApp, a: &Agency) -> String {
     id
 }
 
-async fn refund(
+pub(crate) async fn refund(
     app: &TestApp,
     token: &str,
     payment: &str,
@@ -242,7 +247,7 @@ async fn draft_issue_pay_twice_with_one_key_and_refund_with_confirmation_on_post
 // ----------------------------------------------------------- the matrix
 
 /// Index of `role` in [`ROLES`], to give each role its own record.
-fn index(role: Role) -> usize {
+pub(crate) fn index(role: Role) -> usize {
     ROLES.iter().position(|r| *r == role).unwrap()
 }
 

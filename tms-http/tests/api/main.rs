@@ -23,6 +23,7 @@ mod bookings;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+mod finance_followups;
 // --- messaging (issue 9) ---
 mod outbox;
 // --- privacy (issue 7) ---

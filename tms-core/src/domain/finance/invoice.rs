@@ -13,9 +13,11 @@
 //!   the invoice: a correction afterwards is a [`CreditNote`].
 //! - Open amount = total − credited − (paid − refunded). Payments and
 //!   credit notes never take it below zero; refunds raise it again.
-//! - Tax is computed per line, rounded half-up (see [`super::TaxRate`]);
-//!   the totals are sums of the rounded lines, so every printed line adds
-//!   up to the printed total.
+//! - Tax is computed per line, rounded half-up (see [`super::TaxRate`]):
+//!   `tax = round_half_up(quantity × unit_price × basis_points / 10 000)`
+//!   in minor units; the totals are sums of the rounded lines, so every
+//!   printed line adds up to the printed total. A line names the tenant's
+//!   tax rate by code when it came from one, and keeps the rate itself.
 
 use std::fmt;
 
@@ -141,6 +143,11 @@ pub struct InvoiceLine {
     pub unit_price: Money,
     /// The tax rate applied to the line.
     pub tax_rate: TaxRate,
+    /// The code of the tenant's tax rate ([`super::TenantTaxRate`]) the
+    /// rate came from; `None` for a rate given only as basis points (and for
+    /// lines stored before tax codes existed, hence the serde default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
 }
 
 /// A line's computed amounts.
@@ -373,13 +380,30 @@ impl Invoice {
         self.settle(now)
     }
 
-    /// Issued → void, only while nothing is paid or credited (refund and
-    /// credit first: the ledger then stays simple to read).
+    /// Issued (or paid, partially paid) → void, only while no payment stays
+    /// allocated to it (paid − refunded is zero) and no credit note
+    /// references it: the void journal then reverses exactly the issue
+    /// journal and the receivable account keeps matching open invoices.
     pub fn void(&mut self, now: DateTime<Utc>) -> Result<()> {
-        self.expect(&[InvoiceStatus::Issued], "void")?;
-        if !self.paid.is_zero() || !self.credited.is_zero() {
+        match self.status {
+            InvoiceStatus::Draft => {
+                return Err(Error::conflict(
+                    "a draft is not voided: it has no number; delete or change it instead",
+                ));
+            }
+            InvoiceStatus::Void => {
+                return Err(Error::conflict("the invoice is already void"));
+            }
+            _ => {}
+        }
+        if !self.paid.checked_sub(self.refunded)?.is_zero() {
             return Err(Error::conflict(
-                "an invoice with payments or credit notes cannot be voided",
+                "payments are allocated to this invoice: refund or unallocate them first, then void it",
+            ));
+        }
+        if !self.credited.is_zero() {
+            return Err(Error::conflict(
+                "credit notes reference this invoice: credit the rest with a credit note instead of voiding it",
             ));
         }
         self.status = InvoiceStatus::Void;
@@ -681,6 +705,7 @@ mod tests {
             quantity: qty,
             unit_price: sar(price),
             tax_rate: TaxRate::from_basis_points(bp).unwrap(),
+            tax_code: None,
         }
     }
 
@@ -750,6 +775,21 @@ mod tests {
         inv.unallocate(sar(1_000), Utc::now()).unwrap();
         assert_eq!(inv.status, InvoiceStatus::Issued);
         assert!(inv.unallocate(sar(1), Utc::now()).is_err());
+        // Fully refunded: nothing stays allocated, so it may be voided.
+        inv.void(Utc::now()).unwrap();
+        assert_eq!(inv.status, InvoiceStatus::Void);
+        assert!(inv.void(Utc::now()).is_err(), "void once");
+    }
+
+    #[test]
+    fn an_invoice_with_allocated_payments_says_to_refund_first() {
+        let mut inv = draft(vec![line(1, 1_000, 0)]);
+        inv.issue(3, Utc::now()).unwrap();
+        inv.allocate(sar(1), Utc::now()).unwrap();
+        let err = inv.void(Utc::now()).unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+        assert!(err.to_string().contains("refund or unallocate"), "{err}");
+        assert_eq!(inv.status, InvoiceStatus::PartiallyPaid, "unchanged");
     }
 
     #[test]

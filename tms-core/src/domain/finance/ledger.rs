@@ -7,6 +7,8 @@
 //! | refund       | receivable (per invoice), client advances (advance part) | cash (amount) |
 //! | credit note  | revenue (net), tax payable (tax) | receivable (total)            |
 //! | void         | revenue (net), tax payable (tax) | receivable (total)            |
+//! | payable      | supplier costs (item cost)     | supplier payables (item cost)   |
+//! | supplier payment | supplier payables (amount) | cash (amount)                   |
 //!
 //! So the receivable account's balance is always the sum of open invoice
 //! amounts, cash is payments minus refunds, and every journal balances per
@@ -14,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CreditNote, Invoice, Payment, Refund, RefundSplit};
+use super::{CreditNote, Invoice, Payable, Payment, Refund, RefundSplit, SupplierPayment};
 use crate::error::{Error, Result};
 use crate::money::{Currency, Money};
 
@@ -34,6 +36,10 @@ pub enum Account {
     TaxPayable,
     /// Payments not yet allocated to an invoice (liability).
     ClientAdvances,
+    /// What booking items cost the agency (expense).
+    SupplierCosts,
+    /// What the agency owes suppliers (liability).
+    SupplierPayables,
 }
 
 impl Account {
@@ -45,6 +51,8 @@ impl Account {
             Account::Revenue => "revenue",
             Account::TaxPayable => "tax_payable",
             Account::ClientAdvances => "client_advances",
+            Account::SupplierCosts => "supplier_costs",
+            Account::SupplierPayables => "supplier_payables",
         }
     }
 
@@ -56,6 +64,8 @@ impl Account {
             "revenue" => Account::Revenue,
             "tax_payable" => Account::TaxPayable,
             "client_advances" => Account::ClientAdvances,
+            "supplier_costs" => Account::SupplierCosts,
+            "supplier_payables" => Account::SupplierPayables,
             _ => return Err(Error::invalid("account", "is not a ledger account")),
         })
     }
@@ -217,6 +227,26 @@ pub fn refund_journal(refund: &Refund, split: &RefundSplit) -> Result<Vec<Ledger
         .done()
 }
 
+/// The journal of recording `payables` (one event may record several, in
+/// several currencies: each currency balances on its own).
+pub fn payable_journal(payables: &[Payable]) -> Result<Vec<LedgerLine>> {
+    let mut journal = Journal::new();
+    for p in payables {
+        journal = journal
+            .push(Account::SupplierCosts, Side::Debit, p.amount)?
+            .push(Account::SupplierPayables, Side::Credit, p.amount)?;
+    }
+    journal.done()
+}
+
+/// The journal of paying a supplier.
+pub fn supplier_payment_journal(payment: &SupplierPayment) -> Result<Vec<LedgerLine>> {
+    Journal::new()
+        .push(Account::SupplierPayables, Side::Debit, payment.amount)?
+        .push(Account::Cash, Side::Credit, payment.amount)?
+        .done()
+}
+
 #[cfg(test)]
 mod tests {
     //! The property of the issue: over any sequence of events the ledger
@@ -286,6 +316,7 @@ mod tests {
                             quantity: q,
                             unit_price: sar(p),
                             tax_rate: TaxRate::from_basis_points(bp).unwrap_or(TaxRate::ZERO),
+                            tax_code: None,
                         }).collect();
                         invoices.push(Invoice::draft(InvoiceId::new(), tenant, branch, client, None,
                             InvoiceSeries::invoices(), Currency::SAR, lines, now)?);

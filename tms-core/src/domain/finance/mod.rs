@@ -3,6 +3,7 @@
 
 mod invoice;
 mod ledger;
+mod payable;
 mod rate;
 mod rounding;
 
@@ -11,8 +12,9 @@ pub use invoice::{
     LineAmounts, Payment, PaymentMethod, Refund, RefundSplit, Totals,
 };
 pub use ledger::{
-    Account, LedgerLine, Side, balance, balanced, credit_journal, issue_journal, payment_journal,
-    refund_journal, void_journal,
+    Account, LedgerLine, Side, balance, balanced, credit_journal, issue_journal, payable_journal,
+    payment_journal, refund_journal, supplier_payment_journal, void_journal,
 };
+pub use payable::{Payable, PayableAllocation, SupplierPayment};
 pub use rate::{Conversion, ExchangeRate, MAX_RATE_DECIMALS, Rate, TaxRate, TenantTaxRate};
 pub use rounding::Rounding;

@@ -223,15 +223,77 @@ impl From<TaxRate> for u32 {
     }
 }
 
-/// A named tax rate a tenant configured (`VAT` at 1500 bp).
+/// A named tax rate a tenant configured (`VAT15`, "VAT 15 %", 1500 bp).
+///
+/// Invoice lines name it by `code`; the line then carries the rate itself
+/// too, so an issued invoice never changes when the tenant's table does.
+/// Rates are added, never edited: a new rate gets a new code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantTaxRate {
     /// Whose rate.
     pub tenant_id: TenantId,
-    /// A short code printed on invoices: `VAT`, `EXEMPT`.
+    /// A short code, unique per tenant: 1 to 20 of `A-Z`, `0-9`, `_`, `-`.
     pub code: String,
+    /// The name printed on invoices, 1 to 100 characters: `VAT 15 %`.
+    pub name: String,
     /// The rate.
     pub rate: TaxRate,
+    /// When it was entered.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TenantTaxRate {
+    /// Checks the code and name; the rate is checked by [`TaxRate`].
+    ///
+    /// ```
+    /// use tms_core::domain::finance::{TaxRate, TenantTaxRate};
+    /// let vat = TenantTaxRate::new(
+    ///     tms_core::id::TenantId::new(), "VAT15", "VAT 15 %",
+    ///     TaxRate::from_basis_points(1500).unwrap(), chrono::Utc::now(),
+    /// ).unwrap();
+    /// assert_eq!(vat.code, "VAT15");
+    /// assert!(TenantTaxRate::new(vat.tenant_id, "vat 15", "x", vat.rate, vat.created_at).is_err());
+    /// ```
+    pub fn new(
+        tenant_id: TenantId,
+        code: &str,
+        name: &str,
+        rate: TaxRate,
+        created_at: DateTime<Utc>,
+    ) -> Result<Self> {
+        let code = Self::parse_code(code)?;
+        let name = name.trim();
+        let len = name.chars().count();
+        if len == 0 || len > 100 || name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "name",
+                "must have 1 to 100 characters, no control characters",
+            ));
+        }
+        Ok(Self {
+            tenant_id,
+            code,
+            name: name.to_owned(),
+            rate,
+            created_at,
+        })
+    }
+
+    /// Checks a code: 1 to 20 of `A-Z`, `0-9`, `_`, `-`.
+    pub fn parse_code(raw: &str) -> Result<String> {
+        let ok = (1..=20).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if ok {
+            Ok(raw.to_owned())
+        } else {
+            Err(Error::invalid(
+                "code",
+                "must be 1 to 20 letters A-Z, digits, '_' or '-'",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,19 @@
 //!   invoices of the same client and currency that the caller sees.
 //! - **Refunds** are critical (confirmation), never above what was paid net
 //!   of earlier refunds; concurrent refunds of one payment cannot both pass.
+//! - **Void** is critical (confirmation), for issued invoices with no
+//!   payment left allocated and no credit note; it reverses the issue
+//!   journal and keeps the number used.
 //! - **Ledger.** Every event posts a journal that balances per currency, in
 //!   the same unit as the event and its audit record.
+
+mod lists;
+mod payables;
+mod reports;
+
+pub use lists::{ClientBalance, Receivable};
+pub use payables::{NewSupplierPayment, RecordedSupplierPayment, SUPPLIER_PAYMENT_OPERATION};
+pub use reports::{Report, ReportKind, ReportRequest};
 
 use serde_json::json;
 
@@ -32,7 +43,7 @@ use crate::domain::Context;
 use crate::domain::finance::{
     Allocation, Conversion, CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries, Payment,
     PaymentMethod, Rate, Refund, TaxRate, credit_journal, issue_journal, payment_journal,
-    refund_journal,
+    refund_journal, void_journal,
 };
 use crate::error::{Error, FieldErrors, Result};
 use crate::id::{
@@ -40,7 +51,7 @@ use crate::id::{
     RefundId,
 };
 use crate::money::{Currency, Money};
-use crate::policy::{Action, Resource, ResourceKind};
+use crate::policy::{self, Action, Decision, Resource, ResourceKind};
 use crate::ports::{Claim, IdempotencyKey, IdempotencyRecord, Journal, UnitOfWork, fingerprint};
 use crate::security::token::PlainToken;
 use crate::service::bookings::authorize;
@@ -261,6 +272,23 @@ impl Finance {
         if !branch.is_open() {
             return Err(Error::conflict("the branch is closed"));
         }
+        let mut lines = request.lines;
+        // A line naming a tenant tax rate is billed at that rate; the line
+        // keeps both, so a later table change never alters the invoice.
+        let mut errors = FieldErrors::new();
+        for (i, line) in lines.iter_mut().enumerate() {
+            let Some(code) = line.tax_code.as_deref() else {
+                continue;
+            };
+            match uow.finance().tax_rate(tenant, code).await? {
+                Some(rate) => line.tax_rate = rate.rate,
+                None => errors.push(
+                    format!("lines[{i}].tax_code"),
+                    "is not one of the tenant's tax rates",
+                ),
+            }
+        }
+        errors.into_result()?;
         let invoice = Invoice::draft(
             InvoiceId::generate_at(ctx.now, self.deps.random.as_ref()),
             tenant,
@@ -269,7 +297,7 @@ impl Finance {
             request.booking_id,
             series,
             request.currency,
-            request.lines,
+            lines,
             ctx.now,
         )?;
         uow.finance().insert_invoice(&invoice).await?;
@@ -331,6 +359,55 @@ impl Finance {
         uow.audit()
             .append(
                 NewAuditEvent::new(ctx, "invoice.issued", "invoice", Some(id.as_uuid()))
+                    .in_branch(invoice.branch_id)
+                    .with_change(Some(before), Some(invoice_view(&invoice))),
+            )
+            .await?;
+        uow.commit().await?;
+        Ok(invoice)
+    }
+
+    /// Voids an issued invoice: its number stays used, its issue journal is
+    /// reversed. Critical: the first call returns `ConfirmationRequired`
+    /// with a token; the call repeated with it acts. `Conflict` while a
+    /// payment stays allocated to it (refund or unallocate first) or a
+    /// credit note references it.
+    pub async fn void(
+        &self,
+        ctx: &Context,
+        id: InvoiceId,
+        confirmation: Option<&PlainToken>,
+    ) -> Result<Invoice> {
+        let mut uow = self.deps.store.begin().await?;
+        let mut invoice = self.load_invoice(&mut *uow, ctx, id).await?;
+        let resource = Resource::new(ResourceKind::Invoice, invoice.tenant_id)
+            .in_branch(invoice.branch_id)
+            .with_id(id.as_uuid());
+        // A refusal first, then the state, then the confirmation: a token
+        // for an invoice that cannot be voided would only mislead.
+        if let Decision::Deny(reason) = policy::authorize(&ctx.principal, Action::Void, &resource) {
+            return Err(reason.into_error(resource.kind));
+        }
+        invoice.clone().void(ctx.now)?;
+        let mut uow =
+            authorize(uow, &self.deps, ctx, Action::Void, &resource, confirmation).await?;
+        let before = invoice_view(&invoice);
+        invoice.void(ctx.now)?;
+        uow.finance().update_invoice(&mut invoice).await?;
+        let lines = void_journal(&invoice)?;
+        uow.finance()
+            .post_journal(&journal(
+                ctx,
+                &self.deps,
+                invoice.branch_id,
+                "invoice.voided",
+                id.as_uuid(),
+                lines,
+            ))
+            .await?;
+        uow.audit()
+            .append(
+                NewAuditEvent::new(ctx, "invoice.voided", "invoice", Some(id.as_uuid()))
                     .in_branch(invoice.branch_id)
                     .with_change(Some(before), Some(invoice_view(&invoice))),
             )
@@ -562,8 +639,11 @@ impl Finance {
     ) -> Result<Refund> {
         let mut uow = self.deps.store.begin().await?;
         let payment = self.load_payment(&mut *uow, ctx, payment_id).await?;
-        let resource =
-            Resource::new(ResourceKind::Refund, payment.tenant_id).in_branch(payment.branch_id);
+        // The id binds a confirmation to this payment: a token for one
+        // refund never confirms another payment's.
+        let resource = Resource::new(ResourceKind::Refund, payment.tenant_id)
+            .in_branch(payment.branch_id)
+            .with_id(payment_id.as_uuid());
         let mut uow = authorize(
             uow,
             &self.deps,
