@@ -191,6 +191,11 @@ typed_id!(
     /// Identifies a ledger journal: the lines of one financial event.
     JournalId, "journal"
 );
+// --- files (issue 8) ---
+typed_id!(
+    /// Identifies an uploaded file (issue 8: files).
+    FileId, "file"
+);
 
 #[cfg(test)]
 mod tests {

@@ -74,6 +74,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     // --- 8: finance follow-ups (issue 7) ---
     // --- 9: files (issue 8) ---
+    Migration {
+        version: 9,
+        name: "files",
+        sqlite: include_str!("../../migrations/sqlite/0009_files.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_files.sql"),
+    },
     // --- 10: privacy (issue 7) ---
 ];
 

@@ -92,6 +92,7 @@ mod umrah;
 mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+mod files;
 // --- documents (issue 8) ---
 
 use std::sync::Arc;

@@ -18,6 +18,8 @@ mod idempotency;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+// --- files (issue 8) ---
+mod files;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -53,6 +55,10 @@ pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 #[cfg(any(test, feature = "mock"))]
 pub use finance::MockFinanceRepo;
 pub use finance::{FinanceRepo, Journal};
+// --- files (issue 8) ---
+#[cfg(any(test, feature = "mock"))]
+pub use files::MockFileRepo;
+pub use files::{BrandingSettings, FileOwner, FileRepo, StoredFile};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

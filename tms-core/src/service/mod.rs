@@ -22,4 +22,5 @@ pub mod umrah;
 pub mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+pub mod files;
 // --- documents (issue 8) ---
