@@ -25,6 +25,7 @@ pub mod umrah;
 pub mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+pub mod files;
 // --- documents (issue 8) ---
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
@@ -90,5 +91,9 @@ pub const RESOURCES: &[Resource] = &[
     },
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---
+    Resource {
+        router: files::router,
+        openapi: files::ApiDoc::openapi,
+    },
     // --- documents (issue 8) ---
 ];

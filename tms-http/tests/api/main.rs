@@ -25,4 +25,5 @@ mod umrah;
 mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+mod files;
 // --- documents (issue 8) ---
