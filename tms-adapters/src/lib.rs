@@ -7,9 +7,15 @@
 //! - `blob-local` (on by default), `blob-s3`: [`blob::LocalBlobStore`] and
 //!   `blob::S3BlobStore`, the [`BlobStore`](tms_core::ports::BlobStore) on
 //!   local disk and on S3-compatible storage.
+//! - `ics`: [`ics`], calendar invites (RFC 5545) of bookings and Umrah
+//!   groups.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 
 #[cfg(any(feature = "blob-local", feature = "blob-s3"))]
 pub mod blob;
+
+// --- files (issue 8) ---
+#[cfg(feature = "ics")]
+pub mod ics;

@@ -343,6 +343,25 @@ impl Files {
         }
     }
 
+    /// The agency's name as documents and invites print it: the branding's
+    /// name, else the tenant's. Any principal of the tenant may read it.
+    pub async fn agency_name(&self, ctx: &Context) -> Result<String> {
+        let tenant = ctx.principal.tenant_id();
+        let mut uow = self.deps.store.begin().await?;
+        let settings = uow.files().branding(tenant).await?;
+        let name = if settings.agency_name.is_empty() {
+            uow.tenants()
+                .get(tenant)
+                .await?
+                .map(|t| t.name.to_string())
+                .unwrap_or_default()
+        } else {
+            settings.agency_name
+        };
+        uow.rollback().await?;
+        Ok(name)
+    }
+
     /// The tenant's look for its documents: the agency's name (the
     /// tenant's name until one is set), address, accent colour and the
     /// logo's bytes from the blob store. For the documents service: any

@@ -25,6 +25,7 @@ pub mod umrah;
 pub mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+pub mod calendar;
 pub mod files;
 // --- documents (issue 8) ---
 
@@ -94,6 +95,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: files::router,
         openapi: files::ApiDoc::openapi,
+    },
+    Resource {
+        router: calendar::router,
+        openapi: calendar::ApiDoc::openapi,
     },
     // --- documents (issue 8) ---
 ];

@@ -652,3 +652,178 @@ async fn on_s3_a_download_is_a_redirect_to_a_short_lived_url() {
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     drop(moto);
 }
+
+// -------------------------------------------------------------- calendar
+
+async fn ics(app: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
+    let response = crate::helpers::http()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status == StatusCode::OK {
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/calendar; charset=utf-8"
+        );
+    }
+    (status, response.text().await.unwrap())
+}
+
+fn parsed_events(text: &str) -> Vec<icalendar::Event> {
+    let calendar: icalendar::Calendar = text.parse().expect("the invite parses");
+    calendar
+        .components
+        .iter()
+        .filter_map(icalendar::CalendarComponent::as_event)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn calendar_invites_of_bookings_and_umrah_groups() {
+    use icalendar::{Component as _, EventStatus};
+    let app = spawn_app().await;
+    let a = agency(&app).await;
+    let booking = booking_in(&app, &a, a.branch).await;
+    let (_, view) = send(
+        &app,
+        a.owner(),
+        reqwest::Method::GET,
+        &format!("/api/v1/bookings/{booking}"),
+        None,
+    )
+    .await;
+    let passenger = view["travellers"][0]["id"].as_str().unwrap().to_owned();
+    // Tickets are issued on confirmed bookings.
+    for to in ["pending", "confirmed"] {
+        let (status, _) = send(
+            &app,
+            a.owner(),
+            reqwest::Method::POST,
+            &format!("/api/v1/bookings/{booking}/transitions"),
+            Some(json!({ "to": to })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, ticket) = send(
+        &app,
+        a.owner(),
+        reqwest::Method::POST,
+        &format!("/api/v1/bookings/{booking}/tickets"),
+        Some(json!({
+            "pnr": "AB12CD", "airline": "SV", "ticket_number": "0651234567890",
+            "passenger_id": passenger,
+            "segments": [{
+                "from": "KHI", "to": "JED", "flight_number": "SV701",
+                "departure": { "local": "2026-12-10T10:00:00", "zone": "Asia/Karachi" },
+                "arrival": { "local": "2026-12-10T11:30:00", "zone": "Asia/Riyadh" },
+            }],
+            "fare": { "amount": "1500", "currency": "SAR" },
+            "taxes": { "amount": "230.50", "currency": "SAR" },
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let path = format!("/api/v1/bookings/{booking}/calendar.ics");
+    let (status, text) = ics(&app, a.token(Role::Sales), &path).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("METHOD:PUBLISH"), "{text}");
+    assert!(
+        text.contains("DTSTART;TZID=Asia/Karachi:20261210T100000"),
+        "{text}"
+    );
+    assert!(text.contains("BEGIN:VTIMEZONE"), "{text}");
+    assert!(
+        text.contains("ORGANIZER;CN=Demo Travel:mailto:sales@demo.example"),
+        "{text}"
+    );
+    let before = parsed_events(&text);
+    assert_eq!(before.len(), 2, "{text}");
+    assert_eq!(before[0].get_summary(), Some("Flight SV701 KHI → JED"));
+    assert_eq!(before[0].get_status(), Some(EventStatus::Confirmed));
+    assert!(
+        before[1]
+            .get_summary()
+            .unwrap()
+            .starts_with("Hotel: Makkah hotel")
+    );
+
+    // Out of scope, another tenant, a bad id: 404. Umrah staff: 403.
+    let there = booking_in(&app, &a, a.other_branch).await;
+    let (status, _) = ics(
+        &app,
+        a.token(Role::Sales),
+        &format!("/api/v1/bookings/{there}/calendar.ics"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (other_token, other_booking, _) = other_tenant_booking(&app).await;
+    let (status, _) = ics(
+        &app,
+        a.owner(),
+        &format!("/api/v1/bookings/{other_booking}/calendar.ics"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = ics(&app, &other_token, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = ics(&app, a.owner(), "/api/v1/bookings/nope/calendar.ics").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = ics(&app, a.token(Role::Umrah), &path).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Cancelled: the same events, cancelled, with a higher sequence.
+    let (status, _) = send(
+        &app,
+        a.owner(),
+        reqwest::Method::POST,
+        &format!("/api/v1/bookings/{booking}/transitions"),
+        Some(json!({ "to": "cancelled" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, text) = ics(&app, a.owner(), &path).await;
+    assert!(text.contains("METHOD:CANCEL"), "{text}");
+    let after = parsed_events(&text);
+    assert_eq!(after.len(), before.len());
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old.get_uid(), new.get_uid());
+        assert!(new.get_sequence() > old.get_sequence());
+        assert_eq!(new.get_status(), Some(EventStatus::Cancelled));
+    }
+
+    // An Umrah group's departure and return.
+    let (status, group) = send(
+        &app,
+        a.owner(),
+        reqwest::Method::POST,
+        "/api/v1/umrah/groups",
+        Some(json!({
+            "branch_id": a.branch, "name": "قافلة رمضان", "season": "1448H",
+            "departure_date": "2027-02-10", "return_date": "2027-02-24", "capacity": 40,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group_path = format!(
+        "/api/v1/umrah/groups/{}/calendar.ics",
+        group["id"].as_str().unwrap()
+    );
+    let (status, text) = ics(&app, a.token(Role::Umrah), &group_path).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let events = parsed_events(&text);
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events[0].get_start(),
+        Some(icalendar::DatePerhapsTime::Date(
+            chrono::NaiveDate::from_ymd_opt(2027, 2, 10).unwrap()
+        ))
+    );
+    assert!(events[0].get_summary().unwrap().contains("قافلة رمضان"));
+    let (status, _) = ics(&app, &other_token, &group_path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
