@@ -23,16 +23,17 @@
 //!   both for any owner.
 //!
 //! ```
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use std::sync::Arc;
-//! use tms_core::ports::{FileOwner, MockBlobStore, MockStore};
-//! use tms_core::service::files::Files;
-//! use tms_core::service::tenancy::Deps;
-//! // A real embedding passes its SQL store and a local or S3 blob store.
-//! let files = Files::new(Deps::new(Arc::new(MockStore::new())), Arc::new(MockBlobStore::new()));
-//! assert_eq!(FileOwner::Branding.kind(), "branding");
-//! # let _ = files;
-//! # });
+//! use tms_core::id::BookingId;
+//! use tms_core::ports::{BlobCategory, FileOwner};
+//! // A booking's documents are passport scans and visas: images or PDFs,
+//! // kept under the booking-documents category of the blob store.
+//! let owner = FileOwner::Booking(BookingId::new());
+//! assert_eq!(owner.category(), BlobCategory::BookingDocument);
+//! assert_eq!(owner.kind(), "booking");
+//! // With a store and a blob store (SQL + local disk or S3):
+//! // let files = Files::new(deps, blobs);
+//! // let file = files.upload(&ctx, owner, "visa.pdf", bytes).await?;
+//! // let download = files.download(&ctx, file.id).await?; // Redirect or Bytes
 //! ```
 
 use std::sync::Arc;
