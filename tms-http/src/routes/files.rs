@@ -1,7 +1,8 @@
 //! Files: package images, booking documents, the tenant's branding and
 //! logo, and the one download endpoint.
 //!
-//! - `POST /packages/{id}/images`, `POST /bookings/{id}/documents`: a
+//! - `POST /packages/{id}/images`, `POST /categories/{id}/images`,
+//!   `POST /bookings/{id}/documents`: a
 //!   `multipart/form-data` body with one part named `file`. What the file
 //!   is comes from its bytes (PNG, JPEG, WebP; PDF too for documents), never
 //!   from its name or declared type: anything else is a **422**. Above the
@@ -29,7 +30,7 @@ use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tms_core::files::rules_for;
-use tms_core::id::{BookingId, FileId, PackageId};
+use tms_core::id::{BookingId, CategoryId, FileId, PackageId};
 use tms_core::ports::{BlobCategory, BrandingSettings, FileOwner, PageRequest, StoredFile};
 use tms_core::service::files::{BrandingUpdate, Download};
 use utoipa::{OpenApi, ToSchema};
@@ -49,6 +50,8 @@ const FRAMING: usize = 64 * 1024;
     paths(
         upload_package_image,
         list_package_images,
+        upload_category_image,
+        list_category_images,
         upload_booking_document,
         list_booking_documents,
         download_file,
@@ -74,6 +77,12 @@ pub fn router() -> Router<AppState> {
             "/packages/{id}/images",
             get(list_package_images)
                 .post(upload_package_image)
+                .layer(DefaultBodyLimit::max(limit(BlobCategory::CatalogueImage))),
+        )
+        .route(
+            "/categories/{id}/images",
+            get(list_category_images)
+                .post(upload_category_image)
                 .layer(DefaultBodyLimit::max(limit(BlobCategory::CatalogueImage))),
         )
         .route(
@@ -216,6 +225,11 @@ fn package_id(raw: &str) -> tms_core::Result<PackageId> {
         .map_err(|_| tms_core::Error::not_found("package"))
 }
 
+fn category_id(raw: &str) -> tms_core::Result<CategoryId> {
+    raw.parse()
+        .map_err(|_| tms_core::Error::not_found("category"))
+}
+
 fn booking_id(raw: &str) -> tms_core::Result<BookingId> {
     raw.parse()
         .map_err(|_| tms_core::Error::not_found("booking"))
@@ -272,6 +286,55 @@ pub async fn list_package_images(
     Query(params): Query<PageQuery>,
 ) -> ApiResult<axum::Json<FileList>> {
     list(&state, auth, FileOwner::Package(package_id(&id)?), params).await
+}
+
+/// Adds an image to a category (PNG, JPEG or WebP, at most 10 MiB).
+#[utoipa::path(
+    post,
+    path = "/api/v1/categories/{id}/images",
+    tag = "files",
+    params(("id" = String, Path, description = "The category id")),
+    request_body(content = FileUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = FileView),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a PNG, JPEG or WebP image, or too many pixels", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn upload_category_image(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(StatusCode, axum::Json<FileView>)> {
+    let owner = FileOwner::Category(category_id(&id)?);
+    upload(&state, auth, owner, multipart).await
+}
+
+/// A category's images.
+#[utoipa::path(
+    get,
+    path = "/api/v1/categories/{id}/images",
+    tag = "files",
+    params(
+        ("id" = String, Path, description = "The category id"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1..=200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
+    ),
+    responses(
+        (status = 200, description = "One page of images", body = FileList),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_category_images(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(params): Query<PageQuery>,
+) -> ApiResult<axum::Json<FileList>> {
+    list(&state, auth, FileOwner::Category(category_id(&id)?), params).await
 }
 
 /// Adds a document to a booking (passport scan, visa: PNG, JPEG, WebP or

@@ -404,6 +404,39 @@ async fn package_images_are_images_and_at_most_10_mib() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = send(&app, &other_token, reqwest::Method::GET, &images, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Category images, likewise.
+    let (status, category) = send(
+        &app,
+        a.owner(),
+        reqwest::Method::POST,
+        "/api/v1/categories",
+        Some(json!({ "name": "Umrah", "description": "Umrah packages" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{category}");
+    let category_images = format!(
+        "/api/v1/categories/{}/images",
+        category["id"].as_str().unwrap()
+    );
+    let (status, image) = post_file(
+        &app,
+        a.owner(),
+        &category_images,
+        "c.png",
+        TINY_PNG.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{image}");
+    assert_eq!(image["owner_kind"], "category");
+    let (status, _) = send(
+        &app,
+        &other_token,
+        reqwest::Method::GET,
+        &category_images,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // The paths are documented.
     let (status, doc) = send(
         &app,
@@ -416,6 +449,7 @@ async fn package_images_are_images_and_at_most_10_mib() {
     assert_eq!(status, StatusCode::OK);
     for path in [
         "/api/v1/packages/{id}/images",
+        "/api/v1/categories/{id}/images",
         "/api/v1/bookings/{id}/documents",
         "/api/v1/files/{id}",
         "/api/v1/settings/branding",
