@@ -56,6 +56,11 @@ pub use tms_adapters::sql;
 #[cfg(any(feature = "blob-local", feature = "blob-s3"))]
 pub use tms_adapters::blob;
 
+/// Calendar invites (feature `ics`): a booking's flights and hotel stays,
+/// an Umrah group's departure and return, as RFC 5545 text.
+#[cfg(feature = "ics")]
+pub use tms_adapters::ics;
+
 /// The BlobStore contract suite (feature `testkit`), for your own
 /// [`ports::BlobStore`] implementation.
 #[cfg(feature = "testkit")]

@@ -10,6 +10,8 @@
 //! - `mail-folder` (on by default), `smtp`: [`mail::FolderMailer`] and
 //!   `mail::SmtpMailer`, the [`MailTransport`](tms_core::ports::MailTransport)
 //!   as a folder of `.eml` files and over SMTP.
+//! - `ics`: [`ics`], calendar invites (RFC 5545) of bookings and Umrah
+//!   groups.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
@@ -19,3 +21,6 @@ pub mod blob;
 
 #[cfg(any(feature = "mail-folder", feature = "smtp"))]
 pub mod mail;
+// --- files (issue 8) ---
+#[cfg(feature = "ics")]
+pub mod ics;

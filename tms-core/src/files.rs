@@ -58,6 +58,67 @@ impl ContentType {
     pub fn is_image(self) -> bool {
         !matches!(self, ContentType::Pdf)
     }
+
+    /// The type stored as [`ContentType::mime`]; `None` for anything else.
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        [
+            ContentType::Png,
+            ContentType::Jpeg,
+            ContentType::WebP,
+            ContentType::Pdf,
+        ]
+        .into_iter()
+        .find(|t| t.mime() == mime)
+    }
+
+    /// The file name extension that goes with the type.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ContentType::Png => "png",
+            ContentType::Jpeg => "jpg",
+            ContentType::WebP => "webp",
+            ContentType::Pdf => "pdf",
+        }
+    }
+}
+
+/// The name a file is offered under when downloaded: the last path segment
+/// of what the client sent, without control characters, quotes, slashes or
+/// other characters that mean something in a header, at most 100
+/// characters, and always ending with the extension of its real type — an
+/// HTML page cannot come back as `invoice.html` when it was checked as a
+/// PNG. Only ever used in `Content-Disposition`, never in a path or key.
+///
+/// ```
+/// use tms_core::files::{ContentType, display_name};
+/// assert_eq!(display_name("C:\\scans\\passport.PNG", ContentType::Png), "passport.png");
+/// assert_eq!(display_name("../../etc/passwd", ContentType::Pdf), "passwd.pdf");
+/// assert_eq!(display_name("x.html", ContentType::Jpeg), "x.jpg");
+/// assert_eq!(display_name("", ContentType::WebP), "file.webp");
+/// assert_eq!(display_name("تأشيرة.pdf", ContentType::Pdf), "تأشيرة.pdf");
+/// ```
+pub fn display_name(sent: &str, content_type: ContentType) -> String {
+    let last = sent.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '"' | ';' | ',' | ':' | '*' | '?' | '<' | '>' | '|' | '%')
+        })
+        .collect();
+    let cleaned = cleaned.trim().trim_matches('.');
+    // The stem: what is before the last dot, if that looks like an extension.
+    let stem = match cleaned.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.chars().count() <= 5 => stem,
+        _ => cleaned,
+    };
+    let stem: String = stem.trim().chars().take(100).collect();
+    let stem = if stem.is_empty() {
+        "file".to_owned()
+    } else {
+        stem
+    };
+    format!("{stem}.{}", content_type.extension())
 }
 
 /// What an upload of a category may be.

@@ -199,6 +199,11 @@ typed_id!(
     /// Identifies a payment the agency made to a supplier.
     SupplierPaymentId, "supplier payment"
 );
+// --- files (issue 8) ---
+typed_id!(
+    /// Identifies an uploaded file (issue 8: files).
+    FileId, "file"
+);
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,15 @@
 //! | `TMS_SHUTDOWN_GRACE_SECS` | `shutdown_grace_secs` | `30` | how long in-flight requests may finish after SIGTERM / Ctrl-C |
 //! | `TMS_FIRST_RUN` | `first_run` | `true` without `TMS_DATABASE_URL`, else `false` | on an empty store, create the `demo` tenant and print its owner's password once |
 //! | `TMS_TRUSTED_PROXIES` | `trusted_proxies` | none | reverse proxies (IPs or CIDR ranges; comma-separated in the variable, a list in the file) whose `X-Forwarded-For` is believed: see [`crate::client_ip`] |
+//! | `TMS_BLOB_STORE` | `blob_store` | `local` | where uploaded files are kept: `local` (a folder) or `s3` (S3, MinIO, any S3-compatible service) |
+//! | `TMS_FILES_DIR` | `files_dir` | `<data_dir>/files` | the folder of the `local` blob store |
+//! | `TMS_S3_BUCKET` | `s3_bucket` | — | `s3`: the bucket (required) |
+//! | `TMS_S3_ENDPOINT` | `s3_endpoint` | AWS | `s3`: the service's URL, for anything but AWS (e.g. `https://minio.internal:9000`) |
+//! | `TMS_S3_REGION` | `s3_region` | `us-east-1` | `s3`: the region |
+//! | `TMS_S3_PATH_STYLE` | `s3_path_style` | `false` | `s3`: path-style requests (`{endpoint}/{bucket}/{key}`), as MinIO wants |
+//! | `TMS_S3_ALLOW_HTTP` | `s3_allow_http` | `false` | `s3`: allow a plain-HTTP endpoint (loopback or a private network only) |
+//! | `TMS_S3_ACCESS_KEY_ID` | `s3_access_key_id` | — | `s3`: the access key id (required) |
+//! | `TMS_S3_SECRET_ACCESS_KEY` | `s3_secret_access_key` | — | `s3`: the secret access key (required; never logged) |
 //!
 //! Outgoing mail and the outbox worker (`TMS_MAIL_TRANSPORT`, `TMS_SMTP_*`,
 //! `TMS_WORKER`, …) are listed in [`crate::mail`].
@@ -122,6 +131,62 @@ pub struct Config {
     pub trusted_proxies: Vec<TrustedProxy>,
     /// Outgoing mail and the outbox worker (see [`crate::mail`]).
     pub mail: MailConfig,
+    // --- files (issue 8) ---
+    /// Where uploaded files are kept.
+    pub blobs: BlobConfig,
+}
+
+// --- files (issue 8) ---
+/// Where uploaded files are kept (`TMS_BLOB_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobConfig {
+    /// A folder on local disk; `None` is `<data_dir>/files`.
+    Local {
+        /// The folder.
+        dir: Option<PathBuf>,
+    },
+    /// An S3-compatible bucket.
+    S3(S3Config),
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        BlobConfig::Local { dir: None }
+    }
+}
+
+/// An S3-compatible bucket: AWS S3, MinIO, … (`TMS_S3_*`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// The bucket.
+    pub bucket: String,
+    /// The service's URL; `None` is AWS.
+    pub endpoint: Option<String>,
+    /// The region.
+    pub region: String,
+    /// Path-style requests.
+    pub path_style: bool,
+    /// Whether a plain-HTTP endpoint is allowed.
+    pub allow_http: bool,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret<String>,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // By hand: the secret is never shown, the key id only as set.
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("allow_http", &self.allow_http)
+            .field("access_key_id", &"<set>")
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -159,6 +224,7 @@ impl fmt::Debug for Config {
                     .collect::<Vec<_>>(),
             )
             .field("mail", &self.mail)
+            .field("blobs", &self.blobs)
             .finish()
     }
 }
@@ -188,6 +254,7 @@ impl Default for Config {
             first_run: true,
             trusted_proxies: Vec::new(),
             mail: MailConfig::default(),
+            blobs: BlobConfig::default(),
         }
     }
 }
@@ -224,6 +291,16 @@ struct FileConfig {
     smtp_password: Option<Secret<String>>,
     worker: Option<bool>,
     worker_poll_ms: Option<u64>,
+    // --- files (issue 8) ---
+    blob_store: Option<String>,
+    files_dir: Option<PathBuf>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_path_style: Option<bool>,
+    s3_allow_http: Option<bool>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<Secret<String>>,
 }
 
 impl Config {
@@ -325,6 +402,9 @@ impl Config {
         if let Some(v) = boolean("TMS_BEHIND_TLS", file.behind_tls) {
             config.behind_tls = v;
         }
+        // --- files (issue 8) ---
+        let s3_path_style = boolean("TMS_S3_PATH_STYLE", file.s3_path_style).unwrap_or(false);
+        let s3_allow_http = boolean("TMS_S3_ALLOW_HTTP", file.s3_allow_http).unwrap_or(false);
         config.first_run =
             boolean("TMS_FIRST_RUN", file.first_run).unwrap_or(config.database_url.is_none());
         let mut number = |name: &'static str, file: Option<u64>| -> Option<u64> {
@@ -379,8 +459,64 @@ impl Config {
             worker_poll_ms: file.worker_poll_ms,
         };
         config.mail = MailConfig::from_sources(mail, &env, &mut errors);
+        // --- files (issue 8) ---
+        let blob_store = env("TMS_BLOB_STORE").or(file.blob_store);
+        match blob_store
+            .as_deref()
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("local") => {
+                config.blobs = BlobConfig::Local {
+                    dir: env("TMS_FILES_DIR").map(PathBuf::from).or(file.files_dir),
+                };
+            }
+            Some("s3") => {
+                let bucket = env("TMS_S3_BUCKET").or(file.s3_bucket);
+                let key_id = env("TMS_S3_ACCESS_KEY_ID").or(file.s3_access_key_id);
+                let secret = env("TMS_S3_SECRET_ACCESS_KEY")
+                    .map(Secret::new)
+                    .or(file.s3_secret_access_key);
+                if bucket.is_none() {
+                    errors.push("TMS_S3_BUCKET", "is required with TMS_BLOB_STORE=s3");
+                }
+                if key_id.is_none() {
+                    errors.push("TMS_S3_ACCESS_KEY_ID", "is required with TMS_BLOB_STORE=s3");
+                }
+                if secret.is_none() {
+                    errors.push(
+                        "TMS_S3_SECRET_ACCESS_KEY",
+                        "is required with TMS_BLOB_STORE=s3",
+                    );
+                }
+                if let (Some(bucket), Some(access_key_id), Some(secret_access_key)) =
+                    (bucket, key_id, secret)
+                {
+                    config.blobs = BlobConfig::S3(S3Config {
+                        bucket,
+                        endpoint: env("TMS_S3_ENDPOINT").or(file.s3_endpoint),
+                        region: env("TMS_S3_REGION")
+                            .or(file.s3_region)
+                            .unwrap_or_else(|| "us-east-1".to_owned()),
+                        path_style: s3_path_style,
+                        allow_http: s3_allow_http,
+                        access_key_id,
+                        secret_access_key,
+                    });
+                }
+            }
+            Some(_) => errors.push("TMS_BLOB_STORE", "must be `local` or `s3`"),
+        }
         errors.into_result()?;
         Ok(config)
+    }
+
+    /// The folder of the local blob store.
+    pub fn files_dir(&self) -> PathBuf {
+        match &self.blobs {
+            BlobConfig::Local { dir: Some(dir) } => dir.clone(),
+            _ => self.data_dir.join("files"),
+        }
     }
 
     /// The database URL: the configured one, or the SQLite file in the data
@@ -516,6 +652,53 @@ mod tests {
     fn unknown_file_keys_are_refused_without_echoing_the_file() {
         let err = Config::from_sources(Some("jwt_kye = \"c2VjcmV0\"\n"), env(&[])).unwrap_err();
         assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn blob_stores_default_to_the_data_folder_and_s3_needs_its_settings() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.blobs, BlobConfig::Local { dir: None });
+        assert_eq!(c.files_dir(), PathBuf::from("./tms-data/files"));
+        let c = Config::from_sources(None, env(&[("TMS_FILES_DIR", "/srv/tms-files")])).unwrap();
+        assert_eq!(c.files_dir(), PathBuf::from("/srv/tms-files"));
+
+        let file = r#"
+            blob_store = "s3"
+            s3_bucket = "tms-files"
+            s3_endpoint = "http://127.0.0.1:9000"
+            s3_path_style = true
+            s3_access_key_id = "AKIDFILE"
+            s3_secret_access_key = "file-secret-key"
+        "#;
+        let c = Config::from_sources(
+            Some(file),
+            env(&[
+                ("TMS_S3_REGION", "eu-central-1"),
+                ("TMS_S3_ALLOW_HTTP", "yes"),
+                ("TMS_S3_SECRET_ACCESS_KEY", "env-secret-key"),
+            ]),
+        )
+        .unwrap();
+        let BlobConfig::S3(s3) = &c.blobs else {
+            panic!("expected s3: {:?}", c.blobs)
+        };
+        assert_eq!(s3.bucket, "tms-files");
+        assert_eq!(s3.region, "eu-central-1");
+        assert!(s3.path_style && s3.allow_http);
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.secret_access_key.expose(), "env-secret-key");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secret-key") && shown.contains("tms-files"),
+            "{shown}"
+        );
+
+        let err = Config::from_sources(None, env(&[("TMS_BLOB_STORE", "s3")])).unwrap_err();
+        let Error::Invalid(errors) = err else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(errors.as_slice().len(), 3);
+        assert!(Config::from_sources(None, env(&[("TMS_BLOB_STORE", "ftp")])).is_err());
     }
 
     #[test]

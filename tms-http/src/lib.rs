@@ -88,6 +88,10 @@ pub struct AppState {
     pub umrah: Arc<tms_core::service::umrah::Umrah>,
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---
+    /// Where uploaded files' bytes are kept (a local folder or S3).
+    pub blobs: Arc<dyn tms_core::ports::BlobStore>,
+    /// Uploads, downloads and the tenant's branding.
+    pub files: Arc<tms_core::service::files::Files>,
     // --- documents (issue 8) ---
     /// The configuration the server started with.
     pub config: Arc<Config>,
@@ -112,13 +116,15 @@ impl AppState {
     /// Assembles the state; installs the process-wide metrics recorder on
     /// first use. `identity_jwt` is a second codec over the same key as
     /// `jwt` (the identity service owns its own; `SessionJwt` is not
-    /// `Clone`).
+    /// `Clone`); `blobs` keeps uploaded files (see
+    /// [`setup::open_blob_store`]).
     pub fn new(
         deps: Deps,
         keyring: KeyRing,
         jwt: SessionJwt,
         identity_jwt: SessionJwt,
         config: Config,
+        blobs: Arc<dyn tms_core::ports::BlobStore>,
     ) -> Self {
         let keyring = Arc::new(keyring);
         let identity = Identity::new(deps.clone(), keyring.clone(), identity_jwt, "TMS")
@@ -135,6 +141,12 @@ impl AppState {
                 deps.clone(),
                 keyring.clone(),
             )),
+            // --- files (issue 8) ---
+            files: Arc::new(tms_core::service::files::Files::new(
+                deps.clone(),
+                blobs.clone(),
+            )),
+            blobs,
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
@@ -308,6 +320,8 @@ impl Server {
         let jwt = SessionJwt::new(JwtKey::from_base64(&jwt_key)?);
         let identity_jwt = SessionJwt::new(JwtKey::from_base64(&jwt_key)?);
         drop(jwt_key);
+        // --- files (issue 8) ---
+        let blobs = setup::open_blob_store(&config)?;
         let store = setup::connect_store(&config).await?;
         let deps = adjust(Deps::new(store.clone().into_dyn()));
         let first_run = if config.first_run {
@@ -316,7 +330,7 @@ impl Server {
             None
         };
         Ok(Self {
-            state: AppState::new(deps, keyring, jwt, identity_jwt, config),
+            state: AppState::new(deps, keyring, jwt, identity_jwt, config, blobs),
             store,
             first_run,
         })

@@ -24,9 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rand::Rng as _;
+use tms_adapters::blob::{LocalBlobStore, S3BlobStore};
 use tms_adapters::sql::SqlStore;
 use tms_core::domain::TenantSlug;
-use tms_core::ports::{OsRandom, Store};
+use tms_core::ports::{BlobStore, OsRandom, Store};
 use tms_core::security::jwt::{JwtKey, SessionJwt};
 use tms_core::security::keyring::KeyRing;
 use tms_core::security::secret::Secret;
@@ -35,7 +36,7 @@ use tms_core::service::tenancy::{
 };
 use tms_core::{Error, Result};
 
-use crate::config::Config;
+use crate::config::{BlobConfig, Config};
 
 /// File name of the generated key ring in the data directory.
 pub const KEYRING_FILE: &str = "keyring";
@@ -174,6 +175,27 @@ pub fn load_jwt_key_text(config: &Config) -> Result<Secret<String>> {
 /// Connects to the configured database and applies migrations.
 pub async fn connect_store(config: &Config) -> Result<SqlStore> {
     SqlStore::connect(config.database_url().expose()).await
+}
+
+// --- files (issue 8) ---
+/// The configured blob store: the local folder (created if missing) or an
+/// S3-compatible bucket. Nothing is contacted yet; a bad S3 configuration
+/// is `Invalid` and names no secret.
+pub fn open_blob_store(config: &Config) -> Result<Arc<dyn BlobStore>> {
+    match &config.blobs {
+        BlobConfig::Local { .. } => Ok(Arc::new(LocalBlobStore::open(config.files_dir())?)),
+        BlobConfig::S3(s3) => {
+            let mut builder = S3BlobStore::builder(&s3.bucket)
+                .region(&s3.region)
+                .path_style(s3.path_style)
+                .allow_http(s3.allow_http)
+                .credentials(&s3.access_key_id, s3.secret_access_key.clone());
+            if let Some(endpoint) = &s3.endpoint {
+                builder = builder.endpoint(endpoint);
+            }
+            Ok(Arc::new(builder.build()?))
+        }
+    }
 }
 
 /// A strong random password: 4 groups of 6 letters and digits (≈ 143 bits).

@@ -80,6 +80,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0008_finance_followups.sql"),
     },
     // --- 9: files (issue 8) ---
+    Migration {
+        version: 9,
+        name: "files",
+        sqlite: include_str!("../../migrations/sqlite/0009_files.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_files.sql"),
+    },
     // --- 10: privacy (issue 7) ---
     // --- 11: messaging (issue 9) ---
     Migration {

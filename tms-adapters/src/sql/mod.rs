@@ -95,6 +95,7 @@ mod payables;
 mod outbox;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+mod files;
 // --- documents (issue 8) ---
 
 use std::sync::Arc;

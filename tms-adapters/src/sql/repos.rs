@@ -1251,6 +1251,10 @@ impl UnitOfWork for SqlUnitOfWork {
     fn finance(&mut self) -> &mut dyn tms_core::ports::FinanceRepo {
         self
     }
+    // --- files (issue 8) ---
+    fn files(&mut self) -> &mut dyn tms_core::ports::FileRepo {
+        self
+    }
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }

@@ -18,6 +18,8 @@ mod idempotency;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+// --- files (issue 8) ---
+mod files;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -56,6 +58,10 @@ pub use finance::MockFinanceRepo;
 pub use finance::{
     ClientTotals, FinanceRepo, InvoiceFilter, Journal, PayableFilter, PaymentFilter, PostedLine,
 };
+// --- files (issue 8) ---
+#[cfg(any(test, feature = "mock"))]
+pub use files::MockFileRepo;
+pub use files::{BrandingSettings, FileOwner, FileRepo, StoredFile};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

@@ -204,6 +204,8 @@ pub trait UnitOfWork: Send {
     fn finance(&mut self) -> &mut dyn crate::ports::FinanceRepo;
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---
+    /// Uploaded files (their bytes live in the blob store) and branding.
+    fn files(&mut self) -> &mut dyn crate::ports::FileRepo;
     // --- documents (issue 8) ---
 
     /// Makes every write of this unit durable, or none of them.

@@ -127,12 +127,26 @@ pub struct Created {
 pub struct Bookings {
     deps: Deps,
     keyring: Arc<KeyRing>,
+    // --- files (issue 8) ---
+    blobs: Option<Arc<dyn crate::ports::BlobStore>>,
 }
 
 impl Bookings {
     /// The service over `deps`, sealing passport numbers with `keyring`.
     pub fn new(deps: Deps, keyring: Arc<KeyRing>) -> Self {
-        Self { deps, keyring }
+        Self {
+            deps,
+            keyring,
+            blobs: None,
+        }
+    }
+
+    // --- files (issue 8) ---
+    /// Deletes the bytes of a deleted booking's documents from `blobs`
+    /// (without it, only their rows go, and the bytes stay unreachable).
+    pub fn with_blobs(mut self, blobs: Arc<dyn crate::ports::BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// Creates a booking in `draft`, taking its package places; with `key`,
@@ -450,6 +464,13 @@ impl Bookings {
                     .await?;
             }
         }
+        // --- files (issue 8) ---
+        let blob_keys = crate::service::files::delete_owned_rows(
+            &mut *uow,
+            ctx,
+            crate::ports::FileOwner::Booking(id),
+        )
+        .await?;
         if !uow.bookings().delete(tenant, id).await? {
             return Err(Error::not_found("booking"));
         }
@@ -461,7 +482,9 @@ impl Bookings {
                     .with_change(Some(before.audit_view()), None),
             )
             .await?;
-        uow.commit().await
+        uow.commit().await?;
+        crate::service::files::purge_blobs(self.blobs.as_ref(), &blob_keys).await;
+        Ok(())
     }
 
     /// Loads `id` of the caller's tenant and scope (else `NotFound`), then

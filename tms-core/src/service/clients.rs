@@ -330,12 +330,26 @@ pub struct ConsentChange {
 pub struct Clients {
     deps: Deps,
     keyring: Arc<KeyRing>,
+    // --- files (issue 8) ---
+    blobs: Option<Arc<dyn crate::ports::BlobStore>>,
 }
 
 impl Clients {
     /// The service over `deps`, sealing passports with `keyring`.
     pub fn new(deps: Deps, keyring: Arc<KeyRing>) -> Self {
-        Self { deps, keyring }
+        Self {
+            deps,
+            keyring,
+            blobs: None,
+        }
+    }
+
+    // --- files (issue 8) ---
+    /// Deletes the bytes of a deleted client's documents from `blobs`
+    /// (without it, only their rows go, and the bytes stay unreachable).
+    pub fn with_blobs(mut self, blobs: Arc<dyn crate::ports::BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// Creates a client in `branch`; answers with likely duplicates.
@@ -485,6 +499,13 @@ impl Clients {
         confirmation: Option<&PlainToken>,
     ) -> Result<()> {
         let (mut uow, before) = self.load(ctx, id, Action::Delete, confirmation).await?;
+        // --- files (issue 8) ---
+        let blob_keys = crate::service::files::delete_owned_rows(
+            &mut *uow,
+            ctx,
+            crate::ports::FileOwner::Client(id),
+        )
+        .await?;
         // Bookings and pilgrims refer to their client (foreign keys): the
         // store refuses the delete with a bare `Conflict`. Say what to do.
         uow.clients()
@@ -504,7 +525,9 @@ impl Clients {
                     .with_change(Some(audit_view(&before, &[])), None),
             )
             .await?;
-        uow.commit().await
+        uow.commit().await?;
+        crate::service::files::purge_blobs(self.blobs.as_ref(), &blob_keys).await;
+        Ok(())
     }
 
     /// The client's consent history, oldest first.

@@ -24,4 +24,5 @@ pub mod finance;
 pub mod messaging;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+pub mod files;
 // --- documents (issue 8) ---

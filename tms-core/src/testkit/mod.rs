@@ -115,6 +115,11 @@ macro_rules! store_contract_tests {
             courier_retries_gives_up_and_honours_the_quota,
             // --- privacy (issue 7) ---
             // --- files (issue 8) ---
+            file_rows_round_trip_and_stay_with_their_owner,
+            branding_saves_under_its_version,
+            files_service_is_authorized_and_scoped_as_the_owner,
+            deleting_an_owner_deletes_its_files,
+            failed_uploads_leave_no_blob_and_logos_replace_each_other,
             // --- documents (issue 8) ---
         );
     };
@@ -1610,4 +1615,11 @@ pub use messaging::{
 };
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+pub mod files;
+pub use files::{
+    MemoryBlobStore, TINY_PNG, branding_saves_under_its_version,
+    deleting_an_owner_deletes_its_files, failed_uploads_leave_no_blob_and_logos_replace_each_other,
+    file_rows_round_trip_and_stay_with_their_owner,
+    files_service_is_authorized_and_scoped_as_the_owner, tiny_pdf,
+};
 // --- documents (issue 8) ---

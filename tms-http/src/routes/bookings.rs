@@ -89,6 +89,8 @@ pub fn router() -> Router<AppState> {
 /// The bookings service of this request (cheap: a few `Arc` clones).
 pub(crate) fn bookings(state: &AppState) -> Bookings {
     Bookings::new(state.deps.clone(), state.keyring.clone())
+        // --- files (issue 8) ---: a deleted booking's documents go too.
+        .with_blobs(state.blobs.clone())
 }
 
 /// An amount as a client sends it: a decimal string (never a JSON number,

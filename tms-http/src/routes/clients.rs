@@ -86,6 +86,8 @@ impl AppState {
     /// (cheap: it holds only `Arc`s).
     pub fn clients(&self) -> Clients {
         Clients::new(self.deps.clone(), self.keyring.clone())
+            // --- files (issue 8) ---: a deleted client's documents go too.
+            .with_blobs(self.blobs.clone())
     }
 }
 

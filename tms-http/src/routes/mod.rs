@@ -28,6 +28,8 @@ pub mod finance_reports;
 pub mod outbox;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+pub mod calendar;
+pub mod files;
 // --- documents (issue 8) ---
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
@@ -94,6 +96,7 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: finance_reports::router,
         openapi: finance_reports::ApiDoc::openapi,
+    },
     // --- messaging (issue 9) ---
     Resource {
         router: outbox::router,
@@ -101,5 +104,13 @@ pub const RESOURCES: &[Resource] = &[
     },
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---
+    Resource {
+        router: files::router,
+        openapi: files::ApiDoc::openapi,
+    },
+    Resource {
+        router: calendar::router,
+        openapi: calendar::ApiDoc::openapi,
+    },
     // --- documents (issue 8) ---
 ];

@@ -28,4 +28,5 @@ mod finance_followups;
 mod outbox;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
+mod files;
 // --- documents (issue 8) ---
