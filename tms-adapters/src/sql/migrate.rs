@@ -75,6 +75,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // --- 8: finance follow-ups (issue 7) ---
     // --- 9: files (issue 8) ---
     // --- 10: privacy (issue 7) ---
+    Migration {
+        version: 10,
+        name: "privacy",
+        sqlite: include_str!("../../migrations/sqlite/0010_privacy.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_privacy.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -91,6 +91,7 @@ mod umrah;
 // --- finance (issue 7) ---
 mod finance;
 // --- privacy (issue 7) ---
+mod privacy;
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
 

@@ -1186,7 +1186,7 @@ impl ConfirmationRepo for SqlUnitOfWork {
 
 // ---------------------------------------------------------------- outbox
 
-const OUTBOX_COLS: [&str; 10] = [
+pub(super) const OUTBOX_COLS: [&str; 10] = [
     "tenant_id",
     "id",
     "branch_id",
@@ -1201,14 +1201,14 @@ const OUTBOX_COLS: [&str; 10] = [
 
 /// What the `payload` column holds for an email.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct EmailPayload {
-    to: String,
-    subject: String,
-    body_text: String,
-    message_id: String,
+pub(super) struct EmailPayload {
+    pub(super) to: String,
+    pub(super) subject: String,
+    pub(super) body_text: String,
+    pub(super) message_id: String,
 }
 
-fn outbox_of(row: &Row) -> Result<OutboxMessage> {
+pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
     let channel = OutboxChannel::parse(&row.text("kind")?).map_err(|_| corrupt("outbox kind"))?;
     let payload: EmailPayload =
         serde_json::from_str(&row.text("payload")?).map_err(|_| corrupt("outbox payload"))?;
@@ -1339,6 +1339,10 @@ impl UnitOfWork for SqlUnitOfWork {
     }
     // --- finance (issue 7) ---
     fn finance(&mut self) -> &mut dyn tms_core::ports::FinanceRepo {
+        self
+    }
+    // --- privacy (issue 7) ---
+    fn privacy(&mut self) -> &mut dyn tms_core::ports::PrivacyRepo {
         self
     }
     fn outbox(&mut self) -> &mut dyn OutboxRepo {

@@ -18,6 +18,8 @@ mod idempotency;
 mod umrah;
 // --- finance (issue 7) ---
 mod finance;
+// --- privacy (issue 7) ---
+mod privacy;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -53,6 +55,8 @@ pub use umrah::{PilgrimRepo, RoomRepo, UmrahFamilyRepo, UmrahGroupRepo};
 #[cfg(any(test, feature = "mock"))]
 pub use finance::MockFinanceRepo;
 pub use finance::{FinanceRepo, Journal};
+// --- privacy (issue 7) ---
+pub use privacy::{AuditErasure, PrivacyRepo, RetentionCounts, SubjectKind};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

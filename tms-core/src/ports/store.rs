@@ -203,6 +203,8 @@ pub trait UnitOfWork: Send {
     /// Invoices, payments, refunds, exchange rates and the ledger.
     fn finance(&mut self) -> &mut dyn crate::ports::FinanceRepo;
     // --- privacy (issue 7) ---
+    /// Cross-table lookups and bulk changes of the privacy rights.
+    fn privacy(&mut self) -> &mut dyn crate::ports::PrivacyRepo;
     // --- files (issue 8) ---
     // --- documents (issue 8) ---
 

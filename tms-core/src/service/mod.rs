@@ -21,5 +21,6 @@ pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
 // --- privacy (issue 7) ---
+pub mod privacy;
 // --- files (issue 8) ---
 // --- documents (issue 8) ---

@@ -108,6 +108,10 @@ macro_rules! store_contract_tests {
             one_idempotency_key_records_one_payment,
             payments_refunds_and_rates_keep_the_books,
             // --- privacy (issue 7) ---
+            privacy_export_gathers_everything_about_a_person,
+            privacy_erasure_anonymises_everywhere_and_the_chain_verifies,
+            privacy_erasure_of_a_user_blocks_login,
+            retention_removes_what_is_due_and_nothing_else,
             // --- files (issue 8) ---
             // --- documents (issue 8) ---
         );
@@ -1596,5 +1600,11 @@ pub use finance::{
     one_idempotency_key_records_one_payment, payments_refunds_and_rates_keep_the_books,
 };
 // --- privacy (issue 7) ---
+mod privacy;
+pub use privacy::{
+    privacy_erasure_anonymises_everywhere_and_the_chain_verifies,
+    privacy_erasure_of_a_user_blocks_login, privacy_export_gathers_everything_about_a_person,
+    retention_removes_what_is_due_and_nothing_else,
+};
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
