@@ -11,6 +11,7 @@
 //! tms-server keys reseal                      re-encrypt secrets under the newest key
 //! tms-server import clients FILE --tenant SLUG --branch NAME_OR_ID [--dry-run]
 //! tms-server import pilgrims FILE --tenant SLUG --group ID [--dry-run]
+//! tms-server retention run [--dry-run]       apply the retention periods, print counts
 //! ```
 //!
 //! Exit codes: 0 success, 1 failure (including a broken audit chain), 2 bad
@@ -62,6 +63,10 @@ pub enum Command {
     #[command(subcommand)]
     Import(crate::cli_import::ImportCommand),
     // --- umrah (issue 6) ---
+    // --- privacy (issue 7) ---
+    /// Apply the configured retention periods (see the configuration).
+    #[command(subcommand)]
+    Retention(crate::retention::RetentionCommand),
 }
 
 /// `keys` subcommands.
@@ -170,6 +175,8 @@ pub async fn execute(command: Command, config: Config) -> Result<ExitCode> {
     match command {
         // clients (issue 6)
         Command::Import(command) => crate::cli_import::run(command, config).await,
+        // privacy (issue 7)
+        Command::Retention(command) => crate::retention::run(command, config).await,
         Command::Serve => crate::run(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => {
             setup::prepare_data_dir(&config.data_dir)?;

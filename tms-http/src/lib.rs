@@ -61,6 +61,8 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+// --- privacy (issue 7) ---
+pub mod retention;
 pub mod routes;
 pub mod setup;
 pub mod telemetry;
@@ -86,6 +88,9 @@ pub struct AppState {
     /// Umrah groups, pilgrims, rooming, manifests.
     pub umrah: Arc<tms_core::service::umrah::Umrah>,
     // --- privacy (issue 7) ---
+    /// Export, erasure and retention of personal data. The files table
+    /// (issue 8) plugs in with `Privacy::with_files`.
+    pub privacy: Arc<tms_core::service::privacy::Privacy>,
     // --- files (issue 8) ---
     // --- documents (issue 8) ---
     /// The configuration the server started with.
@@ -131,6 +136,11 @@ impl AppState {
             // --- catalogue, bookings, tickets (issue 6) ---
             // --- umrah (issue 6) ---
             umrah: Arc::new(tms_core::service::umrah::Umrah::new(
+                deps.clone(),
+                keyring.clone(),
+            )),
+            // --- privacy (issue 7) ---
+            privacy: Arc::new(tms_core::service::privacy::Privacy::new(
                 deps.clone(),
                 keyring.clone(),
             )),
@@ -364,6 +374,15 @@ impl Server {
             shutdown.await;
             let _ = stopping_tx.send(());
         };
+        // --- privacy (issue 7) ---
+        let retention = self.state.config.retention.interval.map(|every| {
+            tokio::spawn(retention::schedule(
+                self.state.privacy.clone(),
+                self.state.config.retention.policy(),
+                self.state.deps.clock.clone(),
+                every,
+            ))
+        });
         let app = app_with(self.state, api);
         let served = serve(listener, app, signal);
         tokio::pin!(served);
@@ -377,6 +396,9 @@ impl Server {
                 Ok(())
             }
         };
+        if let Some(task) = retention {
+            task.abort();
+        }
         self.store.close().await;
         result.map_err(|e| Error::internal(format!("server failed: {}", e.kind())))
     }

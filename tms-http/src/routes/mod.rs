@@ -24,6 +24,7 @@ pub mod umrah;
 // --- finance (issue 7) ---
 pub mod finance;
 // --- privacy (issue 7) ---
+pub mod privacy;
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
 
@@ -89,6 +90,10 @@ pub const RESOURCES: &[Resource] = &[
         openapi: finance::ApiDoc::openapi,
     },
     // --- privacy (issue 7) ---
+    Resource {
+        router: privacy::router,
+        openapi: privacy::ApiDoc::openapi,
+    },
     // --- files (issue 8) ---
     // --- documents (issue 8) ---
 ];

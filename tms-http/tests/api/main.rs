@@ -24,5 +24,6 @@ mod umrah;
 // --- finance (issue 7) ---
 mod finance;
 // --- privacy (issue 7) ---
+mod privacy;
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
