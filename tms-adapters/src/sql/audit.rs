@@ -7,6 +7,11 @@
 //! all in the caller's transaction, so concurrent writers queue on the head
 //! row and the chain never forks, and the event commits with the write it
 //! describes or not at all.
+//!
+//! Since schema 10 each row also holds its canonical version (`canon`), the
+//! salted payload digest the v2 hash covers, its salt, and `erased_at`
+//! (see [`tms_core::audit`]); reads page by `seq`, so verification streams
+//! in constant memory whatever the log's length.
 
 use async_trait::async_trait;
 use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, Value};
