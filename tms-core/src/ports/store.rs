@@ -716,7 +716,7 @@ pub async fn verify_chain(log: &mut dyn AuditLog, tenant: TenantId) -> Result<Ch
 }
 
 /// The columns of [`export_csv`], in order.
-pub const AUDIT_CSV_HEADER: [&str; 16] = [
+pub const AUDIT_CSV_HEADER: [&str; 17] = [
     "seq",
     "id",
     "at",
@@ -733,6 +733,9 @@ pub const AUDIT_CSV_HEADER: [&str; 16] = [
     "after",
     "prev_hash",
     "hash",
+    // When the payload was erased (privacy right): `before`/`after` are
+    // then empty, and the chain still verifies.
+    "erased_at",
 ];
 
 /// Writes the tenant's audit log as JSON Lines (one [`AuditEvent`] per
@@ -794,6 +797,9 @@ pub async fn export_csv<W: std::io::Write + Send>(
                 opt(ev.after.as_ref().map(|v| v.to_string())),
                 hex(&e.prev_hash),
                 hex(&e.hash),
+                opt(e
+                    .erased_at
+                    .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))),
             ];
             csv.write_record(record.iter().map(|cell| defuse_formula(cell).into_owned()))
                 .map_err(export_csv_err)?;

@@ -164,7 +164,8 @@ pub struct PersonExport {
     /// The bookings where they appear, with only their own traveller
     /// entries (other travellers are counted, not shown).
     pub bookings: Vec<Value>,
-    /// The messages addressed to them.
+    /// The messages addressed to them (for a user, bodies withheld: the
+    /// identity service's mail carries reset links and one-time codes).
     pub messages: Vec<Value>,
     /// Their sessions (users).
     pub sessions: Vec<Value>,
@@ -382,7 +383,7 @@ impl Privacy {
                     .bookings_json(&mut *uow, tenant, Some(client.id), &person)
                     .await?;
                 if let Some(email) = &client.email {
-                    out.messages = messages_json(&mut *uow, tenant, email).await?;
+                    out.messages = messages_json(&mut *uow, tenant, email, true).await?;
                 }
             }
             Loaded::Pilgrim(pilgrim) => {
@@ -403,7 +404,10 @@ impl Privacy {
                         "user_agent": session.user_agent,
                     }));
                 }
-                out.messages = messages_json(&mut *uow, tenant, &user.email).await?;
+                // A user's mail is the identity service's: reset links,
+                // one-time codes, invitations. Their bodies carry live
+                // secrets that whoever reads the bundle must not get.
+                out.messages = messages_json(&mut *uow, tenant, &user.email, false).await?;
                 let (activity, truncated) = activity_json(&mut *uow, tenant, user.id).await?;
                 out.activity = activity;
                 out.audit_events_truncated |= truncated;
@@ -987,6 +991,7 @@ async fn messages_json(
     uow: &mut dyn UnitOfWork,
     tenant: TenantId,
     to: &Email,
+    with_body: bool,
 ) -> Result<Vec<Value>> {
     Ok(uow
         .privacy()
@@ -999,7 +1004,11 @@ async fn messages_json(
                 "channel": m.channel,
                 "to": m.to,
                 "subject": m.subject,
-                "body_text": m.body_text,
+                "body_text": if with_body {
+                    Value::String(m.body_text)
+                } else {
+                    Value::String("[withheld: may carry a one-time secret]".into())
+                },
                 "status": m.status,
                 "created_at": m.created_at,
             })

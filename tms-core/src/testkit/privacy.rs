@@ -611,6 +611,15 @@ pub async fn privacy_erasure_of_a_user_blocks_login(store: Arc<dyn Store>) {
         .put_account(world.tenant.id, &user.email, &lockout)
         .await
         .expect("lockout");
+    let reset = OutboxMessage::email(
+        MessageId::new(),
+        world.tenant.id,
+        user.email.clone(),
+        "Reset your password",
+        "https://tms.example/reset?token=SECRET-RESET-123",
+        now(),
+    );
+    uow.outbox().enqueue(&reset).await.expect("message");
     uow.commit().await.expect("commit");
 
     let bundle = world
@@ -620,11 +629,19 @@ pub async fn privacy_erasure_of_a_user_blocks_login(store: Arc<dyn Store>) {
         .expect("export");
     assert_eq!(bundle.records[0]["email"], user.email.as_str());
     assert_eq!(bundle.sessions.len(), 1);
+    assert_eq!(bundle.messages.len(), 1);
+    assert!(
+        !serde_json::to_string(&bundle.messages)
+            .expect("json")
+            .contains("SECRET-RESET-123"),
+        "a live reset link never leaves in an export"
+    );
 
     let report = world.erase(SubjectKind::User, user.id.as_uuid()).await;
     assert_eq!(report.users, 1);
     assert_eq!(report.sessions_revoked, 1);
     assert_eq!(report.login_attempts, 1);
+    assert_eq!(report.messages, 1);
     let mut uow = store.begin().await.expect("begin");
     let after = uow
         .users()
