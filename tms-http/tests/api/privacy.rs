@@ -412,3 +412,69 @@ async fn audit_verify_passes_after_an_erasure_and_retention_runs_from_the_cli() 
     );
     assert!(output.status.success(), "{output:?}");
 }
+
+/// `serve` applies the retention periods on its schedule: a login-attempt
+/// record idle past its period is gone after one interval, a recent one
+/// stays, and the run is audited with its counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_applies_retention_on_its_schedule() {
+    use tms_core::security::lockout::AccountLockout;
+    let app = crate::helpers::spawn(
+        crate::helpers::Db::Sqlite,
+        tempfile::tempdir().expect("tempdir"),
+        |config| {
+            config.retention.login_attempts_days = 30;
+            config.retention.interval = Some(std::time::Duration::from_millis(300));
+        },
+    )
+    .await;
+    let tenant = tenant_id(&app, DEMO_SLUG).await;
+    let idle = Email::parse("idle@example.com").expect("email");
+    let recent = Email::parse("recent@example.com").expect("email");
+    let mut uow = app.store.begin().await.expect("begin");
+    for (email, days) in [(&idle, 40), (&recent, 1)] {
+        let state = AccountLockout {
+            last_failure_at: Some(chrono::Utc::now() - chrono::Duration::days(days)),
+            ..AccountLockout::default()
+        };
+        uow.lockouts()
+            .put_account(tenant, email, &state)
+            .await
+            .expect("lockout");
+    }
+    uow.commit().await.expect("commit");
+    let mut applied = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        applied = crate::helpers::audit_actions(&app, DEMO_SLUG)
+            .await
+            .into_iter()
+            .filter(|(action, _)| action == "privacy.retention.applied")
+            .collect();
+        if !applied.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(applied.len(), 1, "one scheduled run removed something");
+    // The idle record, and any empty one (a successful login's): never the
+    // recent one.
+    assert!(
+        applied[0].1["login_attempts"].as_u64() >= Some(1),
+        "{:?}",
+        applied[0].1
+    );
+    let mut uow = app.store.begin().await.expect("begin");
+    let kept = uow
+        .lockouts()
+        .account(tenant, &recent)
+        .await
+        .expect("recent");
+    let gone = uow.lockouts().account(tenant, &idle).await.expect("idle");
+    uow.rollback().await.expect("rollback");
+    assert!(kept.last_failure_at.is_some(), "the recent record stays");
+    assert_eq!(
+        gone,
+        AccountLockout::default(),
+        "the idle record is forgotten"
+    );
+}
