@@ -656,8 +656,9 @@ impl Privacy {
                 continue;
             };
             let mut changed = 0;
+            let own = client == Some(booking.client_id);
             for traveller in booking.travellers.iter_mut() {
-                if person.matches(traveller) {
+                if person.matches(traveller, own) {
                     anonymise_traveller(traveller)?;
                     changed += 1;
                 }
@@ -668,9 +669,12 @@ impl Privacy {
                 report.bookings += 1;
                 report.travellers += changed;
             }
-            // The bookings of the client are about them even when no
-            // traveller matched: their audit payloads name the client.
-            touched.push(id);
+            // The client's own bookings are about them even when no
+            // traveller matched (their audit payloads name the client); a
+            // namesake's booking found by the coarse filter is not.
+            if own || changed > 0 {
+                touched.push(id);
+            }
         }
         Ok(touched)
     }
@@ -869,7 +873,7 @@ impl Privacy {
             let mine: Vec<&StoredTraveller> = booking
                 .travellers
                 .iter()
-                .filter(|t| person.matches(t))
+                .filter(|t| person.matches(t, as_client))
                 .collect();
             if !as_client && mine.is_empty() {
                 continue;
@@ -950,14 +954,20 @@ impl Person {
     }
 
     /// A traveller is this person when a name matches (case-insensitively)
-    /// and, if both dates of birth are known, they agree.
-    fn matches(&self, t: &StoredTraveller) -> bool {
+    /// and the dates of birth agree. Without a known date of birth only the
+    /// travellers of the person's own bookings (`own`) can match: a
+    /// namesake on someone else's booking is someone else.
+    fn matches(&self, t: &StoredTraveller, own: bool) -> bool {
         let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
         let named = self
             .names
             .iter()
             .any(|n| same(n, t.name.as_str()) || same(n, t.latin_name.as_str()));
-        named && self.date_of_birth.is_none_or(|dob| dob == t.date_of_birth)
+        named
+            && match self.date_of_birth {
+                Some(dob) => dob == t.date_of_birth,
+                None => own,
+            }
     }
 }
 
