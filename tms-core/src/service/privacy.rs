@@ -547,17 +547,20 @@ impl Privacy {
                 }
             }
         }
+        let files = match &self.files {
+            Some(files) => files.erase(&mut *uow, tenant, kind, id).await?,
+            None => Vec::new(),
+        };
+        report.files = files.len() as u64;
+        // The files' own audit events (uploads, with their names) are about
+        // the person too.
+        about.extend(files.iter().map(|f| f.id));
         let AuditErasure { erased, kept_v1 } = uow
             .privacy()
             .erase_audit_about(tenant, &about, ctx.now)
             .await?;
         report.audit_events_erased = erased;
         report.audit_events_kept_v1 = kept_v1;
-        let files = match &self.files {
-            Some(files) => files.erase(&mut *uow, tenant, kind, id).await?,
-            None => Vec::new(),
-        };
-        report.files = files.len() as u64;
         uow.privacy()
             .record_erasure(tenant, kind, id, ctx.now)
             .await?;

@@ -112,6 +112,7 @@ macro_rules! store_contract_tests {
             privacy_erasure_anonymises_everywhere_and_the_chain_verifies,
             privacy_erasure_of_a_user_blocks_login,
             retention_removes_what_is_due_and_nothing_else,
+            privacy_files_hook_is_listed_and_erased,
             // --- files (issue 8) ---
             // --- documents (issue 8) ---
         );
@@ -1604,7 +1605,7 @@ mod privacy;
 pub use privacy::{
     privacy_erasure_anonymises_everywhere_and_the_chain_verifies,
     privacy_erasure_of_a_user_blocks_login, privacy_export_gathers_everything_about_a_person,
-    retention_removes_what_is_due_and_nothing_else,
+    privacy_files_hook_is_listed_and_erased, retention_removes_what_is_due_and_nothing_else,
 };
 // --- files (issue 8) ---
 // --- documents (issue 8) ---

@@ -891,3 +891,100 @@ pub async fn retention_removes_what_is_due_and_nothing_else(store: Arc<dyn Store
     );
     assert!(verify(&*store, world.tenant.id).await.is_intact());
 }
+
+/// A stand-in for the files table (issue 8), to check the hook's wiring:
+/// one file about every person, erased rows and deleted bytes recorded.
+#[derive(Debug, Default)]
+struct OneFileEach {
+    file: std::sync::OnceLock<uuid::Uuid>,
+    erased: std::sync::Mutex<Vec<uuid::Uuid>>,
+    deleted: std::sync::Mutex<Vec<uuid::Uuid>>,
+}
+
+impl OneFileEach {
+    fn reference(&self) -> crate::service::privacy::FileReference {
+        crate::service::privacy::FileReference {
+            id: *self.file.get_or_init(uuid::Uuid::now_v7),
+            category: "passport_scan".into(),
+            file_name: Some("amina-passport.pdf".into()),
+            content_type: "application/pdf".into(),
+            size_bytes: 1024,
+            created_at: now(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::service::privacy::PersonFiles for OneFileEach {
+    async fn list(
+        &self,
+        _: &mut dyn crate::ports::UnitOfWork,
+        _: crate::id::TenantId,
+        _: SubjectKind,
+        _: uuid::Uuid,
+    ) -> crate::Result<Vec<crate::service::privacy::FileReference>> {
+        Ok(vec![self.reference()])
+    }
+
+    async fn erase(
+        &self,
+        _: &mut dyn crate::ports::UnitOfWork,
+        _: crate::id::TenantId,
+        _: SubjectKind,
+        id: uuid::Uuid,
+    ) -> crate::Result<Vec<crate::service::privacy::FileReference>> {
+        self.erased.lock().expect("lock").push(id);
+        Ok(vec![self.reference()])
+    }
+
+    async fn delete_blobs(
+        &self,
+        _: crate::id::TenantId,
+        files: &[crate::service::privacy::FileReference],
+    ) -> crate::Result<()> {
+        self.deleted
+            .lock()
+            .expect("lock")
+            .extend(files.iter().map(|f| f.id));
+        Ok(())
+    }
+}
+
+/// With the files of people plugged in, the export lists them, the erasure
+/// erases their rows in its unit of work and their bytes after the commit,
+/// and the counts say so.
+pub async fn privacy_files_hook_is_listed_and_erased(store: Arc<dyn Store>) {
+    let world = PrivacyWorld::new(store.clone()).await;
+    let files = Arc::new(OneFileEach::default());
+    let privacy = world.privacy.clone().with_files(files.clone());
+    let bundle = privacy
+        .export(&world.owner, SubjectKind::Client, world.amina.as_uuid())
+        .await
+        .expect("export");
+    assert_eq!(bundle.files.as_ref().map(Vec::len), Some(1));
+    let token = match privacy
+        .erase(
+            &world.owner,
+            SubjectKind::Client,
+            world.amina.as_uuid(),
+            None,
+        )
+        .await
+    {
+        Err(Error::ConfirmationRequired { token, .. }) => token,
+        other => panic!("expected a confirmation request, got {other:?}"),
+    };
+    let report = privacy
+        .erase(
+            &world.owner,
+            SubjectKind::Client,
+            world.amina.as_uuid(),
+            Some(&token),
+        )
+        .await
+        .expect("erase");
+    assert_eq!((report.files, report.file_bytes_left), (1, 0));
+    assert_eq!(*files.erased.lock().expect("lock"), [world.amina.as_uuid()]);
+    assert_eq!(files.deleted.lock().expect("lock").len(), 1);
+    assert!(verify(&*store, world.tenant.id).await.is_intact());
+}
