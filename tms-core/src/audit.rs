@@ -8,6 +8,27 @@
 //! breaks the chain at that point. [`ChainVerifier`] checks a chain one event
 //! at a time, so a store can stream millions of events through it in constant
 //! memory. Secrets are redacted from `before`/`after` when an event is built.
+//!
+//! # Two canonical forms, and erasure
+//!
+//! - **v1** (events written before schema 10): the canonical bytes hold the
+//!   `before`/`after` payloads themselves. Rewriting a v1 payload breaks the
+//!   chain, so a v1 event can never be erased; the privacy service leaves
+//!   them as they are and reports how many it kept.
+//! - **v2** (every event written since): the canonical bytes hold a
+//!   *payload digest* instead, `SHA-256(len-prefixed "tms.audit.payload.v2",
+//!   salt, before, after)` with a random 16-byte salt per event, both kept
+//!   on the event. While the payload is there, [`ChainVerifier`] recomputes
+//!   the digest from salt and payload, so an edited payload, salt or digest
+//!   is [`ChainBreak::Altered`] exactly as before.
+//! - **Erasure** ([`AuditEvent::erase`], used when a person exercises the
+//!   right to erasure) drops the payload *and the salt* and records when,
+//!   keeping the digest. The chain still verifies, because it covers only
+//!   the digest; the verifier accepts an erased event only with no payload
+//!   and no salt, so erasure can remove content but never substitute any.
+//!   Dropping the salt matters: without it the digest of a short payload
+//!   (`{"name":"Amina"}`) could be confirmed by guessing; with 128 random
+//!   bits gone it says nothing about the erased content.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -141,49 +162,130 @@ impl NewAuditEvent {
         self
     }
 
-    /// The canonical bytes of the event at position `seq` of its chain.
-    pub fn canonical(&self, seq: i64) -> Vec<u8> {
+    /// Appends the length-prefixed fields every canonical form shares
+    /// (everything but the payload) after the version tag.
+    fn canonical_head(&self, tag: &[u8], seq: i64) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        let mut field = |bytes: &[u8]| {
-            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-            out.extend_from_slice(bytes);
-        };
         let opt = |s: Option<String>| s.unwrap_or_default();
-        field(b"tms.audit.v1");
-        field(&seq.to_be_bytes());
-        field(self.id.as_uuid().as_bytes());
-        field(self.tenant_id.as_uuid().as_bytes());
-        field(
+        push_field(&mut out, tag);
+        push_field(&mut out, &seq.to_be_bytes());
+        push_field(&mut out, self.id.as_uuid().as_bytes());
+        push_field(&mut out, self.tenant_id.as_uuid().as_bytes());
+        push_field(
+            &mut out,
             self.at
                 .to_rfc3339_opts(SecondsFormat::Micros, true)
                 .as_bytes(),
         );
-        field(opt(self.actor_user_id.map(|u| u.to_string())).as_bytes());
-        field(self.actor.as_bytes());
-        field(opt(self.ip.clone()).as_bytes());
-        field(opt(self.user_agent.clone()).as_bytes());
-        field(self.request_id.as_uuid().as_bytes());
-        field(self.action.as_bytes());
-        field(self.resource_kind.as_bytes());
-        field(opt(self.resource_id.map(|u| u.to_string())).as_bytes());
-        field(opt(self.branch_id.map(|b| b.to_string())).as_bytes());
-        // serde_json's default map is a BTreeMap: keys come out sorted, so the
-        // compact form is canonical for a given value.
-        field(opt(self.before.as_ref().map(Value::to_string)).as_bytes());
-        field(opt(self.after.as_ref().map(Value::to_string)).as_bytes());
+        push_field(
+            &mut out,
+            opt(self.actor_user_id.map(|u| u.to_string())).as_bytes(),
+        );
+        push_field(&mut out, self.actor.as_bytes());
+        push_field(&mut out, opt(self.ip.clone()).as_bytes());
+        push_field(&mut out, opt(self.user_agent.clone()).as_bytes());
+        push_field(&mut out, self.request_id.as_uuid().as_bytes());
+        push_field(&mut out, self.action.as_bytes());
+        push_field(&mut out, self.resource_kind.as_bytes());
+        push_field(
+            &mut out,
+            opt(self.resource_id.map(|u| u.to_string())).as_bytes(),
+        );
+        push_field(
+            &mut out,
+            opt(self.branch_id.map(|b| b.to_string())).as_bytes(),
+        );
         out
     }
 
-    /// Places the event after `prev_hash` at `seq`, computing its hash.
+    /// The v1 canonical bytes of the event at position `seq` of its chain:
+    /// the payloads themselves are hashed (events written before schema 10).
+    pub fn canonical_v1(&self, seq: i64) -> Vec<u8> {
+        let mut out = self.canonical_head(b"tms.audit.v1", seq);
+        // serde_json's default map is a BTreeMap: keys come out sorted, so the
+        // compact form is canonical for a given value.
+        push_field(&mut out, json_text(self.before.as_ref()).as_bytes());
+        push_field(&mut out, json_text(self.after.as_ref()).as_bytes());
+        out
+    }
+
+    /// The v2 canonical bytes: the payload enters only through its salted
+    /// digest (see the module doc), so that it can be erased later.
+    pub fn canonical_v2(&self, seq: i64, payload_digest: &[u8; 32]) -> Vec<u8> {
+        let mut out = self.canonical_head(b"tms.audit.v2", seq);
+        push_field(&mut out, payload_digest);
+        out
+    }
+
+    /// The salted digest of this event's payload.
+    pub fn payload_digest(&self, salt: &[u8; 16]) -> [u8; 32] {
+        payload_digest(salt, self.before.as_ref(), self.after.as_ref())
+    }
+
+    /// Places the event after `prev_hash` at `seq` in the current (v2)
+    /// form, with a fresh random salt, computing its hash.
     pub fn chain(self, seq: i64, prev_hash: [u8; 32]) -> AuditEvent {
-        let hash = chain_hash(&prev_hash, &self.canonical(seq));
+        let mut salt = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
+        self.chain_salted(seq, prev_hash, salt)
+    }
+
+    /// As [`NewAuditEvent::chain`] with a given salt (deterministic tests).
+    pub fn chain_salted(self, seq: i64, prev_hash: [u8; 32], salt: [u8; 16]) -> AuditEvent {
+        let digest = self.payload_digest(&salt);
+        let hash = chain_hash(&prev_hash, &self.canonical_v2(seq, &digest));
         AuditEvent {
             seq,
             prev_hash,
             hash,
+            canon: CANON_V2,
+            payload_digest: Some(digest),
+            payload_salt: Some(salt),
+            erased_at: None,
             event: self,
         }
     }
+
+    /// Places the event in the legacy v1 form — what stores wrote before
+    /// schema 10. Only for tests and tools that check old chains.
+    pub fn chain_v1(self, seq: i64, prev_hash: [u8; 32]) -> AuditEvent {
+        let hash = chain_hash(&prev_hash, &self.canonical_v1(seq));
+        AuditEvent {
+            seq,
+            prev_hash,
+            hash,
+            canon: CANON_V1,
+            payload_digest: None,
+            payload_salt: None,
+            erased_at: None,
+            event: self,
+        }
+    }
+}
+
+/// The canonical form of events written before schema 10.
+pub const CANON_V1: u8 = 1;
+/// The canonical form of events written since schema 10 (payload digest).
+pub const CANON_V2: u8 = 2;
+
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn json_text(value: Option<&Value>) -> String {
+    value.map(Value::to_string).unwrap_or_default()
+}
+
+/// `SHA-256` of the length-prefixed tag, `salt`, `before` and `after`
+/// (compact JSON, empty when absent).
+pub fn payload_digest(salt: &[u8; 16], before: Option<&Value>, after: Option<&Value>) -> [u8; 32] {
+    let mut bytes = Vec::with_capacity(128);
+    push_field(&mut bytes, b"tms.audit.payload.v2");
+    push_field(&mut bytes, salt);
+    push_field(&mut bytes, json_text(before).as_bytes());
+    push_field(&mut bytes, json_text(after).as_bytes());
+    Sha256::digest(&bytes).into()
 }
 
 /// `SHA-256(prev_hash || canonical)`.
@@ -205,9 +307,75 @@ pub struct AuditEvent {
     /// This event's hash.
     #[serde(with = "hex32")]
     pub hash: [u8; 32],
+    /// Which canonical form the hash covers: [`CANON_V1`] or [`CANON_V2`].
+    #[serde(default = "canon_v1")]
+    pub canon: u8,
+    /// v2: the salted digest of `before`/`after` that the hash covers.
+    #[serde(default, with = "hex_opt")]
+    pub payload_digest: Option<[u8; 32]>,
+    /// v2: the digest's salt; gone once the payload is erased.
+    #[serde(default, with = "hex_opt")]
+    pub payload_salt: Option<[u8; 16]>,
+    /// When the payload was erased (privacy right); `None` while it is there.
+    #[serde(default)]
+    pub erased_at: Option<DateTime<Utc>>,
     /// The event.
     #[serde(flatten)]
     pub event: NewAuditEvent,
+}
+
+fn canon_v1() -> u8 {
+    CANON_V1
+}
+
+impl AuditEvent {
+    /// Whether the event can be erased without breaking the chain (v2, not
+    /// erased yet).
+    pub fn erasable(&self) -> bool {
+        self.canon == CANON_V2 && self.erased_at.is_none()
+    }
+
+    /// Drops the payload and its salt, keeping the digest the chain covers;
+    /// whether anything changed. A v1 event is left alone (its hash covers
+    /// the payload itself): `false`.
+    pub fn erase(&mut self, at: DateTime<Utc>) -> bool {
+        if !self.erasable() {
+            return false;
+        }
+        self.event.before = None;
+        self.event.after = None;
+        self.payload_salt = None;
+        self.erased_at = Some(at);
+        true
+    }
+
+    /// Whether the stored content matches the hash: the canonical form of
+    /// its version, and for v2 the payload digest (or a clean erasure).
+    fn holds(&self) -> bool {
+        match self.canon {
+            CANON_V1 => {
+                self.payload_digest.is_none()
+                    && self.payload_salt.is_none()
+                    && self.erased_at.is_none()
+                    && chain_hash(&self.prev_hash, &self.event.canonical_v1(self.seq)) == self.hash
+            }
+            CANON_V2 => {
+                let Some(digest) = self.payload_digest else {
+                    return false;
+                };
+                let payload_ok = match (self.erased_at, self.payload_salt) {
+                    // Erased: nothing may be left, and nothing substituted.
+                    (Some(_), None) => self.event.before.is_none() && self.event.after.is_none(),
+                    (None, Some(salt)) => self.event.payload_digest(&salt) == digest,
+                    _ => false,
+                };
+                payload_ok
+                    && chain_hash(&self.prev_hash, &self.event.canonical_v2(self.seq, &digest))
+                        == self.hash
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The first place where a chain does not hold.
@@ -283,7 +451,7 @@ impl ChainVerifier {
         if event.prev_hash != self.prev_hash {
             return Err(ChainBreak::Unlinked { seq: event.seq });
         }
-        if chain_hash(&event.prev_hash, &event.event.canonical(event.seq)) != event.hash {
+        if !event.holds() {
             return Err(ChainBreak::Altered { seq: event.seq });
         }
         self.expected_seq += 1;
@@ -316,6 +484,40 @@ mod hex32 {
                 u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
         }
         Ok(out)
+    }
+}
+
+mod hex_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &Option<[u8; N]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            None => s.serialize_none(),
+            Some(bytes) => {
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                s.serialize_some(&hex)
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<Option<[u8; N]>, D::Error> {
+        let Some(hex) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut out = [0u8; N];
+        if hex.len() != 2 * N || !hex.is_ascii() {
+            return Err(serde::de::Error::custom("wrong number of hex digits"));
+        }
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte =
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Some(out))
     }
 }
 
@@ -390,6 +592,69 @@ mod tests {
     }
 
     #[test]
+    fn an_erased_event_still_verifies_and_keeps_nothing() {
+        let mut events = chain(5);
+        assert!(events[2].erase(Utc::now()));
+        assert!(events[2].event.after.is_none() && events[2].payload_salt.is_none());
+        assert!(events[2].payload_digest.is_some());
+        assert_eq!(verify(&events), Ok(()));
+        // Erasing again changes nothing.
+        assert!(!events[2].erase(Utc::now()));
+        assert_eq!(verify(&events), Ok(()));
+    }
+
+    #[test]
+    fn an_erased_event_cannot_take_new_content() {
+        let mut events = chain(5);
+        events[2].erase(Utc::now());
+        events[2].event.after = Some(json!({ "n": 3 }));
+        assert_eq!(verify(&events), Err(ChainBreak::Altered { seq: 3 }));
+    }
+
+    #[test]
+    fn an_edited_digest_or_salt_is_found() {
+        let mut events = chain(5);
+        events[1].payload_digest = Some([7; 32]);
+        assert_eq!(verify(&events), Err(ChainBreak::Altered { seq: 2 }));
+        let mut events = chain(5);
+        events[3].payload_salt = Some([7; 16]);
+        assert_eq!(verify(&events), Err(ChainBreak::Altered { seq: 4 }));
+        // A digest recomputed for a forged payload does not match the hash.
+        let mut events = chain(5);
+        let salt = events[3].payload_salt.unwrap();
+        events[3].event.after = Some(json!({ "n": 99 }));
+        events[3].payload_digest = Some(events[3].event.payload_digest(&salt));
+        assert_eq!(verify(&events), Err(ChainBreak::Altered { seq: 4 }));
+    }
+
+    #[test]
+    fn v1_events_keep_verifying_and_cannot_be_erased() {
+        let ctx = Context::new(Principal::system(TenantId::new(), "test"), Utc::now());
+        let first = NewAuditEvent::new(&ctx, "old.thing", "thing", None)
+            .with_change(None, Some(json!({ "name": "Amina" })))
+            .chain_v1(1, GENESIS);
+        let second = NewAuditEvent::new(&ctx, "new.thing", "thing", None).chain(2, first.hash);
+        let mut events = vec![first, second];
+        assert_eq!(verify(&events), Ok(()));
+        assert!(!events[0].erasable());
+        assert!(!events[0].erase(Utc::now()));
+        events[0].event.after = None;
+        assert_eq!(verify(&events), Err(ChainBreak::Altered { seq: 1 }));
+        // Claiming v2 for a v1 event does not help either.
+        let mut events = chain(1);
+        events[0].canon = CANON_V1;
+        assert_eq!(verify(&events), Err(ChainBreak::Altered { seq: 1 }));
+    }
+
+    #[test]
+    fn salts_make_equal_payloads_hash_differently() {
+        let events = chain(1);
+        let event = &events[0];
+        let again = event.event.clone().chain(1, GENESIS);
+        assert_ne!(event.payload_digest, again.payload_digest);
+    }
+
+    #[test]
     fn secrets_are_redacted_at_any_depth() {
         let mut value = json!({
             "name": "Amina",
@@ -412,6 +677,12 @@ mod tests {
         let json = serde_json::to_string(&event).unwrap();
         let back: AuditEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, event);
+        assert_eq!(verify(&[back]), Ok(()));
+        let mut erased = chain(1).remove(0);
+        erased.erase(Utc::now());
+        let back: AuditEvent =
+            serde_json::from_str(&serde_json::to_string(&erased).unwrap()).unwrap();
+        assert_eq!(back, erased);
         assert_eq!(verify(&[back]), Ok(()));
     }
 }

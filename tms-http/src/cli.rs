@@ -11,6 +11,7 @@
 //! tms-server keys reseal                      re-encrypt secrets under the newest key
 //! tms-server import clients FILE --tenant SLUG --branch NAME_OR_ID [--dry-run]
 //! tms-server import pilgrims FILE --tenant SLUG --group ID [--dry-run]
+//! tms-server retention run [--dry-run]       apply the retention periods, print counts
 //! ```
 //!
 //! Exit codes: 0 success, 1 failure (including a broken audit chain), 2 bad
@@ -66,6 +67,10 @@ pub enum Command {
     /// Run only the outbox worker: deliver queued mail until Ctrl-C or
     /// SIGTERM (for a deployment that keeps sending apart from serving).
     Worker,
+    // --- privacy (issue 7) ---
+    /// Apply the configured retention periods (see the configuration).
+    #[command(subcommand)]
+    Retention(crate::retention::RetentionCommand),
 }
 
 /// `keys` subcommands.
@@ -174,6 +179,8 @@ pub async fn execute(command: Command, config: Config) -> Result<ExitCode> {
     match command {
         // clients (issue 6)
         Command::Import(command) => crate::cli_import::run(command, config).await,
+        // privacy (issue 7)
+        Command::Retention(command) => crate::retention::run(command, config).await,
         Command::Serve => crate::run(config).await.map(|()| ExitCode::SUCCESS),
         Command::Worker => worker(config).await,
         Command::Migrate => {

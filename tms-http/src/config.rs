@@ -28,6 +28,10 @@
 //! | `TMS_SHUTDOWN_GRACE_SECS` | `shutdown_grace_secs` | `30` | how long in-flight requests may finish after SIGTERM / Ctrl-C |
 //! | `TMS_FIRST_RUN` | `first_run` | `true` without `TMS_DATABASE_URL`, else `false` | on an empty store, create the `demo` tenant and print its owner's password once |
 //! | `TMS_TRUSTED_PROXIES` | `trusted_proxies` | none | reverse proxies (IPs or CIDR ranges; comma-separated in the variable, a list in the file) whose `X-Forwarded-For` is believed: see [`crate::client_ip`] |
+//! | `TMS_RETENTION_LOGIN_ATTEMPTS_DAYS` | `retention_login_attempts_days` | `30` | login-attempt records (per account and per IP) idle this many days are forgotten; `0` keeps them |
+//! | `TMS_RETENTION_DELIVERY_DAYS` | `retention_delivery_days` | `180` | delivery logs and sent or failed outbox messages older than this are deleted; `0` keeps them |
+//! | `TMS_RETENTION_CLOSED_BOOKINGS_DAYS` | `retention_closed_bookings_days` | `0` (keep) | the travellers of bookings completed or cancelled this many days ago are anonymised (the booking and its financial records stay) |
+//! | `TMS_RETENTION_INTERVAL_SECS` | `retention_interval_secs` | `86400` | how often `serve` applies the retention periods; `0` turns the schedule off (`tms-server retention run` still works) |
 //! | `TMS_BLOB_STORE` | `blob_store` | `local` | where uploaded files are kept: `local` (a folder) or `s3` (S3, MinIO, any S3-compatible service) |
 //! | `TMS_FILES_DIR` | `files_dir` | `<data_dir>/files` | the folder of the `local` blob store |
 //! | `TMS_S3_BUCKET` | `s3_bucket` | — | `s3`: the bucket (required) |
@@ -134,6 +138,9 @@ pub struct Config {
     // --- files (issue 8) ---
     /// Where uploaded files are kept.
     pub blobs: BlobConfig,
+    // --- privacy (issue 7) ---
+    /// Retention periods and their schedule.
+    pub retention: RetentionConfig,
 }
 
 // --- files (issue 8) ---
@@ -189,6 +196,46 @@ impl fmt::Debug for S3Config {
     }
 }
 
+/// Retention periods in days (`0` keeps the data) and how often `serve`
+/// applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Login-attempt records idle this many days are forgotten.
+    pub login_attempts_days: u64,
+    /// Delivery logs and finished outbox messages older than this go.
+    pub delivery_days: u64,
+    /// Travellers of bookings closed this long ago are anonymised.
+    pub closed_bookings_days: u64,
+    /// How often `serve` runs the job; `None`: never (CLI only).
+    pub interval: Option<Duration>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            login_attempts_days: 30,
+            delivery_days: 180,
+            closed_bookings_days: 0,
+            interval: Some(Duration::from_secs(86_400)),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The periods as the privacy service takes them.
+    pub fn policy(&self) -> tms_core::service::privacy::RetentionPolicy {
+        let days = |n: u64| {
+            (n > 0)
+                .then(|| chrono::Duration::days(i64::try_from(n).unwrap_or(i64::MAX / 86_400_000)))
+        };
+        tms_core::service::privacy::RetentionPolicy {
+            login_attempts: days(self.login_attempts_days),
+            delivery_logs: days(self.delivery_days),
+            closed_bookings: days(self.closed_bookings_days),
+        }
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set = |o: bool| if o { "<set>" } else { "<unset>" };
@@ -225,6 +272,7 @@ impl fmt::Debug for Config {
             )
             .field("mail", &self.mail)
             .field("blobs", &self.blobs)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -255,6 +303,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             mail: MailConfig::default(),
             blobs: BlobConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -301,6 +350,10 @@ struct FileConfig {
     s3_allow_http: Option<bool>,
     s3_access_key_id: Option<String>,
     s3_secret_access_key: Option<Secret<String>>,
+    retention_login_attempts_days: Option<u64>,
+    retention_delivery_days: Option<u64>,
+    retention_closed_bookings_days: Option<u64>,
+    retention_interval_secs: Option<u64>,
 }
 
 impl Config {
@@ -507,6 +560,54 @@ impl Config {
             }
             Some(_) => errors.push("TMS_BLOB_STORE", "must be `local` or `s3`"),
         }
+        // --- privacy (issue 7) ---
+        // Retention: whole numbers where `0` means "keep" (or "never run").
+        let mut days = |name: &'static str, file: Option<u64>| -> Option<u64> {
+            match env(name) {
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n <= 100_000 => Some(n),
+                    _ => {
+                        errors.push(name, "must be a whole number from 0 to 100000");
+                        None
+                    }
+                },
+                None => file.filter(|n| {
+                    let ok = *n <= 100_000;
+                    if !ok {
+                        errors.push(name, "must be a whole number from 0 to 100000");
+                    }
+                    ok
+                }),
+            }
+        };
+        if let Some(v) = days(
+            "TMS_RETENTION_LOGIN_ATTEMPTS_DAYS",
+            file.retention_login_attempts_days,
+        ) {
+            config.retention.login_attempts_days = v;
+        }
+        if let Some(v) = days("TMS_RETENTION_DELIVERY_DAYS", file.retention_delivery_days) {
+            config.retention.delivery_days = v;
+        }
+        if let Some(v) = days(
+            "TMS_RETENTION_CLOSED_BOOKINGS_DAYS",
+            file.retention_closed_bookings_days,
+        ) {
+            config.retention.closed_bookings_days = v;
+        }
+        let interval = match env("TMS_RETENTION_INTERVAL_SECS") {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    errors.push("TMS_RETENTION_INTERVAL_SECS", "must be a whole number");
+                    None
+                }
+            },
+            None => file.retention_interval_secs,
+        };
+        if let Some(secs) = interval {
+            config.retention.interval = (secs > 0).then(|| Duration::from_secs(secs));
+        }
         errors.into_result()?;
         Ok(config)
     }
@@ -646,6 +747,39 @@ mod tests {
         let err =
             Config::from_sources(None, env(&[("TMS_TRUSTED_PROXIES", "10.0.0.0/99")])).unwrap_err();
         assert!(err.to_string().contains("TMS_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn retention_periods_come_from_the_file_or_the_environment() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.retention, RetentionConfig::default());
+        let policy = c.retention.policy();
+        assert_eq!(policy.login_attempts, Some(chrono::Duration::days(30)));
+        assert_eq!(policy.closed_bookings, None, "kept unless configured");
+        let file = "retention_closed_bookings_days = 730\nretention_interval_secs = 3600\n";
+        let c = Config::from_sources(
+            Some(file),
+            env(&[
+                ("TMS_RETENTION_DELIVERY_DAYS", "0"),
+                ("TMS_RETENTION_INTERVAL_SECS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.retention.closed_bookings_days, 730);
+        assert_eq!(c.retention.policy().delivery_logs, None, "0 keeps");
+        assert_eq!(c.retention.interval, None, "0 turns the schedule off");
+        let err = Config::from_sources(
+            None,
+            env(&[
+                ("TMS_RETENTION_LOGIN_ATTEMPTS_DAYS", "-1"),
+                ("TMS_RETENTION_INTERVAL_SECS", "soon"),
+            ]),
+        )
+        .unwrap_err();
+        let Error::Invalid(errors) = err else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(errors.as_slice().len(), 2);
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub mod error;
 pub mod extract;
 pub mod mail;
 pub mod middleware;
+// --- privacy (issue 7) ---
+pub mod retention;
 pub mod routes;
 pub mod setup;
 pub mod telemetry;
@@ -87,6 +89,9 @@ pub struct AppState {
     /// Umrah groups, pilgrims, rooming, manifests.
     pub umrah: Arc<tms_core::service::umrah::Umrah>,
     // --- privacy (issue 7) ---
+    /// Export, erasure and retention of personal data. The files table
+    /// (issue 8) plugs in with `Privacy::with_files`.
+    pub privacy: Arc<tms_core::service::privacy::Privacy>,
     // --- files (issue 8) ---
     /// Where uploaded files' bytes are kept (a local folder or S3).
     pub blobs: Arc<dyn tms_core::ports::BlobStore>,
@@ -147,6 +152,11 @@ impl AppState {
                 blobs.clone(),
             )),
             blobs,
+            // --- privacy (issue 7) ---
+            privacy: Arc::new(tms_core::service::privacy::Privacy::new(
+                deps.clone(),
+                keyring.clone(),
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
@@ -393,6 +403,15 @@ impl Server {
             let _ = worker_stop_tx.send(());
             let _ = stopping_tx.send(());
         };
+        // --- privacy (issue 7) ---
+        let retention = self.state.config.retention.interval.map(|every| {
+            tokio::spawn(retention::schedule(
+                self.state.privacy.clone(),
+                self.state.config.retention.policy(),
+                self.state.deps.clock.clone(),
+                every,
+            ))
+        });
         let app = app_with(self.state, api);
         let served = serve(listener, app, signal);
         tokio::pin!(served);
@@ -408,6 +427,9 @@ impl Server {
         };
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(task) = retention {
+            task.abort();
         }
         self.store.close().await;
         result.map_err(|e| Error::internal(format!("server failed: {}", e.kind())))

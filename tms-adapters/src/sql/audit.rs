@@ -7,6 +7,11 @@
 //! all in the caller's transaction, so concurrent writers queue on the head
 //! row and the chain never forks, and the event commits with the write it
 //! describes or not at all.
+//!
+//! Since schema 10 each row also holds its canonical version (`canon`), the
+//! salted payload digest the v2 hash covers, its salt, and `erased_at`
+//! (see [`tms_core::audit`]); reads page by `seq`, so verification streams
+//! in constant memory whatever the log's length.
 
 use async_trait::async_trait;
 use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, Value};
@@ -18,7 +23,7 @@ use tms_core::{Error, Result};
 use super::backend::Row;
 use super::repos::SqlUnitOfWork;
 
-const EVENT_COLS: [&str; 17] = [
+pub(super) const EVENT_COLS: [&str; 21] = [
     "tenant_id",
     "seq",
     "id",
@@ -36,9 +41,13 @@ const EVENT_COLS: [&str; 17] = [
     "after_json",
     "prev_hash",
     "hash",
+    "canon",
+    "payload_digest",
+    "payload_salt",
+    "erased_at",
 ];
 
-/// Events per multi-row insert in [`AuditLog::append_all`] (17 parameters
+/// Events per multi-row insert in [`AuditLog::append_all`] (21 parameters
 /// each: well under SQLite's and PostgreSQL's limits).
 const BATCH: usize = 500;
 
@@ -58,7 +67,16 @@ fn json_text(v: &Option<serde_json::Value>) -> Expr {
     opt_text(v.as_ref().map(serde_json::Value::to_string))
 }
 
-fn event_of(row: &Row) -> Result<AuditEvent> {
+fn fixed<const N: usize>(row: &Row, column: &str) -> Result<Option<[u8; N]>> {
+    row.opt_bytes(column)?
+        .map(|bytes| {
+            <[u8; N]>::try_from(bytes)
+                .map_err(|_| Error::internal(format!("audit event {column} has the wrong length")))
+        })
+        .transpose()
+}
+
+pub(super) fn event_of(row: &Row) -> Result<AuditEvent> {
     let json = |column: &str| -> Result<Option<serde_json::Value>> {
         row.opt_text(column)?
             .map(|text| {
@@ -71,6 +89,11 @@ fn event_of(row: &Row) -> Result<AuditEvent> {
         seq: row.i64("seq")?,
         prev_hash: row.hash("prev_hash")?,
         hash: row.hash("hash")?,
+        canon: u8::try_from(row.i64("canon")?)
+            .map_err(|_| Error::internal("audit event canon is out of range"))?,
+        payload_digest: fixed(row, "payload_digest")?,
+        payload_salt: fixed(row, "payload_salt")?,
+        erased_at: row.opt_ts("erased_at")?,
         event: NewAuditEvent {
             id: AuditEventId::from_uuid(row.uuid("id")?),
             tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
@@ -171,6 +194,10 @@ impl SqlUnitOfWork {
                         json_text(&ev.after),
                         Expr::val(Value::Bytes(Some(e.prev_hash.to_vec()))),
                         Expr::val(Value::Bytes(Some(e.hash.to_vec()))),
+                        Expr::val(i64::from(e.canon)),
+                        Expr::val(Value::Bytes(e.payload_digest.map(|d| d.to_vec()))),
+                        Expr::val(Value::Bytes(e.payload_salt.map(|d| d.to_vec()))),
+                        Expr::val(self.tx.backend.opt_ts(e.erased_at)),
                     ])
                     .map_err(|e| Error::internal(format!("query: {e}")))?;
             }

@@ -87,6 +87,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0009_files.sql"),
     },
     // --- 10: privacy (issue 7) ---
+    Migration {
+        version: 10,
+        name: "privacy",
+        sqlite: include_str!("../../migrations/sqlite/0010_privacy.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_privacy.sql"),
+    },
     // --- 11: messaging (issue 9) ---
     Migration {
         version: 11,

@@ -68,8 +68,10 @@
 //! - **Audit chain**: appends lock the tenant's chain head row (`SELECT …
 //!   FOR UPDATE` on PostgreSQL; SQLite's single writer), so concurrent
 //!   writers never fork the chain. The events table rejects `UPDATE` and
-//!   `DELETE` with a trigger on both databases. Secrets in `before`/`after`
-//!   are redacted again on append.
+//!   `DELETE` with a trigger on both databases — except the one update an
+//!   erasure makes (schema 10: payload and salt dropped, `erased_at` set,
+//!   everything else unchanged, v2 events only). Secrets in
+//!   `before`/`after` are redacted again on append.
 //! - **Time precision**: instants are stored to the microsecond on both
 //!   databases; nanoseconds are truncated.
 //!
@@ -94,6 +96,7 @@ mod payables;
 // --- messaging (issue 9) ---
 mod outbox;
 // --- privacy (issue 7) ---
+mod privacy;
 // --- files (issue 8) ---
 mod files;
 // --- documents (issue 8) ---

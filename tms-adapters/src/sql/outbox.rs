@@ -24,7 +24,7 @@ use tms_core::{Error, Result};
 use super::backend::Row;
 use super::repos::{SqlUnitOfWork, corrupt, int, opt_text, opt_uuid, page_of, text, u32_col, uuid};
 
-const OUTBOX_COLS: [&str; 10] = [
+pub(super) const OUTBOX_COLS: [&str; 10] = [
     "tenant_id",
     "id",
     "branch_id",
@@ -39,14 +39,16 @@ const OUTBOX_COLS: [&str; 10] = [
 
 /// What the `payload` column holds for an email.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct EmailPayload {
-    to: String,
-    subject: String,
-    body_text: String,
-    message_id: String,
+// Field order matters: `to` comes first in the JSON, which the privacy
+// repository relies on to find a person's messages by prefix.
+pub(super) struct EmailPayload {
+    pub(super) to: String,
+    pub(super) subject: String,
+    pub(super) body_text: String,
+    pub(super) message_id: String,
 }
 
-fn outbox_of(row: &Row) -> Result<OutboxMessage> {
+pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
     let channel = OutboxChannel::parse(&row.text("kind")?).map_err(|_| corrupt("outbox kind"))?;
     let payload: EmailPayload =
         serde_json::from_str(&row.text("payload")?).map_err(|_| corrupt("outbox payload"))?;

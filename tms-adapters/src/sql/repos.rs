@@ -1255,6 +1255,11 @@ impl UnitOfWork for SqlUnitOfWork {
     fn files(&mut self) -> &mut dyn tms_core::ports::FileRepo {
         self
     }
+
+    // --- privacy (issue 7) ---
+    fn privacy(&mut self) -> &mut dyn tms_core::ports::PrivacyRepo {
+        self
+    }
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }

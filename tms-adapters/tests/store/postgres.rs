@@ -211,6 +211,17 @@ async fn the_database_refuses_to_rewrite_the_audit_log() {
             "DELETE FROM audit_events WHERE tenant_id = {}",
             tenant_literal(tenant)
         ),
+        // Shaped like an erasure, but also rewriting the action.
+        format!(
+            "UPDATE audit_events SET before_json = NULL, after_json = NULL, payload_salt = NULL, \
+             erased_at = at, action = 'x' WHERE tenant_id = {}",
+            tenant_literal(tenant)
+        ),
+        // An erasure that leaves the payload in place.
+        format!(
+            "UPDATE audit_events SET erased_at = at WHERE tenant_id = {}",
+            tenant_literal(tenant)
+        ),
         "TRUNCATE audit_events".to_owned(),
     ] {
         let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

@@ -93,6 +93,17 @@ async fn the_database_refuses_to_rewrite_the_audit_log() {
             "DELETE FROM audit_events WHERE tenant_id = {}",
             tenant_literal(tenant)
         ),
+        // Shaped like an erasure, but also rewriting the action.
+        format!(
+            "UPDATE audit_events SET before_json = NULL, after_json = NULL, payload_salt = NULL, \
+             erased_at = at, action = 'x' WHERE tenant_id = {}",
+            tenant_literal(tenant)
+        ),
+        // An erasure that leaves the payload in place.
+        format!(
+            "UPDATE audit_events SET erased_at = at WHERE tenant_id = {}",
+            tenant_literal(tenant)
+        ),
     ] {
         let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut conn)
@@ -158,4 +169,98 @@ async fn a_closed_store_is_unavailable_not_a_panic() {
         Some(Error::Unavailable { .. })
     ));
     drop(store);
+}
+
+/// Events written before schema 10 (canonical v1: the hash covers the
+/// payload) keep verifying next to v2 events, and an erasure leaves them as
+/// they are (counting them) while it erases the v2 ones — the chain still
+/// verifies. The v1 row is written as an older TMS wrote it: no digest,
+/// `canon` at its migration default.
+#[tokio::test]
+async fn v1_events_keep_verifying_beside_erased_v2_events() {
+    use tms_core::audit::{GENESIS, NewAuditEvent};
+    use tms_core::domain::{Context, Principal};
+    use tms_core::ports::ChainStatus;
+
+    let (store, db) = fresh_store().await.expect("store");
+    let tenant = tms_core::testkit::seed_tenant(&*store).await.id;
+    let person = uuid::Uuid::now_v7();
+    let ctx = Context::new(
+        Principal::system(tenant, "legacy"),
+        tms_core::testkit::now(),
+    );
+    let old = NewAuditEvent::new(&ctx, "client.updated", "client", Some(person))
+        .with_change(None, Some(serde_json::json!({ "name": "Amina O'Hara" })))
+        .chain_v1(1, GENESIS);
+    let hex = |bytes: &[u8]| {
+        format!(
+            "X'{}'",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    let quoted = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let e = &old.event;
+    raw(
+        &db,
+        vec![
+            format!(
+                "INSERT INTO audit_events (tenant_id, seq, id, at, actor_user_id, actor, ip, user_agent, \
+                 request_id, action, resource_kind, resource_id, branch_id, before_json, after_json, \
+                 prev_hash, hash) VALUES ({}, 1, {}, {}, NULL, {}, NULL, NULL, {}, {}, {}, {}, NULL, NULL, {}, {}, {})",
+                id_literal(tenant.as_uuid()),
+                id_literal(e.id.as_uuid()),
+                e.at.timestamp_micros(),
+                quoted(&e.actor),
+                id_literal(e.request_id.as_uuid()),
+                quoted(&e.action),
+                quoted(&e.resource_kind),
+                id_literal(person),
+                quoted(&e.after.as_ref().expect("after").to_string()),
+                hex(&old.prev_hash),
+                hex(&old.hash),
+            ),
+            format!(
+                "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ({}, 1, {})",
+                id_literal(tenant.as_uuid()),
+                hex(&old.hash)
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        support::verify(&*store, tenant).await,
+        ChainStatus::Intact { events: 1 }
+    );
+    let mut uow = store.begin().await.expect("begin");
+    uow.audit()
+        .append(
+            NewAuditEvent::new(&ctx, "client.updated", "client", Some(person))
+                .with_change(None, Some(serde_json::json!({ "name": "Amina" }))),
+        )
+        .await
+        .expect("append v2");
+    uow.commit().await.expect("commit");
+    assert_eq!(
+        support::verify(&*store, tenant).await,
+        ChainStatus::Intact { events: 2 }
+    );
+    let mut uow = store.begin().await.expect("begin");
+    let done = uow
+        .privacy()
+        .erase_audit_about(tenant, &[person], tms_core::testkit::now())
+        .await
+        .expect("erase");
+    uow.commit().await.expect("commit");
+    assert_eq!((done.erased, done.kept_v1), (1, 1));
+    assert_eq!(
+        support::verify(&*store, tenant).await,
+        ChainStatus::Intact { events: 2 }
+    );
+    let mut uow = store.begin().await.expect("begin");
+    let events = uow.audit().read(tenant, 0, 10).await.expect("read");
+    uow.rollback().await.expect("rollback");
+    assert_eq!(events[0].canon, 1);
+    assert!(events[0].event.after.is_some() && events[0].erased_at.is_none());
+    assert_eq!(events[1].canon, 2);
+    assert!(events[1].event.after.is_none() && events[1].erased_at.is_some());
 }

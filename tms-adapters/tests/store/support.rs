@@ -51,6 +51,34 @@ pub const TAMPERS: &[Tamper] = &[
         expect: |s| s == ChainStatus::Broken(ChainBreak::Altered { seq: 4 }),
     },
     Tamper {
+        name: "edited payload digest",
+        sql: &[
+            "UPDATE audit_events SET payload_digest = prev_hash WHERE tenant_id = {t} AND seq = 2",
+        ],
+        expect: |s| s == ChainStatus::Broken(ChainBreak::Altered { seq: 2 }),
+    },
+    Tamper {
+        name: "edited payload salt",
+        sql: &[
+            "UPDATE audit_events SET payload_salt = substr(prev_hash, 1, 16) WHERE tenant_id = {t} AND seq = 2",
+        ],
+        expect: |s| s == ChainStatus::Broken(ChainBreak::Altered { seq: 2 }),
+    },
+    Tamper {
+        name: "payload dropped without the erasure marks",
+        sql: &["UPDATE audit_events SET after_json = NULL WHERE tenant_id = {t} AND seq = 3"],
+        expect: |s| s == ChainStatus::Broken(ChainBreak::Altered { seq: 3 }),
+    },
+    Tamper {
+        name: "erased, then given a forged payload",
+        sql: &[
+            "UPDATE audit_events SET after_json = NULL, before_json = NULL, payload_salt = NULL, \
+             erased_at = at WHERE tenant_id = {t} AND seq = 4",
+            "UPDATE audit_events SET after_json = '{\"n\":7}' WHERE tenant_id = {t} AND seq = 4",
+        ],
+        expect: |s| s == ChainStatus::Broken(ChainBreak::Altered { seq: 4 }),
+    },
+    Tamper {
         name: "deleted",
         sql: &["DELETE FROM audit_events WHERE tenant_id = {t} AND seq = 2"],
         expect: |s| {
@@ -84,7 +112,8 @@ pub const TAMPERS: &[Tamper] = &[
             "UPDATE audit_events SET seq = seq + 100 WHERE tenant_id = {t} AND seq >= 3",
             "UPDATE audit_events SET seq = seq - 99 WHERE tenant_id = {t} AND seq >= 103",
             "INSERT INTO audit_events SELECT tenant_id, 3, {new_id}, at, actor_user_id, actor, ip, user_agent, request_id, \
-             'thing.forged', resource_kind, resource_id, branch_id, before_json, after_json, prev_hash, hash \
+             'thing.forged', resource_kind, resource_id, branch_id, before_json, after_json, prev_hash, hash, \
+             canon, payload_digest, payload_salt, erased_at \
              FROM audit_events WHERE tenant_id = {t} AND seq = 2",
         ],
         expect: |s| {

@@ -20,6 +20,8 @@ mod umrah;
 mod finance;
 // --- files (issue 8) ---
 mod files;
+// --- privacy (issue 7) ---
+mod privacy;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -62,6 +64,8 @@ pub use finance::{
 #[cfg(any(test, feature = "mock"))]
 pub use files::MockFileRepo;
 pub use files::{BrandingSettings, FileOwner, FileRepo, StoredFile};
+// --- privacy (issue 7) ---
+pub use privacy::{AuditErasure, PrivacyRepo, RetentionCounts, SubjectKind};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{

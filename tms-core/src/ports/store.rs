@@ -203,6 +203,8 @@ pub trait UnitOfWork: Send {
     /// Invoices, payments, refunds, exchange rates and the ledger.
     fn finance(&mut self) -> &mut dyn crate::ports::FinanceRepo;
     // --- privacy (issue 7) ---
+    /// Cross-table lookups and bulk changes of the privacy rights.
+    fn privacy(&mut self) -> &mut dyn crate::ports::PrivacyRepo;
     // --- files (issue 8) ---
     /// Uploaded files (their bytes live in the blob store) and branding.
     fn files(&mut self) -> &mut dyn crate::ports::FileRepo;
@@ -820,7 +822,7 @@ pub async fn verify_chain(log: &mut dyn AuditLog, tenant: TenantId) -> Result<Ch
 }
 
 /// The columns of [`export_csv`], in order.
-pub const AUDIT_CSV_HEADER: [&str; 16] = [
+pub const AUDIT_CSV_HEADER: [&str; 17] = [
     "seq",
     "id",
     "at",
@@ -837,6 +839,9 @@ pub const AUDIT_CSV_HEADER: [&str; 16] = [
     "after",
     "prev_hash",
     "hash",
+    // When the payload was erased (privacy right): `before`/`after` are
+    // then empty, and the chain still verifies.
+    "erased_at",
 ];
 
 /// Writes the tenant's audit log as JSON Lines (one [`AuditEvent`] per
@@ -898,6 +903,9 @@ pub async fn export_csv<W: std::io::Write + Send>(
                 opt(ev.after.as_ref().map(|v| v.to_string())),
                 hex(&e.prev_hash),
                 hex(&e.hash),
+                opt(e
+                    .erased_at
+                    .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))),
             ];
             csv.write_record(record.iter().map(|cell| defuse_formula(cell).into_owned()))
                 .map_err(export_csv_err)?;

@@ -70,6 +70,12 @@ impl SlidingWindow {
         self.0.is_empty()
     }
 
+    /// The newest event recorded (for retention: when the record was last
+    /// active).
+    pub fn latest(&self) -> Option<DateTime<Utc>> {
+        self.0.iter().max().copied()
+    }
+
     /// The oldest event still in the window.
     fn oldest(&self) -> Option<DateTime<Utc>> {
         self.0.first().copied()
@@ -100,6 +106,20 @@ pub struct AccountLockout {
 }
 
 impl AccountLockout {
+    /// The last time anything happened to the record: a failure or the end
+    /// of a lock. A record idle since long before now can be forgotten
+    /// (retention) without weakening the lockout.
+    pub fn last_activity(&self) -> Option<DateTime<Utc>> {
+        [
+            self.failures.latest(),
+            self.last_failure_at,
+            self.locked_until,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
     /// `Err(Locked)` while a lock is in force. Call before hashing anything.
     pub fn check(&self, now: DateTime<Utc>) -> Result<()> {
         match self.locked_until {
@@ -185,6 +205,11 @@ pub struct IpThrottle {
 }
 
 impl IpThrottle {
+    /// The last attempt recorded (see [`AccountLockout::last_activity`]).
+    pub fn last_activity(&self) -> Option<DateTime<Utc>> {
+        self.attempts.latest()
+    }
+
     /// Counts an attempt at `now`, or refuses it with `RateLimited` when the
     /// window is full (a refused attempt is not counted, so a client that
     /// waits the advised time gets through).

@@ -23,6 +23,7 @@ pub mod finance;
 // --- messaging (issue 9) ---
 pub mod messaging;
 // --- privacy (issue 7) ---
+pub mod privacy;
 // --- files (issue 8) ---
 pub mod files;
 // --- documents (issue 8) ---

@@ -114,6 +114,11 @@ macro_rules! store_contract_tests {
             concurrent_claimers_never_share_a_message,
             courier_retries_gives_up_and_honours_the_quota,
             // --- privacy (issue 7) ---
+            privacy_export_gathers_everything_about_a_person,
+            privacy_erasure_anonymises_everywhere_and_the_chain_verifies,
+            privacy_erasure_of_a_user_blocks_login,
+            retention_removes_what_is_due_and_nothing_else,
+            privacy_files_hook_is_listed_and_erased,
             // --- files (issue 8) ---
             file_rows_round_trip_and_stay_with_their_owner,
             branding_saves_under_its_version,
@@ -1614,6 +1619,12 @@ pub use messaging::{
     outbox_claims_lease_and_log_every_attempt,
 };
 // --- privacy (issue 7) ---
+mod privacy;
+pub use privacy::{
+    privacy_erasure_anonymises_everywhere_and_the_chain_verifies,
+    privacy_erasure_of_a_user_blocks_login, privacy_export_gathers_everything_about_a_person,
+    privacy_files_hook_is_listed_and_erased, retention_removes_what_is_due_and_nothing_else,
+};
 // --- files (issue 8) ---
 pub mod files;
 pub use files::{

@@ -27,6 +27,7 @@ pub mod finance_reports;
 // --- messaging (issue 9) ---
 pub mod outbox;
 // --- privacy (issue 7) ---
+pub mod privacy;
 // --- files (issue 8) ---
 pub mod calendar;
 pub mod files;
@@ -103,6 +104,10 @@ pub const RESOURCES: &[Resource] = &[
         openapi: outbox::ApiDoc::openapi,
     },
     // --- privacy (issue 7) ---
+    Resource {
+        router: privacy::router,
+        openapi: privacy::ApiDoc::openapi,
+    },
     // --- files (issue 8) ---
     Resource {
         router: files::router,

@@ -27,6 +27,7 @@ mod finance_followups;
 // --- messaging (issue 9) ---
 mod outbox;
 // --- privacy (issue 7) ---
+mod privacy;
 // --- files (issue 8) ---
 mod files;
 // --- documents (issue 8) ---
