@@ -218,14 +218,15 @@ impl Courier {
         };
         let mut quotas: Vec<(TenantId, Option<u64>)> = Vec::new();
         for message in claimed {
-            let remaining = match quotas.iter_mut().find(|(t, _)| *t == message.tenant_id) {
-                Some((_, remaining)) => remaining,
+            let index = match quotas.iter().position(|(t, _)| *t == message.tenant_id) {
+                Some(index) => index,
                 None => {
                     let remaining = self.remaining_quota(message.tenant_id).await?;
                     quotas.push((message.tenant_id, remaining));
-                    &mut quotas.last_mut().expect("just pushed").1
+                    quotas.len() - 1
                 }
             };
+            let remaining = &mut quotas[index].1;
             if *remaining == Some(0) {
                 self.put_back(&message, self.deps.clock.now() + Duration::minutes(15))
                     .await?;
