@@ -7,9 +7,15 @@
 //! - `blob-local` (on by default), `blob-s3`: [`blob::LocalBlobStore`] and
 //!   `blob::S3BlobStore`, the [`BlobStore`](tms_core::ports::BlobStore) on
 //!   local disk and on S3-compatible storage.
+//! - `pdf`: `pdf::PdfRenderer`, the
+//!   [`DocumentRenderer`](tms_core::ports::DocumentRenderer) over printpdf,
+//!   with its own shaping of Arabic, Urdu and Persian text.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 
 #[cfg(any(feature = "blob-local", feature = "blob-s3"))]
 pub mod blob;
+
+#[cfg(feature = "pdf")]
+pub mod pdf;

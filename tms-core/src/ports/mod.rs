@@ -22,7 +22,7 @@ mod finance;
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
     Document, DocumentKind, DocumentRenderer, MailTransport, MessageChannel, OAuthProvider,
-    OAuthTokens, OutgoingMail, Receipt,
+    OAuthTokens, OutgoingMail, PageSize, Receipt,
 };
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
 pub use store::{

@@ -23,3 +23,4 @@ pub mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
+pub mod documents;
