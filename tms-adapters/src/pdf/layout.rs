@@ -329,19 +329,29 @@ impl Layout<'_> {
         self.y -= 6.0;
     }
 
-    /// Column widths: each column's natural width (widest cell, capped),
-    /// scaled to the content width.
+    /// Column widths: each column gets at least its longest word (so that
+    /// words are not cut) and shares the rest of the line in proportion to
+    /// how much more its widest cell wants (capped at 45% of the line).
     fn column_widths(&self, header: &[String], rows: &[Vec<String>], size: f32) -> Vec<f32> {
         let cols = header
             .len()
             .max(rows.iter().map(Vec::len).max().unwrap_or(0));
-        let cap = self.content_width() * 0.45;
-        let mut natural = vec![24.0_f32; cols];
+        let line = self.content_width();
+        let cap = line * 0.45;
+        let pad = 2.0 * CELL_PAD;
+        let mut natural = vec![pad + 12.0; cols];
+        let mut minimum = vec![pad + 12.0; cols];
         let mut widest = |i: usize, text: &str, bold: bool| {
             let rtl = shape::starts_rtl(text);
-            let w = shape::measure(self.fonts, text, bold, rtl) * size / 1000.0 + 2.0 * CELL_PAD;
-            if let Some(n) = natural.get_mut(i) {
-                *n = n.max(w.min(cap));
+            let em = size / 1000.0;
+            let whole = shape::measure(self.fonts, text, bold, rtl) * em + pad;
+            let word = text
+                .split_whitespace()
+                .map(|w| shape::measure(self.fonts, w, bold, rtl) * em + pad)
+                .fold(0.0_f32, f32::max);
+            if let (Some(n), Some(m)) = (natural.get_mut(i), minimum.get_mut(i)) {
+                *n = n.max(whole.min(cap));
+                *m = m.max(word.min(cap));
             }
         };
         for (i, h) in header.iter().enumerate() {
@@ -352,9 +362,25 @@ impl Layout<'_> {
                 widest(i, cell, false);
             }
         }
-        let total: f32 = natural.iter().sum();
-        let scale = self.content_width() / total.max(1.0);
-        natural.into_iter().map(|w| w * scale).collect()
+        for (n, m) in natural.iter_mut().zip(&minimum) {
+            *n = n.max(*m);
+        }
+        let sum_natural: f32 = natural.iter().sum();
+        let sum_minimum: f32 = minimum.iter().sum();
+        if sum_natural <= line {
+            let scale = line / sum_natural.max(1.0);
+            natural.into_iter().map(|w| w * scale).collect()
+        } else if sum_minimum <= line {
+            let share = (line - sum_minimum) / (sum_natural - sum_minimum).max(1.0);
+            natural
+                .iter()
+                .zip(&minimum)
+                .map(|(n, m)| m + (n - m) * share)
+                .collect()
+        } else {
+            let scale = line / sum_minimum.max(1.0);
+            minimum.into_iter().map(|w| w * scale).collect()
+        }
     }
 
     fn table(&mut self, header: &[String], rows: &[Vec<String>]) {

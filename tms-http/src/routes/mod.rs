@@ -26,6 +26,7 @@ pub mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
+pub mod documents;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -91,4 +92,8 @@ pub const RESOURCES: &[Resource] = &[
     // --- privacy (issue 7) ---
     // --- files (issue 8) ---
     // --- documents (issue 8) ---
+    Resource {
+        router: documents::router,
+        openapi: documents::ApiDoc::openapi,
+    },
 ];

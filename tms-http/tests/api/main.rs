@@ -26,3 +26,4 @@ mod finance;
 // --- privacy (issue 7) ---
 // --- files (issue 8) ---
 // --- documents (issue 8) ---
+mod documents;
