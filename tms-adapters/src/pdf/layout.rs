@@ -384,7 +384,12 @@ impl Layout<'_> {
     }
 
     fn table(&mut self, header: &[String], rows: &[Vec<String>]) {
-        let size = 9.0;
+        // Wide tables (a manifest) in a smaller size, so that cells wrap
+        // less.
+        let cols = header
+            .len()
+            .max(rows.iter().map(Vec::len).max().unwrap_or(0));
+        let size = if cols > 7 { 8.0 } else { 9.0 };
         let lead = size * LEADING;
         let widths = self.column_widths(header, rows, size);
         if widths.is_empty() {

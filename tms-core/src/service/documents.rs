@@ -219,7 +219,7 @@ impl Documents {
                     } else {
                         date(p.passport_expiry)
                     },
-                    p.visa_status.to_string(),
+                    p.visa_status.to_string().replace('_', " "),
                 ]);
             }
             match batch.next {
@@ -239,7 +239,7 @@ impl Documents {
                     field("Season", group.season.as_str()),
                     field("Departure", date(group.departure_date)),
                     field("Return", date(group.return_date)),
-                    field("Status", group.status.to_string()),
+                    field("Status", group.status.to_string().replace('_', " ")),
                     field("Pilgrims", format!("{count} of {}", group.capacity)),
                 ]),
                 Block::Heading("Pilgrims".into()),

@@ -302,6 +302,70 @@ async fn documents_flow(app: &TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    manifest_flow(app, &a, &foreign_token).await;
+}
+
+/// The Umrah manifest: pilgrims in Arabic and Latin, passports hinted.
+async fn manifest_flow(app: &TestApp, a: &Agency, foreign_token: &str) {
+    let umrah = a.token(Role::Umrah);
+    let (status, group) = send(
+        app,
+        umrah,
+        reqwest::Method::POST,
+        "/api/v1/umrah/groups",
+        Some(json!({
+            "branch_id": a.branch.to_string(), "name": "قافلة رمضان", "season": "1448H",
+            "departure_date": "2027-02-10", "return_date": "2027-02-24", "capacity": 40,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group = group["id"].as_str().unwrap();
+    for (name, latin, passport) in [
+        ("محمد عبد الرحمن", "ABDULRAHMAN MUHAMMAD", "PK1234567"),
+        ("فاطمہ بی بی", "BIBI FATIMA", "PK7654321"),
+    ] {
+        let (status, body) = send(
+            app,
+            umrah,
+            reqwest::Method::POST,
+            &format!("/api/v1/umrah/groups/{group}/pilgrims"),
+            Some(json!({
+                "name": name, "latin_name": latin,
+                "gender": if latin.starts_with("BIBI") { "female" } else { "male" },
+                "date_of_birth": "1980-01-15", "nationality": "pk",
+                "passport_number": passport, "passport_expiry": "2030-01-31",
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let path = format!("/api/v1/umrah/groups/{group}/manifest.pdf");
+    let (status, pdf, _) = get_pdf(app, umrah, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    if poppler() {
+        let text = poppler_run("pdftotext", &pdf);
+        for expected in [
+            "Umrah group manifest",
+            "قافلة رمضان",
+            "محمد عبد الرحمن",
+            "فاطمہ بی بی",
+            "ABDULRAHMAN MUHAMMAD",
+            "…67",
+            "2 of 40",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("PK1234567"),
+            "full passport numbers stay in the CSV"
+        );
+    }
+    let (status, _, _) = get_pdf(app, foreign_token, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
