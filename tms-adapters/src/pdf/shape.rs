@@ -318,3 +318,54 @@ pub(crate) fn wrap(fonts: &Fonts, text: &str, bold: bool, rtl_base: bool, max: f
 pub(crate) fn face_has(face: &rustybuzz::Face<'_>, c: char) -> bool {
     face.glyph_index(c).is_some_and(|g| g != GlyphId(0))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fonts() -> &'static Fonts {
+        Fonts::get().unwrap()
+    }
+
+    #[test]
+    fn mixed_lines_put_arabic_runs_right_to_left_in_the_arabic_font() {
+        let line = shape_line(fonts(), "Hotel فندق", false, false);
+        assert_eq!(line.runs.len(), 2, "{line:?}");
+        let (latin, arabic) = (&line.runs[0], &line.runs[1]);
+        assert!(!latin.rtl && latin.font == FontKey::Latin);
+        assert!(arabic.rtl && arabic.font == FontKey::Arabic);
+        // Visual order: the leftmost glyph is the word's last letter.
+        let texts: Vec<&str> = arabic
+            .glyphs
+            .iter()
+            .filter_map(|g| g.text.as_deref())
+            .collect();
+        assert_eq!(texts.first(), Some(&"ق"), "{texts:?}");
+        assert_eq!(texts.last(), Some(&"ف"), "{texts:?}");
+        assert!((line.width - latin.width - arabic.width).abs() < 0.01);
+    }
+
+    #[test]
+    fn arabic_letters_join_into_contextual_forms() {
+        // Joined, "ببب" uses three different glyphs (initial, medial, final);
+        // isolated letters would repeat one.
+        let line = shape_line(fonts(), "ببب", false, true);
+        let gids: Vec<u16> = line.runs[0].glyphs.iter().map(|g| g.gid).collect();
+        assert_eq!(gids.len(), 3);
+        assert!(gids[0] != gids[1] && gids[1] != gids[2], "{gids:?}");
+    }
+
+    #[test]
+    fn wrapped_lines_fit_the_width_and_keep_every_word() {
+        let text =
+            "Please carry this voucher with your passport and show it at check-in مع جواز السفر";
+        let max = 20_000.0; // 20 em
+        let lines = wrap(fonts(), text, false, false, max);
+        assert!(lines.len() > 1);
+        for l in &lines {
+            assert!(measure(fonts(), l, false, false) <= max, "{l}");
+        }
+        assert_eq!(lines.join(" "), text);
+    }
+}
