@@ -11,7 +11,7 @@ use printpdf::{
     PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, RawImage, Rect, TextItem,
     TextMatrix, XObjectId, XObjectTransform,
 };
-use tms_core::ports::{Document, DocumentRenderer};
+use tms_core::ports::{Block, Document, DocumentRenderer};
 use tms_core::{Error, Result};
 
 use super::fonts::{FontKey, Fonts};
@@ -42,11 +42,20 @@ use super::layout::{self, Draw, Page, Rgb};
 /// let pdf = renderer.render_pdf(&doc).unwrap();
 /// assert!(pdf.starts_with(b"%PDF-"));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PdfRenderer {
-    /// The last logo decoded: (hash of its bytes, the image).
-    logo: Mutex<Option<(u64, Arc<RawImage>)>>,
+    /// The last logo decoded: (hash of its bytes, the image). Shared by the
+    /// clones that render long documents on a blocking thread.
+    logo: Arc<Mutex<Option<CachedLogo>>>,
 }
+
+/// A decoded logo and the hash of the bytes it came from.
+type CachedLogo = (u64, Arc<RawImage>);
+
+/// Table rows above which a document is rendered on tokio's blocking pool
+/// rather than on the async worker (a 1,000-pilgrim manifest takes tens of
+/// milliseconds; a voucher about one).
+const BLOCKING_ROWS: usize = 200;
 
 /// printpdf's parsed fonts, in [`FontKey::index`] order, and their font
 /// programs compressed once.
@@ -331,6 +340,22 @@ fn page_ops(page: &Page, fonts: &[Option<FontId>], logo: Option<&XObjectId>) -> 
 #[async_trait]
 impl DocumentRenderer for PdfRenderer {
     async fn render(&self, document: &Document) -> Result<Vec<u8>> {
-        self.render_pdf(document)
+        let rows: usize = document
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Table { rows, .. } => rows.len(),
+                Block::Fields(f) => f.len(),
+                _ => 1,
+            })
+            .sum();
+        if rows <= BLOCKING_ROWS {
+            return self.render_pdf(document);
+        }
+        let renderer = self.clone();
+        let document = document.clone();
+        tokio::task::spawn_blocking(move || renderer.render_pdf(&document))
+            .await
+            .map_err(|_| Error::internal("rendering a document failed"))?
     }
 }

@@ -251,3 +251,17 @@ fn parse_ppm(ppm: &[u8]) -> (usize, &[u8]) {
     assert_eq!(fields[0], "P6");
     (fields[1].parse().unwrap(), &ppm[i + 1..])
 }
+
+/// Through the port, a long document renders on the blocking pool and gives
+/// the same bytes' worth of pages as the direct call.
+#[tokio::test]
+async fn the_port_renders_long_documents_off_the_async_workers() {
+    use tms_core::ports::DocumentRenderer as _;
+    let renderer: std::sync::Arc<dyn tms_core::ports::DocumentRenderer> =
+        std::sync::Arc::new(PdfRenderer::new().unwrap());
+    let pdf = renderer.render(&long_document(400)).await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    if poppler("pdftotext") {
+        assert_eq!(text_of(&pdf).matches("PILGRIM NUMBER").count(), 400);
+    }
+}
