@@ -256,7 +256,6 @@ fn parse_ppm(ppm: &[u8]) -> (usize, &[u8]) {
 /// the same bytes' worth of pages as the direct call.
 #[tokio::test]
 async fn the_port_renders_long_documents_off_the_async_workers() {
-    use tms_core::ports::DocumentRenderer as _;
     let renderer: std::sync::Arc<dyn tms_core::ports::DocumentRenderer> =
         std::sync::Arc::new(PdfRenderer::new().unwrap());
     let pdf = renderer.render(&long_document(400)).await.unwrap();
