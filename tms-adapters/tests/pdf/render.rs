@@ -252,8 +252,8 @@ fn parse_ppm(ppm: &[u8]) -> (usize, &[u8]) {
     (fields[1].parse().unwrap(), &ppm[i + 1..])
 }
 
-/// Through the port, a long document renders on the blocking pool and gives
-/// the same bytes' worth of pages as the direct call.
+/// Through the port, a long document renders on the blocking pool, every
+/// row of it.
 #[tokio::test]
 async fn the_port_renders_long_documents_off_the_async_workers() {
     let renderer: std::sync::Arc<dyn tms_core::ports::DocumentRenderer> =
