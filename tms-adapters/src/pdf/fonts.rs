@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use rustybuzz::Face;
+use rustybuzz::{Direction, Face, Feature, ShapePlan};
 
 use super::shape::face_has;
 
@@ -54,6 +54,15 @@ impl FontKey {
         matches!(self, FontKey::Arabic | FontKey::ArabicBold)
     }
 
+    /// The script its runs are shaped as.
+    pub(crate) const fn script(self) -> rustybuzz::Script {
+        if self.is_arabic() {
+            rustybuzz::script::ARABIC
+        } else {
+            rustybuzz::script::LATIN
+        }
+    }
+
     /// Position in [`FontKey::ALL`].
     pub(crate) const fn index(self) -> usize {
         match self {
@@ -75,9 +84,28 @@ impl FontKey {
     }
 }
 
-/// The parsed fonts for shaping.
+/// The parsed fonts for shaping, and a shaping plan per font and
+/// direction (building a plan costs more than shaping a word, so plans are
+/// made once).
 pub(crate) struct Fonts {
     faces: [Face<'static>; 4],
+    /// `[font index][0 = left to right, 1 = right to left]`.
+    plans: Vec<[ShapePlan; 2]>,
+}
+
+/// Latin ligatures are switched off: a ligature glyph stands for several
+/// characters, and a Latin run's glyphs should map back one to one. Arabic
+/// keeps its required ligatures (lam-alef, the name of God): each glyph
+/// carries its cluster's text.
+fn features(key: FontKey) -> Vec<Feature> {
+    if key.is_arabic() {
+        Vec::new()
+    } else {
+        vec![
+            Feature::new(rustybuzz::ttf_parser::Tag::from_bytes(b"liga"), 0, ..),
+            Feature::new(rustybuzz::ttf_parser::Tag::from_bytes(b"clig"), 0, ..),
+        ]
+    }
 }
 
 impl std::fmt::Debug for Fonts {
@@ -96,14 +124,23 @@ impl Fonts {
                 let face = |key: FontKey| {
                     Face::from_slice(key.bytes(), 0).ok_or("a shipped font file is unreadable")
                 };
-                Ok(Fonts {
-                    faces: [
-                        face(FontKey::Latin)?,
-                        face(FontKey::LatinBold)?,
-                        face(FontKey::Arabic)?,
-                        face(FontKey::ArabicBold)?,
-                    ],
-                })
+                let faces = [
+                    face(FontKey::Latin)?,
+                    face(FontKey::LatinBold)?,
+                    face(FontKey::Arabic)?,
+                    face(FontKey::ArabicBold)?,
+                ];
+                let plans = FontKey::ALL
+                    .iter()
+                    .map(|&key| {
+                        let f = &faces[key.index()];
+                        let plan = |direction| {
+                            ShapePlan::new(f, direction, Some(key.script()), None, &features(key))
+                        };
+                        [plan(Direction::LeftToRight), plan(Direction::RightToLeft)]
+                    })
+                    .collect();
+                Ok(Fonts { faces, plans })
             })
             .as_ref()
             .map_err(|e| *e)
@@ -112,6 +149,11 @@ impl Fonts {
     /// The shaping face of `key`.
     pub(crate) fn face(&self, key: FontKey) -> &Face<'static> {
         &self.faces[key.index()]
+    }
+
+    /// The shaping plan of `key` in that direction.
+    pub(crate) fn plan(&self, key: FontKey, rtl: bool) -> Option<&ShapePlan> {
+        self.plans.get(key.index()).map(|p| &p[usize::from(rtl)])
     }
 
     /// Whether font `key` has a glyph for `c`.

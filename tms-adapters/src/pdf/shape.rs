@@ -14,7 +14,7 @@
 use std::ops::Range;
 
 use rustybuzz::ttf_parser::GlyphId;
-use rustybuzz::{Direction, Feature, UnicodeBuffer};
+use rustybuzz::{Direction, UnicodeBuffer};
 use unicode_bidi::{BidiInfo, Level};
 
 use super::fonts::{FontKey, Fonts};
@@ -78,17 +78,6 @@ pub(crate) fn starts_rtl(text: &str) -> bool {
         }
     }
     false
-}
-
-/// Latin ligatures are switched off: a ligature glyph stands for several
-/// characters, which the PDF's one-character-per-glyph map cannot say.
-/// Arabic keeps its required ligatures (lam-alef): its clusters carry their
-/// text separately (see [`Glyph::text`]).
-fn latin_features() -> [Feature; 2] {
-    [
-        Feature::new(rustybuzz::ttf_parser::Tag::from_bytes(b"liga"), 0, ..),
-        Feature::new(rustybuzz::ttf_parser::Tag::from_bytes(b"clig"), 0, ..),
-    ]
 }
 
 /// Picks the font of each character: Arabic-script letters take the Arabic
@@ -191,13 +180,11 @@ fn shape_run(fonts: &Fonts, text: &str, range: Range<usize>, font: FontKey, rtl:
     } else {
         Direction::LeftToRight
     });
-    buffer.guess_segment_properties();
-    let features: &[Feature] = if font.is_arabic() {
-        &[]
-    } else {
-        &latin_features()
+    buffer.set_script(font.script());
+    let output = match fonts.plan(font, rtl) {
+        Some(plan) => rustybuzz::shape_with_plan(face, plan, buffer),
+        None => rustybuzz::shape(face, &[], buffer),
     };
-    let output = rustybuzz::shape(face, features, buffer);
     let scale = 1000.0 / f32::from(face.units_per_em().max(1) as u16);
 
     // Cluster starts in logical order, to cut each cluster's text.
