@@ -56,6 +56,11 @@ pub use tms_adapters::sql;
 #[cfg(any(feature = "blob-local", feature = "blob-s3"))]
 pub use tms_adapters::blob;
 
+/// The PDF renderer (feature `pdf`): vouchers, confirmations, invoices and
+/// manifests, with Arabic, Urdu and Persian shaped right to left.
+#[cfg(feature = "pdf")]
+pub use tms_adapters::pdf;
+
 /// The BlobStore contract suite (feature `testkit`), for your own
 /// [`ports::BlobStore`] implementation.
 #[cfg(feature = "testkit")]
