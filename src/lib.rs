@@ -60,6 +60,10 @@ pub use tms_adapters::blob;
 /// an Umrah group's departure and return, as RFC 5545 text.
 #[cfg(feature = "ics")]
 pub use tms_adapters::ics;
+/// The PDF renderer (feature `pdf`): vouchers, confirmations, invoices and
+/// manifests, with Arabic, Urdu and Persian shaped right to left.
+#[cfg(feature = "pdf")]
+pub use tms_adapters::pdf;
 
 /// The BlobStore contract suite (feature `testkit`), for your own
 /// [`ports::BlobStore`] implementation.

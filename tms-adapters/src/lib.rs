@@ -12,6 +12,9 @@
 //!   as a folder of `.eml` files and over SMTP.
 //! - `ics`: [`ics`], calendar invites (RFC 5545) of bookings and Umrah
 //!   groups.
+//! - `pdf`: `pdf::PdfRenderer`, the
+//!   [`DocumentRenderer`](tms_core::ports::DocumentRenderer) over printpdf,
+//!   with its own shaping of Arabic, Urdu and Persian text.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
@@ -24,3 +27,5 @@ pub mod mail;
 // --- files (issue 8) ---
 #[cfg(feature = "ics")]
 pub mod ics;
+#[cfg(feature = "pdf")]
+pub mod pdf;

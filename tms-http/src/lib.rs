@@ -98,6 +98,8 @@ pub struct AppState {
     /// Uploads, downloads and the tenant's branding.
     pub files: Arc<tms_core::service::files::Files>,
     // --- documents (issue 8) ---
+    /// Renders documents to PDF (fonts parsed once per process).
+    pub documents: Arc<dyn tms_core::ports::DocumentRenderer>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -157,6 +159,10 @@ impl AppState {
                 deps.clone(),
                 keyring.clone(),
             )),
+            // --- documents (issue 8) ---
+            // Fonts are parsed here, at start-up; should a shipped font be
+            // broken, rendering answers an internal error instead.
+            documents: Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),

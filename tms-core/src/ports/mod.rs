@@ -26,7 +26,7 @@ mod privacy;
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
     Document, DocumentKind, DocumentRenderer, MailTransport, MessageChannel, OAuthProvider,
-    OAuthTokens, OutgoingMail, Receipt,
+    OAuthTokens, OutgoingMail, PageSize, Receipt,
 };
 pub use runtime::{Clock, FixedClock, OsRandom, Random, SeededRandom, SystemClock};
 pub use store::{

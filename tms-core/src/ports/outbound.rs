@@ -225,6 +225,44 @@ pub enum Block {
     },
 }
 
+/// The paper a document is laid out on.
+///
+/// ```
+/// use tms_core::ports::PageSize;
+/// assert_eq!(PageSize::parse("Letter").unwrap(), PageSize::Letter);
+/// assert_eq!(PageSize::default(), PageSize::A4);
+/// assert_eq!(PageSize::A4.points(), (595.28, 841.89));
+/// assert!(PageSize::parse("legal").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PageSize {
+    /// ISO A4, 210 × 297 mm (the default).
+    #[default]
+    A4,
+    /// US Letter, 8.5 × 11 in.
+    Letter,
+}
+
+impl PageSize {
+    /// Parses `a4` or `letter` (case-insensitive).
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "a4" => Ok(PageSize::A4),
+            "letter" => Ok(PageSize::Letter),
+            _ => Err(crate::Error::invalid("page", "must be a4 or letter")),
+        }
+    }
+
+    /// Width and height in PDF points (1/72 in), as written in the media
+    /// box.
+    pub const fn points(self) -> (f32, f32) {
+        match self {
+            PageSize::A4 => (595.28, 841.89),
+            PageSize::Letter => (612.0, 792.0),
+        }
+    }
+}
+
 /// A document to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
@@ -238,6 +276,11 @@ pub struct Document {
     pub branding: Branding,
     /// The content, in order.
     pub blocks: Vec<Block>,
+    /// The paper size.
+    pub page_size: PageSize,
+    /// A line printed at the foot of every page, beside the page number
+    /// (e.g. the document's reference and date).
+    pub footer: Option<String>,
 }
 
 /// Renders documents to PDF.

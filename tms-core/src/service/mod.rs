@@ -27,3 +27,4 @@ pub mod privacy;
 // --- files (issue 8) ---
 pub mod files;
 // --- documents (issue 8) ---
+pub mod documents;

@@ -32,6 +32,7 @@ pub mod privacy;
 pub mod calendar;
 pub mod files;
 // --- documents (issue 8) ---
+pub mod documents;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -118,4 +119,8 @@ pub const RESOURCES: &[Resource] = &[
         openapi: calendar::ApiDoc::openapi,
     },
     // --- documents (issue 8) ---
+    Resource {
+        router: documents::router,
+        openapi: documents::ApiDoc::openapi,
+    },
 ];

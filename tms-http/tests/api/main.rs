@@ -31,3 +31,4 @@ mod privacy;
 // --- files (issue 8) ---
 mod files;
 // --- documents (issue 8) ---
+mod documents;
