@@ -13,9 +13,10 @@
 //!   client (`POST /api/v1/auth/login` → 423), every middleware included.
 //! - `healthz/http`: `GET /healthz` from the same client — the floor of any
 //!   HTTP round trip on this machine, for comparison.
-//! - `login_wrong_password/service`: a wrong password for an unlocked
-//!   account of another tenant (one argon2id verification): what the lock
-//!   check saves.
+//! - `login_wrong_password/service`: a login that must hash — a fresh
+//!   unknown email each time in another tenant, which costs the same
+//!   argon2id verification as a wrong password and never locks: what the
+//!   lock check saves.
 //!
 //! Each attempt comes from a different client IP (over HTTP through
 //! `X-Forwarded-For` from a trusted loopback proxy), so that the per-IP
@@ -176,13 +177,12 @@ fn bench_login(c: &mut Criterion) {
     hashing.bench_function("service", |b| {
         b.iter(|| {
             rt.block_on(async {
+                let n = ips.load(Ordering::Relaxed);
                 let caller = Caller::from_ip(next_ip(&ips));
+                let email = format!("nobody-{n}@open.example");
                 let answer = state
                     .identity
-                    .login(
-                        request("open", "owner@open.example", "not the password"),
-                        &caller,
-                    )
+                    .login(request("open", &email, "not the password"), &caller)
                     .await;
                 assert!(matches!(answer, Err(Error::Unauthenticated)), "{answer:?}");
             })
