@@ -153,12 +153,14 @@ impl AppState {
                 deps.clone(),
                 blobs.clone(),
             )),
-            blobs,
+            blobs: blobs.clone(),
             // --- privacy (issue 7) ---
-            privacy: Arc::new(tms_core::service::privacy::Privacy::new(
-                deps.clone(),
-                keyring.clone(),
-            )),
+            // A client's own documents are exported and erased with them.
+            privacy: Arc::new(
+                tms_core::service::privacy::Privacy::new(deps.clone(), keyring.clone()).with_files(
+                    Arc::new(tms_core::service::files::PeopleFiles::new(blobs.clone())),
+                ),
+            ),
             // --- documents (issue 8) ---
             // Fonts are parsed here, at start-up; should a shipped font be
             // broken, rendering answers an internal error instead.

@@ -674,3 +674,90 @@ mod tests {
         assert_eq!(fields, ["address[1]", "address[2]"]);
     }
 }
+
+// --- privacy (issue 7) ---
+
+/// The files the privacy service exports and erases with a person (its
+/// [`PersonFiles`](crate::service::privacy::PersonFiles) hook): a client's
+/// own documents (owner `client`). Booking documents stay with their
+/// booking, which can name other travellers; pilgrims and users own no
+/// files.
+#[derive(Debug, Clone)]
+pub struct PeopleFiles {
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl PeopleFiles {
+    /// The hook over the blob store that holds the bytes.
+    pub fn new(blobs: Arc<dyn BlobStore>) -> Self {
+        Self { blobs }
+    }
+}
+
+fn reference(file: &StoredFile) -> crate::service::privacy::FileReference {
+    crate::service::privacy::FileReference {
+        id: file.id.as_uuid(),
+        category: file.owner.kind().to_owned(),
+        file_name: Some(file.file_name.clone()),
+        content_type: file.content_type.mime().to_owned(),
+        size_bytes: file.size,
+        created_at: file.created_at,
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::service::privacy::PersonFiles for PeopleFiles {
+    async fn list(
+        &self,
+        uow: &mut dyn crate::ports::UnitOfWork,
+        tenant: TenantId,
+        kind: crate::ports::SubjectKind,
+        id: uuid::Uuid,
+    ) -> Result<Vec<crate::service::privacy::FileReference>> {
+        if kind != crate::ports::SubjectKind::Client {
+            return Ok(Vec::new());
+        }
+        let owner = FileOwner::Client(crate::id::ClientId::from_uuid(id));
+        let mut out = Vec::new();
+        let mut page = PageRequest::new(Some(PageRequest::MAX_LIMIT), None)?;
+        loop {
+            let found: Page<StoredFile> = uow.files().list_for_owner(tenant, owner, page).await?;
+            out.extend(found.items.iter().map(reference));
+            match found.next {
+                Some(next) => {
+                    page = PageRequest::new(Some(PageRequest::MAX_LIMIT), Some(&next.encode()))?;
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn erase(
+        &self,
+        uow: &mut dyn crate::ports::UnitOfWork,
+        tenant: TenantId,
+        kind: crate::ports::SubjectKind,
+        id: uuid::Uuid,
+    ) -> Result<Vec<crate::service::privacy::FileReference>> {
+        if kind != crate::ports::SubjectKind::Client {
+            return Ok(Vec::new());
+        }
+        let owner = FileOwner::Client(crate::id::ClientId::from_uuid(id));
+        let removed = uow.files().delete_owned(tenant, owner).await?;
+        Ok(removed.iter().map(reference).collect())
+    }
+
+    async fn delete_blobs(
+        &self,
+        tenant: TenantId,
+        files: &[crate::service::privacy::FileReference],
+    ) -> Result<()> {
+        // Client documents live beside booking documents (see
+        // `FileOwner::category`).
+        for file in files {
+            let key = BlobKey::new(tenant, crate::ports::BlobCategory::BookingDocument, file.id);
+            self.blobs.delete(&key).await?;
+        }
+        Ok(())
+    }
+}

@@ -28,10 +28,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Duration, Utc};
-use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MessageBuilder};
 use serde_json::json;
 
 use crate::audit::NewAuditEvent;
@@ -349,29 +348,95 @@ pub fn compose(
     route: &MailRoute,
     now: DateTime<Utc>,
 ) -> Result<OutgoingMail> {
-    let mailbox = |email: &Email, name: Option<String>| -> Result<Mailbox> {
-        let address = email.as_str().parse().map_err(|_| {
-            Error::rejected(format!("{} is not a deliverable address", email.as_str()))
-        })?;
-        Ok(Mailbox::new(name, address))
+    // Written by hand rather than with lettre's builder: tms-core reaches no
+    // I/O crate (see the `no_io` test), and lettre's one lock entry carries
+    // the transports' tokio and TLS. What is written is small and fixed: a
+    // plain-text UTF-8 message whose only free-form header values (subject,
+    // display name) are always RFC 2047 encoded words, so no caller text
+    // can add a header line, and whose body is base64 in 76-column lines.
+    let address = |email: &Email| -> Result<String> {
+        let text = email.as_str();
+        if text.is_empty()
+            || text
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>\",;".contains(c))
+        {
+            return Err(Error::rejected(format!(
+                "{text} is not a deliverable address"
+            )));
+        }
+        Ok(text.to_owned())
     };
-    let builder: MessageBuilder = Message::builder()
-        .from(mailbox(&route.from, route.from_name.clone())?)
-        .to(mailbox(&message.to, None)?)
-        .subject(message.subject.clone())
-        .message_id(Some(message.message_id.clone()))
-        .date(std::time::SystemTime::from(now))
-        .header(ContentType::TEXT_PLAIN);
-    let email = builder
-        .body(message.body_text.clone())
-        .map_err(|e| Error::rejected(format!("the message cannot be built: {e}")))?;
+    let message_id = message.message_id.trim();
+    if !(message_id.starts_with('<') && message_id.ends_with('>'))
+        || message_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::rejected("the message has a malformed Message-ID"));
+    }
+    let from = match &route.from_name {
+        Some(name) if !name.trim().is_empty() => {
+            format!("{} <{}>", encoded_words(name.trim()), address(&route.from)?)
+        }
+        _ => address(&route.from)?,
+    };
+    let mut raw = String::with_capacity(512 + message.body_text.len() * 4 / 3);
+    let mut header = |name: &str, value: &str| {
+        raw.push_str(name);
+        raw.push_str(": ");
+        raw.push_str(value);
+        raw.push_str("\r\n");
+    };
+    header("From", &from);
+    header("To", &address(&message.to)?);
+    header("Subject", &encoded_words(&message.subject));
+    header("Date", &now.to_rfc2822());
+    header("Message-ID", message_id);
+    header("MIME-Version", "1.0");
+    header("Content-Type", "text/plain; charset=utf-8");
+    header("Content-Transfer-Encoding", "base64");
+    raw.push_str("\r\n");
+    // Line ends normalised to CRLF before encoding, as RFC 5322 text wants.
+    let body = message
+        .body_text
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
+    let encoded = BASE64.encode(body.as_bytes());
+    for line in encoded.as_bytes().chunks(76) {
+        raw.push_str(std::str::from_utf8(line).unwrap_or_default());
+        raw.push_str("\r\n");
+    }
     Ok(OutgoingMail {
         tenant_id: message.tenant_id,
         from: route.from.clone(),
         to: vec![message.to.clone()],
-        message_id: message.message_id.clone(),
-        raw: email.formatted(),
+        message_id: message_id.to_owned(),
+        raw: raw.into_bytes(),
     })
+}
+
+/// `text` as RFC 2047 `B` encoded words of at most 75 characters, folded
+/// one per line: CR, LF and every other character become base64, so the
+/// value can never end its header line early.
+fn encoded_words(text: &str) -> String {
+    // 39 bytes of UTF-8 make 52 base64 characters; with `=?utf-8?B?` and
+    // `?=` that is 64, inside the 75 RFC 2047 allows, and with `Subject: `
+    // in front the line stays within RFC 5322's 78. Words end on character
+    // boundaries, as RFC 2047 requires.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 39 {
+            words.push(format!("=?utf-8?B?{}?=", BASE64.encode(chunk.as_bytes())));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(format!("=?utf-8?B?{}?=", BASE64.encode(chunk.as_bytes())));
+    }
+    words.join("\r\n ")
 }
 
 /// A message as the API shows it: the envelope and its delivery log, never
@@ -501,6 +566,51 @@ mod tests {
         assert!(policy.delay(u32::MAX, &random) <= Duration::hours(1));
     }
 
+    /// The decoded value of header `name`: its encoded words joined.
+    fn decode_words(raw: &str, name: &str) -> String {
+        let start = raw.find(&format!("{name}: ")).unwrap() + name.len() + 2;
+        let mut value = String::new();
+        for (i, line) in raw[start..].split("\r\n").enumerate() {
+            if i > 0 && !line.starts_with(' ') {
+                break;
+            }
+            let word = line
+                .trim()
+                .trim_start_matches("=?utf-8?B?")
+                .trim_end_matches("?=");
+            value.push_str(&String::from_utf8(BASE64.decode(word).unwrap()).unwrap());
+        }
+        value
+    }
+
+    #[test]
+    fn a_subject_cannot_add_a_header_and_long_subjects_fold() {
+        let mut message = OutboxMessage::email(
+            MessageId::new(),
+            TenantId::new(),
+            Email::parse("amina@example.com").unwrap(),
+            "Hello\r\nBcc: victim@example.com",
+            "body",
+            Utc::now(),
+        );
+        let route = MailRoute {
+            transport: Arc::new(crate::ports::MockMailTransport::new()),
+            name: "folder".into(),
+            from: Email::parse("bookings@al-noor.example").unwrap(),
+            from_name: Some("Evil\r\nBcc: x@example.com".into()),
+        };
+        let text = String::from_utf8(compose(&message, &route, Utc::now()).unwrap().raw).unwrap();
+        assert!(!text.contains("\r\nBcc:"), "{text}");
+        assert_eq!(
+            decode_words(&text, "Subject"),
+            "Hello\r\nBcc: victim@example.com"
+        );
+        message.subject = "تأكيد حجز العمرة — Umrah booking confirmation ".repeat(6);
+        let text = String::from_utf8(compose(&message, &route, Utc::now()).unwrap().raw).unwrap();
+        assert!(text.lines().all(|l| l.len() <= 78), "{text}");
+        assert_eq!(decode_words(&text, "Subject"), message.subject);
+    }
+
     #[test]
     fn composed_mail_carries_the_fixed_message_id_and_utf8_subject() {
         let message = OutboxMessage::email(
@@ -520,9 +630,14 @@ mod tests {
         let mail = compose(&message, &route, Utc::now()).unwrap();
         let text = String::from_utf8(mail.raw.clone()).unwrap();
         assert!(text.contains(&format!("Message-ID: {}", message.message_id)));
-        assert!(text.contains("From: \"Al-Noor Travel\" <bookings@al-noor.example>"));
-        // The subject is an RFC 2047 encoded word, not raw UTF-8.
-        assert!(text.contains("Subject: =?utf-8?"), "{text}");
+        assert!(text.contains("From: =?utf-8?B?"), "{text}");
+        assert!(text.contains(" <bookings@al-noor.example>\r\n"), "{text}");
+        // The subject is RFC 2047 encoded words, not raw UTF-8.
+        assert!(text.contains("Subject: =?utf-8?B?"), "{text}");
+        assert_eq!(decode_words(&text, "Subject"), message.subject);
+        let body = text.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
+        let body = String::from_utf8(BASE64.decode(body).unwrap()).unwrap();
+        assert_eq!(body, "Marhaba!\r\nYour booking is confirmed.");
         assert_eq!(mail.to, vec![message.to.clone()]);
         assert_eq!(mail.message_id, message.message_id);
     }
