@@ -61,11 +61,13 @@ fn bench_login(c: &mut Criterion) {
     tms_adapters::blob::install_crypto_provider();
     let rt = Runtime::new().unwrap();
     let data_dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = data_dir.path().to_path_buf();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.log = "error".to_owned();
-    config.trusted_proxies = vec![TrustedProxy::parse("127.0.0.1").unwrap()];
+    let config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        log: "error".to_owned(),
+        trusted_proxies: vec![TrustedProxy::parse("127.0.0.1").unwrap()],
+        ..Config::default()
+    };
     let server = rt.block_on(Server::build(config)).unwrap();
     let state = server.state().clone();
     let ips = AtomicU32::new(1);
