@@ -434,7 +434,14 @@ impl Server {
             }
         };
         if let Some(worker) = worker {
-            let _ = worker.await;
+            // The batch in hand may wait on a slow mail server: give it the
+            // same grace as the requests, then stop; an unfinished message
+            // comes back after its lease, none is lost.
+            let abort = worker.abort_handle();
+            if tokio::time::timeout(grace, worker).await.is_err() {
+                abort.abort();
+                tracing::warn!("the outbox worker did not stop within the grace period");
+            }
         }
         if let Some(task) = retention {
             task.abort();
