@@ -75,6 +75,27 @@ pub fn idempotency_key(
         .transpose()
 }
 
+/// The answer to a create that takes an `Idempotency-Key`: `201 Created`
+/// with the new record, or — when the key repeats an earlier request —
+/// `200 OK` with the first result and `Idempotent-Replayed: true`.
+pub fn created_or_replayed(
+    view: impl axum::response::IntoResponse,
+    replayed: bool,
+) -> axum::response::Response {
+    use axum::http::{HeaderName, HeaderValue, StatusCode};
+    use axum::response::IntoResponse as _;
+    if replayed {
+        let mut response = (StatusCode::OK, view).into_response();
+        response.headers_mut().insert(
+            HeaderName::from_static(crate::routes::bookings::REPLAYED_HEADER),
+            HeaderValue::from_static("true"),
+        );
+        response
+    } else {
+        (StatusCode::CREATED, view).into_response()
+    }
+}
+
 /// The `Tms-Confirm` header (the token of an earlier 428 answer), if sent.
 pub fn confirmation(
     headers: &axum::http::HeaderMap,

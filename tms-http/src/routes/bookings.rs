@@ -19,8 +19,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -568,16 +568,7 @@ pub async fn create_booking(
     let key = crate::extract::idempotency_key(&headers)?;
     let created = bookings(&state).create(&ctx, body.parse()?, key).await?;
     let view = axum::Json(BookingView::of(&created.booking, false)?);
-    if created.replayed {
-        let mut response = (StatusCode::OK, view).into_response();
-        response.headers_mut().insert(
-            HeaderName::from_static(REPLAYED_HEADER),
-            HeaderValue::from_static("true"),
-        );
-        Ok(response)
-    } else {
-        Ok((StatusCode::CREATED, view).into_response())
-    }
+    Ok(crate::extract::created_or_replayed(view, created.replayed))
 }
 
 /// One booking (passport numbers in full).

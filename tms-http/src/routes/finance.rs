@@ -15,8 +15,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path, Query, confirmation, idempotency_key};
-use crate::routes::bookings::{MoneyBody, MoneyView, REPLAYED_HEADER};
+use crate::routes::bookings::{MoneyBody, MoneyView};
 
 /// The paths of this module.
 #[derive(OpenApi)]
@@ -756,16 +756,7 @@ pub async fn record_payment(
         .record_payment(&ctx, body.parse()?, key)
         .await?;
     let view = axum::Json(PaymentView::from(&recorded.payment));
-    if recorded.replayed {
-        let mut response = (StatusCode::OK, view).into_response();
-        response.headers_mut().insert(
-            HeaderName::from_static(REPLAYED_HEADER),
-            HeaderValue::from_static("true"),
-        );
-        Ok(response)
-    } else {
-        Ok((StatusCode::CREATED, view).into_response())
-    }
+    Ok(crate::extract::created_or_replayed(view, recorded.replayed))
 }
 
 /// One payment.

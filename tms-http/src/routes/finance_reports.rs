@@ -14,7 +14,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path, Query, idempotency_key};
-use crate::routes::bookings::{MoneyBody, MoneyView, REPLAYED_HEADER};
+use crate::routes::bookings::{MoneyBody, MoneyView};
 use crate::routes::finance::{day_end, day_start};
 
 /// The paths of this module.
@@ -387,16 +387,7 @@ pub async fn pay_supplier(
         .pay_supplier(&ctx, body.parse()?, key)
         .await?;
     let view = axum::Json(SupplierPaymentView::from(&recorded.payment));
-    if recorded.replayed {
-        let mut response = (StatusCode::OK, view).into_response();
-        response.headers_mut().insert(
-            HeaderName::from_static(REPLAYED_HEADER),
-            HeaderValue::from_static("true"),
-        );
-        Ok(response)
-    } else {
-        Ok((StatusCode::CREATED, view).into_response())
-    }
+    Ok(crate::extract::created_or_replayed(view, recorded.replayed))
 }
 
 /// One supplier payment.
