@@ -86,6 +86,26 @@ pub trait IdempotencyRepo: Send {
     async fn claim(&mut self, record: &IdempotencyRecord) -> Result<Claim>;
 }
 
+/// Claims `record`'s key for the resource about to be created: `None` to
+/// go ahead; `Some(id)` when an earlier identical request already created
+/// resource `id` (answer with it); the key used with a different request is
+/// `Invalid`, so a client never gets another request's result.
+pub async fn claim_or_replay(
+    repo: &mut dyn IdempotencyRepo,
+    record: &IdempotencyRecord,
+) -> Result<Option<uuid::Uuid>> {
+    match repo.claim(record).await? {
+        Claim::Claimed => Ok(None),
+        Claim::Existing(first) if first.fingerprint == record.fingerprint => {
+            Ok(Some(first.resource_id))
+        }
+        Claim::Existing(_) => Err(crate::error::Error::invalid(
+            "Idempotency-Key",
+            "was already used with a different request; use a new key",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,7 +49,9 @@ pub use bookings::{
 pub use bookings::{MockBookingRepo, MockCatalogueRepo, MockTicketRepo};
 #[cfg(any(test, feature = "mock"))]
 pub use idempotency::MockIdempotencyRepo;
-pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, IdempotencyRepo, fingerprint};
+pub use idempotency::{
+    Claim, IdempotencyKey, IdempotencyRecord, IdempotencyRepo, claim_or_replay, fingerprint,
+};
 // --- umrah (issue 6) ---
 #[cfg(any(test, feature = "mock"))]
 pub use umrah::{MockPilgrimRepo, MockRoomRepo, MockUmrahFamilyRepo, MockUmrahGroupRepo};

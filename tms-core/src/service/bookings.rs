@@ -44,8 +44,8 @@ use crate::error::{Error, FieldErrors, Result};
 use crate::id::{BookingId, BranchId, ClientId, TravellerId};
 use crate::policy::{Action, Resource, ResourceKind};
 use crate::ports::{
-    BookingFilter, BookingRecord, Claim, IdempotencyKey, IdempotencyRecord, Page, PageRequest,
-    Scope, StoredTraveller, UnitOfWork, fingerprint,
+    BookingFilter, BookingRecord, IdempotencyKey, IdempotencyRecord, Page, PageRequest, Scope,
+    StoredTraveller, UnitOfWork, claim_or_replay, fingerprint,
 };
 use crate::security::keyring::{KeyRing, SealContext};
 use crate::security::token::PlainToken;
@@ -184,16 +184,10 @@ impl Bookings {
                 resource_id: id.as_uuid(),
                 created_at: ctx.now,
             };
-            if let Claim::Existing(first) = uow.idempotency().claim(&record).await? {
-                if first.fingerprint != record.fingerprint {
-                    return Err(Error::invalid(
-                        "Idempotency-Key",
-                        "was already used with a different request; use a new key",
-                    ));
-                }
+            if let Some(first) = claim_or_replay(uow.idempotency(), &record).await? {
                 let stored = uow
                     .bookings()
-                    .get(tenant, BookingId::from_uuid(first.resource_id))
+                    .get(tenant, BookingId::from_uuid(first))
                     .await?
                     .filter(|b| ctx.principal.sees_branch(b.branch_id))
                     .ok_or(Error::not_found("booking"))?;

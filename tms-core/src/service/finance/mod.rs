@@ -52,7 +52,9 @@ use crate::id::{
 };
 use crate::money::{Currency, Money};
 use crate::policy::{self, Action, Decision, Resource, ResourceKind};
-use crate::ports::{Claim, IdempotencyKey, IdempotencyRecord, Journal, UnitOfWork, fingerprint};
+use crate::ports::{
+    IdempotencyKey, IdempotencyRecord, Journal, UnitOfWork, claim_or_replay, fingerprint,
+};
 use crate::security::token::PlainToken;
 use crate::service::bookings::authorize;
 use crate::service::tenancy::Deps;
@@ -514,16 +516,10 @@ impl Finance {
                 resource_id: id.as_uuid(),
                 created_at: ctx.now,
             };
-            if let Claim::Existing(first) = uow.idempotency().claim(&record).await? {
-                if first.fingerprint != record.fingerprint {
-                    return Err(Error::invalid(
-                        "Idempotency-Key",
-                        "was already used with a different request; use a new key",
-                    ));
-                }
+            if let Some(first) = claim_or_replay(uow.idempotency(), &record).await? {
                 let stored = uow
                     .finance()
-                    .get_payment(tenant, PaymentId::from_uuid(first.resource_id))
+                    .get_payment(tenant, PaymentId::from_uuid(first))
                     .await?
                     .filter(|p| ctx.principal.sees_branch(p.branch_id))
                     .ok_or(Error::not_found("payment"))?;

@@ -27,7 +27,8 @@ use crate::id::{BookingId, BranchId, PayableId, SupplierPaymentId};
 use crate::money::Money;
 use crate::policy::{Action, Resource, ResourceKind};
 use crate::ports::{
-    Claim, IdempotencyKey, IdempotencyRecord, Page, PageRequest, PayableFilter, Scope, fingerprint,
+    IdempotencyKey, IdempotencyRecord, Page, PageRequest, PayableFilter, Scope, claim_or_replay,
+    fingerprint,
 };
 use crate::service::bookings::authorize;
 
@@ -191,16 +192,10 @@ impl Finance {
                 resource_id: id.as_uuid(),
                 created_at: ctx.now,
             };
-            if let Claim::Existing(first) = uow.idempotency().claim(&record).await? {
-                if first.fingerprint != record.fingerprint {
-                    return Err(Error::invalid(
-                        "Idempotency-Key",
-                        "was already used with a different request; use a new key",
-                    ));
-                }
+            if let Some(first) = claim_or_replay(uow.idempotency(), &record).await? {
                 let stored = uow
                     .finance()
-                    .get_supplier_payment(tenant, SupplierPaymentId::from_uuid(first.resource_id))
+                    .get_supplier_payment(tenant, SupplierPaymentId::from_uuid(first))
                     .await?
                     .filter(|p| ctx.principal.sees_branch(p.branch_id))
                     .ok_or(Error::not_found("supplier payment"))?;
