@@ -60,6 +60,8 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
+// --- messaging (issue 9) ---
+pub mod attachments;
 pub mod mail;
 pub mod middleware;
 // --- privacy (issue 7) ---
@@ -169,6 +171,21 @@ impl AppState {
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
         }
+    }
+}
+
+// --- messaging (issue 9) ---
+impl AppState {
+    /// What renders the outbox's attachments: this state's services, the
+    /// installation's sender as the calendars' organizer.
+    pub fn attachments(&self) -> attachments::ServerAttachments {
+        attachments::ServerAttachments::new(
+            self.deps.clone(),
+            self.keyring.clone(),
+            self.blobs.clone(),
+            self.documents.clone(),
+            Some(self.config.mail.sender().as_str().to_owned()),
+        )
     }
 }
 
@@ -398,7 +415,8 @@ impl Server {
         // finishes the batch in hand first).
         let worker = if self.state.config.mail.worker {
             let config = &self.state.config;
-            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?;
+            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?
+                .with_attachments(Arc::new(self.state.attachments()));
             let poll = config.mail.poll;
             Some(tokio::spawn(mail::run_worker(courier, poll, async move {
                 let _ = worker_stop_rx.await;

@@ -22,6 +22,7 @@ pub mod umrah;
 pub mod finance;
 // --- messaging (issue 9) ---
 pub mod messaging;
+pub mod notifications;
 // --- privacy (issue 7) ---
 pub mod privacy;
 // --- files (issue 8) ---

@@ -78,7 +78,7 @@ async fn get_pdf(app: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>
 
 /// A booking with an Arabic-named and an Urdu-named traveller, a dated
 /// hotel and a flight ticket; returns its id and reference.
-async fn booking(app: &TestApp, a: &Agency) -> (String, String) {
+pub(crate) async fn booking(app: &TestApp, a: &Agency) -> (String, String) {
     let (status, booking) = send(
         app,
         a.owner(),

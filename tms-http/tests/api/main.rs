@@ -26,6 +26,8 @@ mod finance;
 mod finance_followups;
 // --- messaging (issue 9) ---
 mod outbox;
+// --- automatic messages (issue 9) ---
+mod notifications;
 // --- privacy (issue 7) ---
 mod privacy;
 // --- files (issue 8) ---
