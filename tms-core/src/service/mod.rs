@@ -28,3 +28,5 @@ pub mod privacy;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- outreach (issue 9) ---
+pub mod outreach;
