@@ -20,9 +20,7 @@ use tms_core::domain::outreach::{
 use tms_core::id::{
     BranchId, CampaignId, CampaignRecipientId, ClientId, MessageId, TemplateId, TenantId, UserId,
 };
-use tms_core::ports::{
-    CandidateQuery, Cursor, OutboxStatus, OutreachRepo, Page, PageRequest,
-};
+use tms_core::ports::{CandidateQuery, Cursor, OutboxStatus, OutreachRepo, Page, PageRequest};
 use tms_core::{Error, Result};
 
 use super::backend::Row;
@@ -147,8 +145,7 @@ fn recipient_of(row: &Row) -> Result<CampaignRecipient> {
         tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
         campaign_id: CampaignId::from_uuid(row.uuid("campaign_id")?),
         client_id: ClientId::from_uuid(row.uuid("client_id")?),
-        address: Address::parse(&row.text("address")?)
-            .map_err(|_| corrupt("recipient address"))?,
+        address: Address::parse(&row.text("address")?).map_err(|_| corrupt("recipient address"))?,
         state: RecipientState::parse(&row.text("state")?)
             .map_err(|_| corrupt("recipient state"))?,
         message_id: row.opt_uuid("message_id")?.map(MessageId::from_uuid),
@@ -227,11 +224,7 @@ impl OutreachRepo for SqlUnitOfWork {
         .await
     }
 
-    async fn get_template(
-        &mut self,
-        tenant: TenantId,
-        id: TemplateId,
-    ) -> Result<Option<Template>> {
+    async fn get_template(&mut self, tenant: TenantId, id: TemplateId) -> Result<Option<Template>> {
         let mut q = Query::select();
         q.columns(TEMPLATE_COLS).from("outreach_templates");
         Self::by_tenant_and_id(&mut q, tenant, id);
@@ -381,11 +374,7 @@ impl OutreachRepo for SqlUnitOfWork {
         .await
     }
 
-    async fn get_campaign(
-        &mut self,
-        tenant: TenantId,
-        id: CampaignId,
-    ) -> Result<Option<Campaign>> {
+    async fn get_campaign(&mut self, tenant: TenantId, id: CampaignId) -> Result<Option<Campaign>> {
         let mut q = Query::select();
         q.columns(CAMPAIGN_COLS).from("outreach_campaigns");
         Self::by_tenant_and_id(&mut q, tenant, id);

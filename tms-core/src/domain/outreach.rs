@@ -19,7 +19,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{Email, Phone};
 use crate::error::{Error, Result};
-use crate::id::{BranchId, CampaignId, CampaignRecipientId, ClientId, TemplateId, TenantId, UserId};
+use crate::id::{
+    BranchId, CampaignId, CampaignRecipientId, ClientId, TemplateId, TenantId, UserId,
+};
 
 /// The channel a template (and so a campaign) speaks on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -66,7 +68,9 @@ impl OutreachChannel {
 /// assert_eq!(tag.base().as_str(), "ar");
 /// assert!(Language::parse("not a tag").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Language(String);
 
@@ -80,12 +84,15 @@ impl Language {
         }
         let mut out = Vec::new();
         for (i, part) in raw.split(['-', '_']).enumerate() {
-            let ok = !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric());
+            let ok = !part.is_empty()
+                && part.len() <= 8
+                && part.chars().all(|c| c.is_ascii_alphanumeric());
             if !ok {
                 return Err(invalid());
             }
             if i == 0 {
-                if !(2..=3).contains(&part.len()) || !part.chars().all(|c| c.is_ascii_alphabetic()) {
+                if !(2..=3).contains(&part.len()) || !part.chars().all(|c| c.is_ascii_alphabetic())
+                {
                     return Err(invalid());
                 }
                 out.push(part.to_ascii_lowercase());
@@ -317,9 +324,9 @@ impl Address {
         if raw.contains('@') {
             Email::parse(raw).map(Address::Email)
         } else {
-            Phone::parse(raw)
-                .map(Address::Phone)
-                .map_err(|_| Error::invalid("address", "must be an email address or a phone number"))
+            Phone::parse(raw).map(Address::Phone).map_err(|_| {
+                Error::invalid("address", "must be an email address or a phone number")
+            })
         }
     }
 

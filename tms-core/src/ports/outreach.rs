@@ -44,8 +44,7 @@ pub trait OutreachRepo: Send {
     /// Adds a template; `Conflict` if the id is taken.
     async fn insert_template(&mut self, template: &Template) -> Result<()>;
     /// The template, if it is the tenant's.
-    async fn get_template(&mut self, tenant: TenantId, id: TemplateId)
-    -> Result<Option<Template>>;
+    async fn get_template(&mut self, tenant: TenantId, id: TemplateId) -> Result<Option<Template>>;
     /// Saves changes if `template.version` is current, then bumps it.
     async fn update_template(&mut self, template: &mut Template) -> Result<()>;
     /// The tenant's templates by `(created_at, id)`.
@@ -74,8 +73,7 @@ pub trait OutreachRepo: Send {
     /// Adds a campaign; `Conflict` if the id is taken.
     async fn insert_campaign(&mut self, campaign: &Campaign) -> Result<()>;
     /// The campaign, if it is the tenant's.
-    async fn get_campaign(&mut self, tenant: TenantId, id: CampaignId)
-    -> Result<Option<Campaign>>;
+    async fn get_campaign(&mut self, tenant: TenantId, id: CampaignId) -> Result<Option<Campaign>>;
     /// Saves changes if `campaign.version` is current, then bumps it.
     async fn update_campaign(&mut self, campaign: &mut Campaign) -> Result<()>;
     /// The tenant's campaigns by `(created_at, id)`.
@@ -103,8 +101,11 @@ pub trait OutreachRepo: Send {
     ) -> Result<Option<CampaignRecipient>>;
     /// Counts of the campaign's recipients by state (queued ones by their
     /// outbox message's status).
-    async fn progress(&mut self, tenant: TenantId, campaign: CampaignId)
-    -> Result<CampaignProgress>;
+    async fn progress(
+        &mut self,
+        tenant: TenantId,
+        campaign: CampaignId,
+    ) -> Result<CampaignProgress>;
     /// Withdraws every message of the campaign that is still pending in
     /// the outbox (it becomes failed, its recipient cancelled); how many.
     async fn withdraw_pending(&mut self, tenant: TenantId, campaign: CampaignId) -> Result<u64>;

@@ -108,7 +108,10 @@ impl Outreach {
             .await?
             .ok_or_else(|| Error::invalid("template_id", "names no template"))?;
         if template.status != TemplateStatus::Approved {
-            return Err(Error::invalid("template_id", "names a template that is not approved"));
+            return Err(Error::invalid(
+                "template_id",
+                "names a template that is not approved",
+            ));
         }
         Ok(template)
     }
@@ -186,8 +189,13 @@ impl Outreach {
         uow.outreach().insert_campaign(&campaign).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "campaign.created", "campaign", Some(campaign.id.into()))
-                    .with_change(None, Some(audit_view(&campaign))),
+                NewAuditEvent::new(
+                    ctx,
+                    "campaign.created",
+                    "campaign",
+                    Some(campaign.id.into()),
+                )
+                .with_change(None, Some(audit_view(&campaign))),
             )
             .await?;
         uow.commit().await?;
@@ -255,7 +263,10 @@ impl Outreach {
                 to.as_str()
             )));
         }
-        if matches!(to, CampaignStatus::Approved | CampaignStatus::Scheduled | CampaignStatus::Sending) {
+        if matches!(
+            to,
+            CampaignStatus::Approved | CampaignStatus::Scheduled | CampaignStatus::Sending
+        ) {
             // The template may have been archived since.
             Self::approved_template(uow.as_mut(), tenant, campaign.template_id).await?;
         }
@@ -426,12 +437,18 @@ impl Outreach {
             CampaignStatus::Scheduled if campaign.scheduled_at.is_none_or(|at| at <= now) => {
                 campaign.status = CampaignStatus::Sending;
                 uow.audit()
-                    .append(NewAuditEvent::new(&ctx, "campaign.started", "campaign", Some(id.into())))
+                    .append(NewAuditEvent::new(
+                        &ctx,
+                        "campaign.started",
+                        "campaign",
+                        Some(id.into()),
+                    ))
                     .await?;
             }
             _ => return Ok(report),
         }
-        let template = match Self::approved_template(uow.as_mut(), tenant, campaign.template_id).await
+        let template = match Self::approved_template(uow.as_mut(), tenant, campaign.template_id)
+            .await
         {
             Ok(t) => t,
             Err(Error::Invalid(_)) => {

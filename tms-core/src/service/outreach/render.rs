@@ -109,7 +109,10 @@ fn is_identifier(name: &str) -> bool {
 
 fn one_line(field: &str, text: &str) -> Result<()> {
     if text.contains(['\r', '\n']) {
-        Err(Error::invalid(field.to_owned(), "must be one line (no CR or LF)"))
+        Err(Error::invalid(
+            field.to_owned(),
+            "must be one line (no CR or LF)",
+        ))
     } else {
         Ok(())
     }
@@ -211,13 +214,20 @@ pub fn validate(
                 let token_ok = |s: &str| {
                     !s.is_empty()
                         && s.len() <= 512
-                        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 };
                 if !token_ok(provider_template) {
-                    errors.push(at("provider_template"), "must be the provider's template name");
+                    errors.push(
+                        at("provider_template"),
+                        "must be the provider's template name",
+                    );
                 }
                 if !token_ok(provider_language) {
-                    errors.push(at("provider_language"), "must be a language code such as en_US");
+                    errors.push(
+                        at("provider_language"),
+                        "must be a language code such as en_US",
+                    );
                 }
                 for (j, p) in parameters.iter().enumerate() {
                     if !variables.contains(p) {
@@ -341,7 +351,12 @@ mod tests {
             "Dear {{ client_name }}",
             "<p>Dear {{ client_name }}</p>",
         )]);
-        let Rendered::Email(r) = render(&t, &Language::parse("en").unwrap(), &values("<b>Ali</b> & co")).unwrap() else {
+        let Rendered::Email(r) = render(
+            &t,
+            &Language::parse("en").unwrap(),
+            &values("<b>Ali</b> & co"),
+        )
+        .unwrap() else {
             panic!("an email")
         };
         assert_eq!(r.subject, "Umrah 2027 for <b>Ali</b> & co");
@@ -353,7 +368,15 @@ mod tests {
     fn the_safe_filter_cannot_switch_escaping_off() {
         let variants = vec![email("en", "s", "t", "{{ client_name|safe }}")];
         let en = Language::parse("en").unwrap();
-        assert!(validate(OutreachChannel::Email, &["client_name".into()], &en, &variants).is_err());
+        assert!(
+            validate(
+                OutreachChannel::Email,
+                &["client_name".into()],
+                &en,
+                &variants
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -361,7 +384,9 @@ mod tests {
         let en = Language::parse("en").unwrap();
         let variants = vec![email("en", "Hello {{ nme }}", "t", "h")];
         let err = validate(OutreachChannel::Email, &["name".into()], &en, &variants).unwrap_err();
-        let Error::Invalid(fields) = err else { panic!() };
+        let Error::Invalid(fields) = err else {
+            panic!()
+        };
         assert_eq!(fields.as_slice()[0].field, "variants[0].subject");
         // At render time a missing value is an error too, never "".
         let t = template(vec![email("en", "{{ offer }}", "t", "h")]);
@@ -413,10 +438,11 @@ mod tests {
             email("en", "EN", "t", "h"),
             email("ar", "AR", "t", "h"),
         ]);
-        let subject = |lang: &str| match render(&t, &Language::parse(lang).unwrap(), &values("A")).unwrap() {
-            Rendered::Email(r) => (r.subject, r.language.to_string()),
-            Rendered::Whatsapp(_) => panic!(),
-        };
+        let subject =
+            |lang: &str| match render(&t, &Language::parse(lang).unwrap(), &values("A")).unwrap() {
+                Rendered::Email(r) => (r.subject, r.language.to_string()),
+                Rendered::Whatsapp(_) => panic!(),
+            };
         assert_eq!(subject("ar-SA"), ("AR".into(), "ar".into()));
         assert_eq!(subject("ur"), ("EN".into(), "en".into()));
         assert_eq!(subject("en"), ("EN".into(), "en".into()));
@@ -445,16 +471,21 @@ mod tests {
             },
         }]);
         t.channel = OutreachChannel::Whatsapp;
-        let Rendered::Whatsapp(r) = render(&t, &Language::parse("en").unwrap(), &values("Ali")).unwrap() else {
+        let Rendered::Whatsapp(r) =
+            render(&t, &Language::parse("en").unwrap(), &values("Ali")).unwrap()
+        else {
             panic!()
         };
         assert_eq!(r.parameters, vec!["Umrah 2027", "Ali"]);
-        assert!(validate(
-            OutreachChannel::Whatsapp,
-            &["offer".into()],
-            &Language::parse("en").unwrap(),
-            &t.variants
-        )
-        .is_err(), "client_name is not declared there");
+        assert!(
+            validate(
+                OutreachChannel::Whatsapp,
+                &["offer".into()],
+                &Language::parse("en").unwrap(),
+                &t.variants
+            )
+            .is_err(),
+            "client_name is not declared there"
+        );
     }
 }

@@ -61,7 +61,8 @@ impl TemplateForm {
             errors.push("name", "must be 1 to 200 characters");
         }
         let channel = errors.check("channel", OutreachChannel::parse(&self.channel));
-        let default_language = errors.check("default_language", Language::parse(&self.default_language));
+        let default_language =
+            errors.check("default_language", Language::parse(&self.default_language));
         let mut variants = Vec::new();
         for (i, v) in self.variants.iter().enumerate() {
             match Language::parse(&v.language) {
@@ -146,8 +147,13 @@ impl Outreach {
         uow.outreach().insert_template(&template).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "template.created", "template", Some(template.id.into()))
-                    .with_change(None, Some(audit_view(&template))),
+                NewAuditEvent::new(
+                    ctx,
+                    "template.created",
+                    "template",
+                    Some(template.id.into()),
+                )
+                .with_change(None, Some(audit_view(&template))),
             )
             .await?;
         uow.commit().await?;
@@ -173,7 +179,10 @@ impl Outreach {
         }
         let checked = form.check()?;
         if checked.channel != template.channel {
-            return Err(Error::invalid("channel", "cannot change; create a new template"));
+            return Err(Error::invalid(
+                "channel",
+                "cannot change; create a new template",
+            ));
         }
         let before = audit_view(&template);
         template.name = checked.name;

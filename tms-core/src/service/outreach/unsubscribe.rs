@@ -99,7 +99,11 @@ mod tests {
     #[test]
     fn a_token_moved_to_another_tenant_or_recipient_is_unknown() {
         let keys = ring(&[1]);
-        let (t, c, r) = (TenantId::new(), CampaignId::new(), CampaignRecipientId::new());
+        let (t, c, r) = (
+            TenantId::new(),
+            CampaignId::new(),
+            CampaignRecipientId::new(),
+        );
         let signed = token(&keys, t, c, r).unwrap();
         let mut bytes = URL_SAFE_NO_PAD.decode(&signed).unwrap();
         bytes[..16].copy_from_slice(TenantId::new().as_uuid().as_bytes());
@@ -117,12 +121,23 @@ mod tests {
     fn tokens_survive_a_key_rotation_while_the_old_key_stays() {
         let one = KeyRing::generate_key(1, &OsRandom);
         let old = KeyRing::parse(one.expose()).unwrap();
-        let (t, c, r) = (TenantId::new(), CampaignId::new(), CampaignRecipientId::new());
+        let (t, c, r) = (
+            TenantId::new(),
+            CampaignId::new(),
+            CampaignRecipientId::new(),
+        );
         let signed = token(&old, t, c, r).unwrap();
         let two = KeyRing::generate_key(2, &OsRandom);
         let both = KeyRing::parse(&format!("{},{}", one.expose(), two.expose())).unwrap();
         assert_eq!(verify(&both, &signed), Some((t, c, r)));
-        assert_ne!(token(&both, t, c, r).unwrap(), signed, "new tokens use key 2");
-        assert_eq!(verify(&KeyRing::parse(two.expose()).unwrap(), &signed), None);
+        assert_ne!(
+            token(&both, t, c, r).unwrap(),
+            signed,
+            "new tokens use key 2"
+        );
+        assert_eq!(
+            verify(&KeyRing::parse(two.expose()).unwrap(), &signed),
+            None
+        );
     }
 }
