@@ -185,6 +185,55 @@ fn newest_consent_granted(channel: ConsentChannel) -> Expr {
 }
 
 impl SqlUnitOfWork {
+    /// Withdraws the tenant's campaign messages still pending in the
+    /// outbox whose recipient row has `column = value` (one campaign, or
+    /// one address): the message becomes failed, its recipient cancelled.
+    async fn withdraw(&mut self, tenant: TenantId, column: &str, value: Expr) -> Result<u64> {
+        let q = Query::select()
+            .column(("r", "message_id"))
+            .from_as("outreach_recipients", "r")
+            .join_as(
+                JoinType::InnerJoin,
+                "outbox",
+                "o",
+                Condition::all()
+                    .add(Expr::col(("o", "tenant_id")).equals(("r", "tenant_id")))
+                    .add(Expr::col(("o", "id")).equals(("r", "message_id"))),
+            )
+            .and_where(Expr::col(("r", "tenant_id")).eq(uuid(tenant)))
+            .and_where(Expr::col(("r", column.to_owned())).eq(value))
+            .and_where(Expr::col(("o", "status")).eq(OutboxStatus::Pending.as_str()))
+            .to_owned();
+        let ids = self
+            .tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(|r| r.uuid("message_id"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut withdrawn = 0;
+        for chunk in ids.chunks(500) {
+            let list: Vec<Expr> = chunk.iter().map(|id| uuid(*id)).collect();
+            let outbox = Query::update()
+                .table("outbox")
+                .value("status", OutboxStatus::Failed.as_str())
+                .value("version", Expr::col("version").add(1))
+                .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+                .and_where(Expr::col("status").eq(OutboxStatus::Pending.as_str()))
+                .and_where(Expr::col("id").is_in(list.clone()))
+                .to_owned();
+            withdrawn += self.tx.execute(&outbox).await?;
+            let recipients = Query::update()
+                .table("outreach_recipients")
+                .value("state", RecipientState::Cancelled.as_str())
+                .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+                .and_where(Expr::col("message_id").is_in(list))
+                .to_owned();
+            self.tx.execute(&recipients).await?;
+        }
+        Ok(withdrawn)
+    }
+
     fn by_tenant_and_id(
         q: &mut SelectStatement,
         tenant: TenantId,
@@ -295,7 +344,13 @@ impl OutreachRepo for SqlUnitOfWork {
             )
             .await
         {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // Nothing more goes there: campaign mail still waiting in
+                // the outbox for this address is withdrawn too.
+                self.withdraw(s.tenant_id, "address", text(s.address.as_str()))
+                    .await?;
+                Ok(true)
+            }
             Err(Error::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),
         }
@@ -565,49 +620,6 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn withdraw_pending(&mut self, tenant: TenantId, campaign: CampaignId) -> Result<u64> {
-        let q = Query::select()
-            .column(("r", "message_id"))
-            .from_as("outreach_recipients", "r")
-            .join_as(
-                JoinType::InnerJoin,
-                "outbox",
-                "o",
-                Condition::all()
-                    .add(Expr::col(("o", "tenant_id")).equals(("r", "tenant_id")))
-                    .add(Expr::col(("o", "id")).equals(("r", "message_id"))),
-            )
-            .and_where(Expr::col(("r", "tenant_id")).eq(uuid(tenant)))
-            .and_where(Expr::col(("r", "campaign_id")).eq(uuid(campaign)))
-            .and_where(Expr::col(("o", "status")).eq(OutboxStatus::Pending.as_str()))
-            .to_owned();
-        let ids = self
-            .tx
-            .fetch_all(&q)
-            .await?
-            .iter()
-            .map(|r| r.uuid("message_id"))
-            .collect::<Result<Vec<_>>>()?;
-        let mut withdrawn = 0;
-        for chunk in ids.chunks(500) {
-            let list: Vec<Expr> = chunk.iter().map(|id| uuid(*id)).collect();
-            let outbox = Query::update()
-                .table("outbox")
-                .value("status", OutboxStatus::Failed.as_str())
-                .value("version", Expr::col("version").add(1))
-                .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-                .and_where(Expr::col("status").eq(OutboxStatus::Pending.as_str()))
-                .and_where(Expr::col("id").is_in(list.clone()))
-                .to_owned();
-            withdrawn += self.tx.execute(&outbox).await?;
-            let recipients = Query::update()
-                .table("outreach_recipients")
-                .value("state", RecipientState::Cancelled.as_str())
-                .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
-                .and_where(Expr::col("campaign_id").eq(uuid(campaign)))
-                .and_where(Expr::col("message_id").is_in(list))
-                .to_owned();
-            self.tx.execute(&recipients).await?;
-        }
-        Ok(withdrawn)
+        self.withdraw(tenant, "campaign_id", uuid(campaign)).await
     }
 }

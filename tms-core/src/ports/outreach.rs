@@ -55,8 +55,10 @@ pub trait OutreachRepo: Send {
     ) -> Result<Page<Template>>;
 
     // --------------------------------------------------------- suppressions
-    /// Adds the address to the list; `false` (and nothing changed) when it
-    /// is there already.
+    /// Adds the address to the list and withdraws the tenant's campaign
+    /// messages to it still pending in the outbox (failed; recipient
+    /// cancelled), so nothing more is sent there; `false` (and nothing
+    /// changed) when it is there already.
     async fn suppress(&mut self, suppression: &Suppression) -> Result<bool>;
     /// Takes the address off the list; whether it was there.
     async fn unsuppress(&mut self, tenant: TenantId, address: &Address) -> Result<bool>;

@@ -436,6 +436,22 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
             .any(|s| s.address.as_str() == sent[0].to.as_str()
                 && s.reason.as_str() == "unsubscribed")
     );
+    // Its message, still pending (no worker here), is withdrawn.
+    let progress = outreach
+        .progress(&ctx, campaign.id)
+        .await
+        .expect("progress");
+    assert_eq!(
+        (progress.queued, progress.cancelled),
+        (6, 1),
+        "{progress:?}"
+    );
+    let withdrawn = messages(store.clone())
+        .await
+        .into_iter()
+        .find(|m| m.id == sent[0].id)
+        .expect("there");
+    assert_eq!(withdrawn.status, crate::ports::OutboxStatus::Failed);
     let mut forged = token.to_owned().into_bytes();
     forged[70] = if forged[70] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).expect("ascii");
