@@ -372,16 +372,30 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
     };
     let sent = messages(store.clone()).await;
     assert_eq!(sent.len(), 7);
-    let mut to: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();
+    let mut to: Vec<&str> = sent.iter().map(|m| m.recipient()).collect();
     to.sort_unstable();
     to.dedup();
     assert_eq!(to.len(), 7, "nobody twice");
     assert!(to.iter().all(|a| a.starts_with('c')), "{to:?}");
+    let mail = sent[0].as_email().expect("an email");
+    assert!(mail.subject.starts_with("Dear Client"), "{}", mail.subject);
     assert!(
-        sent[0].subject.starts_with("Dear Client"),
-        "{}",
-        sent[0].subject
+        mail.body_html
+            .as_deref()
+            .is_some_and(|h| h.contains("<p>Umrah 2027</p>"))
     );
+    let header = |name: &str| {
+        mail.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .expect("the header")
+    };
+    assert_eq!(
+        header("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(header("List-Unsubscribe").starts_with("<https://tms.example/api/v1/unsubscribe/"));
 
     // Re-expanding from the start writes nobody again.
     let mut uow = store.begin().await.expect("begin");
@@ -414,7 +428,7 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
     );
 
     // The unsubscribe link in a message suppresses its address, once.
-    let body = &sent[0].body_text;
+    let body = &mail.body_text;
     let link = body
         .split_whitespace()
         .find(|w| w.starts_with("https://tms.example/api/v1/unsubscribe/"))
@@ -433,7 +447,7 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
     assert!(
         list.items
             .iter()
-            .any(|s| s.address.as_str() == sent[0].to.as_str()
+            .any(|s| s.address.as_str() == sent[0].recipient()
                 && s.reason.as_str() == "unsubscribed")
     );
     // Its message, still pending (no worker here), is withdrawn.

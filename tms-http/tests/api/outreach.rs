@@ -464,12 +464,12 @@ async fn the_whole_flow(app: &TestApp) {
     uow.rollback().await.unwrap();
     let campaign_mail: Vec<_> = messages
         .iter()
-        .filter(|m| m.to.as_str().ends_with("@clients.example"))
+        .filter(|m| m.recipient().ends_with("@clients.example"))
         .collect();
-    let mut to: Vec<&str> = campaign_mail.iter().map(|m| m.to.as_str()).collect();
+    let mut to: Vec<&str> = campaign_mail.iter().map(|m| m.recipient()).collect();
     to.sort_unstable();
     assert_eq!(to, vec![mine[0].as_str(), mine[1].as_str()]);
-    let first = campaign_mail[0];
+    let first = campaign_mail[0].as_email().unwrap();
     assert!(
         first.subject.starts_with("Dear Client a"),
         "{}",
@@ -482,6 +482,26 @@ async fn the_whole_flow(app: &TestApp) {
         .find(|w| w.starts_with("http://tms.test/api/v1/unsubscribe/"))
         .expect("an unsubscribe link");
     let path = link.trim_start_matches("http://tms.test");
+    // As delivered: HTML beside the text, and the RFC 8058 headers.
+    let folder = app.data_dir.path().join("mail").join(w.tenant.to_string());
+    let delivered: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .filter(|text| text.contains("@clients.example"))
+        .collect();
+    assert_eq!(delivered.len(), 2);
+    for eml in &delivered {
+        assert!(
+            eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{eml}"
+        );
+        assert!(
+            eml.contains("List-Unsubscribe: <http://tms.test/api/v1/unsubscribe/"),
+            "{eml}"
+        );
+        assert!(eml.contains("text/html"), "{eml}");
+    }
 
     // GET shows a page and unsubscribes nobody; POST does, once.
     let response = http().get(app.url(path)).send().await.unwrap();

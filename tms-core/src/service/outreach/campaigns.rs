@@ -517,20 +517,32 @@ impl Outreach {
             if !uow.outreach().add_recipient(&recipient).await? {
                 continue; // this campaign already reached this address
             }
-            let message = match (&rendered, &candidate.address) {
-                (Rendered::Email(mail), Address::Email(to)) => {
-                    // TODO(lead): html + List-Unsubscribe — once OutboxMessage
-                    // carries `body_html` and `headers`, set
-                    // `List-Unsubscribe: <{link}>` and
-                    // `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
-                    let mut text = mail.text.clone();
-                    text.push_str(&format!("\n\n--\nUnsubscribe: {link}\n"));
-                    OutboxMessage::email(message_id, tenant, to.clone(), &mail.subject, text, now)
-                }
+            let message = match (rendered, &candidate.address) {
+                (Rendered::Email(mail), Address::Email(to)) => OutboxMessage::email(
+                    message_id,
+                    tenant,
+                    to.clone(),
+                    mail.subject,
+                    mail.text,
+                    now,
+                )
+                .with_html(mail.html)
+                // RFC 8058 one-click unsubscribe; the link is ASCII (an
+                // https URL with a base64url token).
+                .with_header("List-Unsubscribe", format!("<{link}>"))?
+                .with_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")?,
+                (Rendered::Whatsapp(w), Address::Phone(to)) => OutboxMessage::whatsapp(
+                    message_id,
+                    tenant,
+                    to.clone(),
+                    w.provider_template,
+                    w.provider_language,
+                    w.parameters,
+                    now,
+                ),
                 _ => {
-                    // TODO(lead): WhatsApp outbox rows (a phone recipient).
-                    return Err(Error::rejected(
-                        "WhatsApp campaigns need the WhatsApp outbox, which is not there yet",
+                    return Err(Error::internal(
+                        "a candidate's address is not of the campaign's channel",
                     ));
                 }
             };
