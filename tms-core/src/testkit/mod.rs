@@ -129,6 +129,7 @@ macro_rules! store_contract_tests {
             // --- outreach (issue 9) ---
             outreach_templates_and_suppressions_stay_in_their_tenant,
             campaign_expansion_reaches_each_address_once_and_resumes,
+            whatsapp_campaigns_write_template_messages_to_consenting_phones,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1642,4 +1643,5 @@ mod outreach;
 pub use outreach::{
     campaign_expansion_reaches_each_address_once_and_resumes, offer_template,
     outreach_templates_and_suppressions_stay_in_their_tenant,
+    whatsapp_campaigns_write_template_messages_to_consenting_phones,
 };

@@ -524,3 +524,118 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
         "cancelled is final"
     );
 }
+
+/// A WhatsApp campaign reaches the clients with a phone whose newest
+/// answers grant Marketing and WhatsApp, as WhatsApp template rows carrying
+/// the declared parameters in order.
+pub async fn whatsapp_campaigns_write_template_messages_to_consenting_phones(
+    store: Arc<dyn Store>,
+) {
+    use crate::domain::Phone;
+    use crate::ports::OutboxContent;
+
+    let tenant = seed_tenant(&*store).await.id;
+    let branch = new_branch(tenant, now());
+    let t0 = now() - Duration::hours(1);
+    let mut uow = store.begin().await.expect("begin");
+    uow.branches().insert(&branch).await.expect("branch");
+    for (i, channels) in [
+        vec![ConsentChannel::Marketing, ConsentChannel::Whatsapp],
+        vec![ConsentChannel::Marketing, ConsentChannel::Email],
+        vec![ConsentChannel::Whatsapp],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = new_client(tenant, branch.id, &format!("Phone {i}"));
+        c.phone = Some(Phone::parse(&format!("+96650123456{i}")).expect("phone"));
+        c.email = Some(Email::parse(&format!("p{i}@example.com")).expect("email"));
+        uow.clients().insert(&c).await.expect("client");
+        for channel in channels {
+            uow.clients()
+                .add_consent(&consent(&c, channel, true, t0))
+                .await
+                .expect("consent");
+        }
+    }
+    uow.commit().await.expect("commit");
+
+    let outreach = service(&store, 10);
+    let ctx = owner(tenant);
+    let template = outreach
+        .create_template(
+            &ctx,
+            &TemplateForm {
+                name: "Offer".into(),
+                channel: "whatsapp".into(),
+                variables: vec!["client_name".into(), "offer".into()],
+                default_language: "ar".into(),
+                variants: vec![VariantForm {
+                    language: "ar".into(),
+                    content: VariantContent::Whatsapp {
+                        provider_template: "umrah_offer".into(),
+                        provider_language: "ar".into(),
+                        parameters: vec!["client_name".into(), "offer".into()],
+                    },
+                }],
+            },
+        )
+        .await
+        .expect("template");
+    outreach
+        .approve_template(&ctx, template.id)
+        .await
+        .expect("approve");
+    let campaign = outreach
+        .create_campaign(
+            &ctx,
+            &CampaignForm {
+                name: "WhatsApp".into(),
+                template_id: template.id,
+                language: "ar-SA".into(),
+                branch_id: None,
+                variables: [("offer".to_owned(), "Umrah".to_owned())].into(),
+            },
+        )
+        .await
+        .expect("campaign");
+    outreach
+        .approve_campaign(&ctx, campaign.id)
+        .await
+        .expect("approve");
+    let Err(Error::ConfirmationRequired { token, .. }) =
+        outreach.send_campaign(&ctx, campaign.id, None, None).await
+    else {
+        panic!("sending is critical");
+    };
+    // Scheduled for later: nothing happens before it is due.
+    let later = now() + Duration::hours(1);
+    let scheduled = outreach
+        .send_campaign(&ctx, campaign.id, Some(later), Some(&token))
+        .await
+        .expect("schedule");
+    assert_eq!(scheduled.status, CampaignStatus::Scheduled);
+    assert_eq!(outreach.tick(now()).await.expect("tick").campaigns, 0);
+    let report = outreach
+        .tick(later + Duration::seconds(1))
+        .await
+        .expect("tick");
+    assert_eq!((report.queued, report.done), (1, 1), "{report:?}");
+
+    let mut uow = store.begin().await.expect("begin");
+    let messages = uow
+        .outbox()
+        .list(tenant, PageRequest::first())
+        .await
+        .expect("list")
+        .items;
+    uow.rollback().await.expect("rollback");
+    assert_eq!(messages.len(), 1);
+    let OutboxContent::Whatsapp(w) = &messages[0].content else {
+        panic!("a WhatsApp row");
+    };
+    assert_eq!(w.to.as_str(), "+966501234560");
+    assert_eq!(w.template, "umrah_offer");
+    assert_eq!(w.language, "ar");
+    assert_eq!(w.variables, vec!["Phone 0".to_owned(), "Umrah".to_owned()]);
+}
