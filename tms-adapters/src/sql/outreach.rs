@@ -622,4 +622,13 @@ impl OutreachRepo for SqlUnitOfWork {
     async fn withdraw_pending(&mut self, tenant: TenantId, campaign: CampaignId) -> Result<u64> {
         self.withdraw(tenant, "campaign_id", uuid(campaign)).await
     }
+
+    async fn forget_client(&mut self, tenant: TenantId, client: ClientId) -> Result<u64> {
+        let q = Query::delete()
+            .from_table("outreach_recipients")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("client_id").eq(uuid(client)))
+            .to_owned();
+        self.tx.execute(&q).await
+    }
 }

@@ -111,4 +111,8 @@ pub trait OutreachRepo: Send {
     /// Withdraws every message of the campaign that is still pending in
     /// the outbox (it becomes failed, its recipient cancelled); how many.
     async fn withdraw_pending(&mut self, tenant: TenantId, campaign: CampaignId) -> Result<u64>;
+    /// Erasure (privacy): removes every recipient row of the client, with
+    /// its address; their unsubscribe links then lead nowhere. The
+    /// suppression list is kept — it is what stops mail to the address.
+    async fn forget_client(&mut self, tenant: TenantId, client: ClientId) -> Result<u64>;
 }

@@ -434,6 +434,7 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
         .find(|w| w.starts_with("https://tms.example/api/v1/unsubscribe/"))
         .expect("an unsubscribe link");
     let token = link.rsplit('/').next().expect("token");
+    let token_of_first = token;
     outreach.check_unsubscribe(token).await.expect("genuine");
     outreach.unsubscribe(token).await.expect("unsubscribe");
     outreach
@@ -523,6 +524,24 @@ pub async fn campaign_expansion_reaches_each_address_once_and_resumes(store: Arc
         outreach.resume_campaign(&ctx, second.id).await.is_err(),
         "cancelled is final"
     );
+
+    // Erasure forgets a client's recipient rows (and so their links).
+    let unsubscribed = expected
+        .iter()
+        .find(|c| c.email.as_ref().map(Email::as_str) == Some(sent[0].recipient()))
+        .expect("the client of the first message");
+    let mut uow = store.begin().await.expect("begin");
+    let forgotten = uow
+        .outreach()
+        .forget_client(tenant, unsubscribed.id)
+        .await
+        .expect("forget");
+    uow.commit().await.expect("commit");
+    assert!(forgotten >= 1, "a row in each campaign that reached them");
+    assert!(matches!(
+        outreach.check_unsubscribe(token_of_first).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 /// A WhatsApp campaign reaches the clients with a phone whose newest
