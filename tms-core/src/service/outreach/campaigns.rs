@@ -51,6 +51,10 @@ pub struct TickReport {
     pub suppressed: usize,
     /// Campaigns that finished expanding.
     pub done: usize,
+    /// Campaigns whose batch failed this time: rolled back, retried on
+    /// the next tick (a `Conflict` means another worker advanced it
+    /// first). The runtime logs it when it is not zero.
+    pub errors: usize,
 }
 
 /// What the audit log keeps of a campaign: never the variable values.
@@ -416,11 +420,19 @@ impl Outreach {
         };
         let mut report = TickReport::default();
         for campaign in active {
-            let batch = self.advance(campaign.tenant_id, campaign.id, now).await?;
             report.campaigns += 1;
-            report.queued += batch.queued;
-            report.suppressed += batch.suppressed;
-            report.done += batch.done;
+            // One campaign's failure (a lost race with another worker, a
+            // store hiccup) neither stops the others nor loses anything:
+            // its batch rolled back and is retried on the next tick.
+            // `advance` reports the error itself to a caller who wants it.
+            match self.advance(campaign.tenant_id, campaign.id, now).await {
+                Ok(batch) => {
+                    report.queued += batch.queued;
+                    report.suppressed += batch.suppressed;
+                    report.done += batch.done;
+                }
+                Err(_) => report.errors += 1,
+            }
         }
         Ok(report)
     }
