@@ -102,6 +102,10 @@ pub struct AppState {
     // --- documents (issue 8) ---
     /// Renders documents to PDF (fonts parsed once per process).
     pub documents: Arc<dyn tms_core::ports::DocumentRenderer>,
+    // --- outreach (issue 9) ---
+    /// Templates, suppressions, campaigns, unsubscribe. The worker loop
+    /// calls `outreach.tick(now)` to expand sending campaigns.
+    pub outreach: Arc<tms_core::service::outreach::Outreach>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -167,6 +171,12 @@ impl AppState {
             // Fonts are parsed here, at start-up; should a shipped font be
             // broken, rendering answers an internal error instead.
             documents: Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
+            // --- outreach (issue 9) ---
+            outreach: Arc::new(tms_core::service::outreach::Outreach::new(
+                deps.clone(),
+                keyring.clone(),
+                config.public_url(),
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),

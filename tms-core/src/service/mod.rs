@@ -29,3 +29,5 @@ pub mod privacy;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- outreach (issue 9) ---
+pub mod outreach;

@@ -34,3 +34,5 @@ mod privacy;
 mod files;
 // --- documents (issue 8) ---
 mod documents;
+// --- outreach (issue 9) ---
+mod outreach;
