@@ -434,7 +434,22 @@ async fn audit_export(slug: &str, format: ExportFormat, config: Config) -> Resul
 async fn worker(config: Config) -> Result<ExitCode> {
     let store = setup::connect_store(&config).await?;
     let deps = Deps::new(store.clone().into_dyn());
-    let courier = crate::mail::courier(deps, &config.mail, &config.data_dir)?;
+    // --- mail connections (issue 9) ---
+    // The tenants' own Gmail and SMTP settings are sealed: the worker needs
+    // the key ring to open them.
+    let keyring = std::sync::Arc::new(setup::load_keyring(&config)?);
+    let connections = tms_core::service::mail_connections::MailConnections::new(
+        deps.clone(),
+        keyring,
+        config.gmail.provider()?,
+    );
+    let courier = crate::mail::courier_with_routes(
+        deps,
+        &config.mail,
+        &config.data_dir,
+        connections,
+        config.gmail.clone(),
+    )?;
     crate::mail::run_worker(courier, config.mail.poll, crate::shutdown_signal()).await;
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -67,6 +67,8 @@ pub mod retention;
 pub mod routes;
 pub mod setup;
 pub mod telemetry;
+// --- mail connections (issue 9) ---
+pub mod mail_routes;
 
 use config::Config;
 use error::ApiError;
@@ -100,6 +102,9 @@ pub struct AppState {
     // --- documents (issue 8) ---
     /// Renders documents to PDF (fonts parsed once per process).
     pub documents: Arc<dyn tms_core::ports::DocumentRenderer>,
+    // --- mail connections (issue 9) ---
+    /// The tenant's own SMTP server and Gmail account.
+    pub mail_connections: Arc<tms_core::service::mail_connections::MailConnections>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -165,6 +170,17 @@ impl AppState {
             // Fonts are parsed here, at start-up; should a shipped font be
             // broken, rendering answers an internal error instead.
             documents: Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
+            // --- mail connections (issue 9) ---
+            // A Google client that cannot be built (a bad endpoint URL)
+            // leaves Gmail unconfigured, and says so.
+            mail_connections: Arc::new(tms_core::service::mail_connections::MailConnections::new(
+                deps.clone(),
+                keyring.clone(),
+                config.gmail.provider().unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "the Google client cannot be built; Gmail is off");
+                    None
+                }),
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
@@ -398,7 +414,16 @@ impl Server {
         // finishes the batch in hand first).
         let worker = if self.state.config.mail.worker {
             let config = &self.state.config;
-            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?;
+            // --- mail connections (issue 9) ---
+            // Each tenant's own Gmail or SMTP first, the installation's
+            // route otherwise.
+            let courier = mail::courier_with_routes(
+                self.state.deps.clone(),
+                &config.mail,
+                &config.data_dir,
+                (*self.state.mail_connections).clone(),
+                config.gmail.clone(),
+            )?;
             let poll = config.mail.poll;
             Some(tokio::spawn(mail::run_worker(courier, poll, async move {
                 let _ = worker_stop_rx.await;

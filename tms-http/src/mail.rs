@@ -230,6 +230,22 @@ pub fn courier(deps: Deps, config: &MailConfig, data_dir: &Path) -> Result<Couri
     Ok(Courier::new(deps, Arc::new(SingleRoute(route))))
 }
 
+// --- mail connections (issue 9) ---
+/// The outbox worker over `deps` with per-tenant routes
+/// ([`crate::mail_routes::StoredRoutes`]): a tenant's Gmail, else its SMTP
+/// server, else the configured installation route.
+pub fn courier_with_routes(
+    deps: Deps,
+    config: &MailConfig,
+    data_dir: &Path,
+    connections: tms_core::service::mail_connections::MailConnections,
+    gmail: crate::mail_routes::GmailConfig,
+) -> Result<Courier> {
+    let route = config.route(data_dir)?;
+    let routes = crate::mail_routes::StoredRoutes::new(connections, route, gmail);
+    Ok(Courier::new(deps, Arc::new(routes)))
+}
+
 /// Runs `courier` until `shutdown` resolves: delivers batch after batch
 /// while there is work, waits `poll` when idle, and backs off (up to a
 /// minute) while the store is failing. A batch in flight when `shutdown`

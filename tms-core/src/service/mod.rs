@@ -28,3 +28,5 @@ pub mod privacy;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- mail connections (issue 9) ---
+pub mod mail_connections;

@@ -33,6 +33,8 @@ pub mod calendar;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- mail connections (issue 9) ---
+pub mod mail_connections;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -122,5 +124,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: documents::router,
         openapi: documents::ApiDoc::openapi,
+    },
+    // --- mail connections (issue 9) ---
+    Resource {
+        router: mail_connections::router,
+        openapi: mail_connections::ApiDoc::openapi,
     },
 ];

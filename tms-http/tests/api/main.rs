@@ -32,3 +32,5 @@ mod privacy;
 mod files;
 // --- documents (issue 8) ---
 mod documents;
+// --- mail connections (issue 9) ---
+mod mail_connections;
