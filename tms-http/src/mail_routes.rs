@@ -126,12 +126,15 @@ impl GmailConfig {
     }
 }
 
+/// An opened transport and the settings version it was opened for.
+type Versioned = (String, Arc<dyn MailTransport>);
+
 /// The store-backed [`MailRoutes`]; see the [module documentation](self).
 pub struct StoredRoutes {
     connections: MailConnections,
     default: MailRoute,
     gmail: GmailConfig,
-    transports: Mutex<HashMap<TenantId, (String, Arc<dyn MailTransport>)>>,
+    transports: Mutex<HashMap<TenantId, Versioned>>,
 }
 
 impl fmt::Debug for StoredRoutes {

@@ -526,7 +526,7 @@ impl MailConnections {
         let stored = StoredSmtp {
             id: previous
                 .as_ref()
-                .map_or_else(|| uuid::Uuid::now_v7(), |(p, _)| p.id),
+                .map_or_else(uuid::Uuid::now_v7, |(p, _)| p.id),
             host,
             port: settings.port,
             security: settings.security,
