@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `mail.smtp` | the SMTP settings, password included |
 //! | `mail.gmail` | the Gmail account: address, access and refresh tokens, expiry, scopes, whether broken |
-//! | `mail.gmail.flow.<sha256(state) hex>` | one pending connection: who started it, the PKCE verifier, its expiry |
+//! | `mail.gmail.flow.<user id>` | the user's pending connection: the SHA-256 of its state, the PKCE verifier, its expiry |
 //!
 //! The settings are sealed as a whole (not only the password): one read
 //! opens everything, and nothing about a tenant's mail set-up is readable
@@ -23,10 +23,11 @@
 //! [`MailConnections::gmail_connect`] asks the [`OAuthProvider`] for an
 //! authorization URL (PKCE S256 + state) and keeps the flow **in the
 //! store** — the servers are stateless replicas, and the browser may come
-//! back to another one — for ten minutes. [`MailConnections::gmail_callback`]
-//! takes the flow by its state (single use: the row is deleted before the
-//! code is exchanged), checks that the same user of the same tenant started
-//! it, exchanges the code, reads the account's address and keeps the sealed
+//! back to another one — for ten minutes, one per user (starting again
+//! replaces it, so abandoned flows never pile up).
+//! [`MailConnections::gmail_callback`] takes the calling user's flow, checks
+//! the state against it (single use: the row is deleted before the code is
+//! exchanged), exchanges the code, reads the account's address and keeps the sealed
 //! tokens. [`MailConnections::gmail_disconnect`] is critical: it revokes
 //! the grant at Google, then deletes the tokens — **deleted even when the
 //! revocation fails** (Google down): the user asked for the tokens to be
@@ -282,10 +283,11 @@ impl StoredGmail {
     }
 }
 
-/// A pending Gmail connection (sealed).
+/// A pending Gmail connection (sealed), one per user.
 #[derive(Serialize, Deserialize)]
 struct StoredFlow {
-    user_id: uuid::Uuid,
+    /// SHA-256 of the state, hex.
+    state_hash: String,
     pkce_verifier: String,
     expires_at: DateTime<Utc>,
 }
@@ -321,14 +323,15 @@ fn context(tenant: TenantId, name: &str) -> SealContext<'_> {
     }
 }
 
-fn flow_name(state: &str) -> String {
-    let digest = Sha256::digest(state.as_bytes());
-    let mut name = String::with_capacity(GMAIL_FLOW_PREFIX.len() + 64);
-    name.push_str(GMAIL_FLOW_PREFIX);
-    for byte in digest {
-        name.push_str(&format!("{byte:02x}"));
-    }
-    name
+fn flow_name(user: crate::id::UserId) -> String {
+    format!("{GMAIL_FLOW_PREFIX}{}", user.as_uuid())
+}
+
+fn state_hash(state: &str) -> String {
+    Sha256::digest(state.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn version_of(sealed: &Sealed) -> String {
@@ -359,15 +362,18 @@ impl MailConnections {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tms_core::ports::{MockStore, OsRandom};
+    /// use tms_core::ports::{OsRandom, Store};
     /// use tms_core::security::keyring::KeyRing;
     /// use tms_core::service::mail_connections::MailConnections;
     /// use tms_core::service::tenancy::Deps;
     ///
-    /// let keyring = Arc::new(KeyRing::parse(KeyRing::generate_key(1, &OsRandom).expose())?);
-    /// let service = MailConnections::new(Deps::new(Arc::new(MockStore::new())), keyring, None);
-    /// assert!(!service.gmail_configured());
-    /// # Ok::<(), tms_core::Error>(())
+    /// // Over any store; without a Google client, Gmail answers "not configured".
+    /// fn mail_connections(store: Arc<dyn Store>) -> tms_core::Result<MailConnections> {
+    ///     let keyring = Arc::new(KeyRing::parse(KeyRing::generate_key(1, &OsRandom).expose())?);
+    ///     let service = MailConnections::new(Deps::new(store), keyring, None);
+    ///     assert!(!service.gmail_configured());
+    ///     Ok(service)
+    /// }
     /// ```
     pub fn new(deps: Deps, keyring: Arc<KeyRing>, google: Option<Arc<dyn OAuthProvider>>) -> Self {
         Self {
@@ -607,7 +613,8 @@ impl MailConnections {
     // ----- Gmail ------------------------------------------------------
 
     /// Starts connecting a Gmail account: the URL to send the browser to.
-    /// The flow is kept (sealed) for ten minutes, for the same user.
+    /// The flow is kept (sealed) for ten minutes, for the same user; it
+    /// replaces any earlier pending one of theirs.
     /// `Conflict` when the server has no Google client.
     pub async fn gmail_connect(&self, ctx: &Context) -> Result<String> {
         let tenant = ctx.principal.tenant_id();
@@ -627,9 +634,9 @@ impl MailConnections {
         .await?;
         let google = self.google()?;
         let request = google.authorization_request()?;
-        let name = flow_name(request.state.expose());
+        let name = flow_name(user);
         let flow = StoredFlow {
-            user_id: user.as_uuid(),
+            state_hash: state_hash(request.state.expose()),
             pkce_verifier: request.pkce_verifier.expose().clone(),
             expires_at: ctx.now + Duration::minutes(FLOW_TTL_MINUTES),
         };
@@ -647,10 +654,10 @@ impl MailConnections {
         Ok(request.url)
     }
 
-    /// Completes a connection: `state` must name a pending flow of this
-    /// tenant, started by this user, not expired — else `Invalid` on
-    /// `state` and nothing is stored. The flow is used up either way once
-    /// found. Audited as `mail.gmail.connected` (address and scopes only).
+    /// Completes a connection: `state` must be the one of the calling
+    /// user's pending flow in this tenant, not expired — else `Invalid` on
+    /// `state` and nothing is stored. A matching flow is used up whatever
+    /// follows. Audited as `mail.gmail.connected` (address and scopes only).
     pub async fn gmail_callback(
         &self,
         ctx: &Context,
@@ -663,7 +670,7 @@ impl MailConnections {
         if state.is_empty() || state.len() > 512 || code.expose().is_empty() {
             return Err(bad_state());
         }
-        let name = flow_name(state);
+        let name = flow_name(user);
         let uow = self.deps.store.begin().await?;
         let mut uow = authorize_in(
             uow,
@@ -678,8 +685,12 @@ impl MailConnections {
         let Some((flow, _)) = self.load::<StoredFlow>(&mut *uow, tenant, &name).await? else {
             return Err(bad_state());
         };
-        if flow.user_id != user.as_uuid() {
-            // Another user's flow: left for them.
+        let presented = state_hash(state);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            presented.as_bytes(),
+            flow.state_hash.as_bytes(),
+        )) {
+            // Not this flow's state: the flow stays for the real callback.
             return Err(bad_state());
         }
         // Single use: whoever deletes it first goes on.
@@ -962,12 +973,6 @@ impl MailConnections {
         })
         .await
     }
-
-    /// Whether `user` has a pending flow named by `state` (tests).
-    #[doc(hidden)]
-    pub fn flow_secret_name(state: &str) -> String {
-        flow_name(state)
-    }
 }
 
 #[cfg(test)]
@@ -1015,10 +1020,15 @@ mod tests {
     }
 
     #[test]
-    fn flow_names_hide_the_state_and_differ_per_state() {
-        let a = flow_name("state-a");
-        assert!(a.starts_with(GMAIL_FLOW_PREFIX) && !a.contains("state-a"));
-        assert_ne!(a, flow_name("state-b"));
-        assert_eq!(a.len(), GMAIL_FLOW_PREFIX.len() + 64);
+    fn a_flow_is_kept_per_user_and_its_state_only_as_a_hash() {
+        let user = crate::id::UserId::new();
+        assert_eq!(
+            flow_name(user),
+            format!("mail.gmail.flow.{}", user.as_uuid())
+        );
+        assert_ne!(flow_name(user), flow_name(crate::id::UserId::new()));
+        let hash = state_hash("state-a");
+        assert!(!hash.contains("state-a") && hash.len() == 64);
+        assert_ne!(hash, state_hash("state-b"));
     }
 }

@@ -407,6 +407,18 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
     };
     let owner = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
 
+    // A flow started and abandoned: starting again replaces it.
+    let abandoned: Value = http()
+        .post(app.url("/api/v1/mail/gmail/connect"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let abandoned = query_of(abandoned["authorization_url"].as_str().unwrap());
+
     // Start: the URL carries PKCE S256, a state, the least scope, offline
     // access and consent.
     let response = http()
@@ -434,8 +446,11 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
         .unwrap()
         .insert("code-1".into(), query["code_challenge"].clone());
 
-    // A wrong state is refused and nothing is stored.
+    // A wrong state is refused and nothing is stored; so is the state of
+    // the replaced flow.
     let response = callback(&app, &owner, "code-1", "not-the-state").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = callback(&app, &owner, "code-1", &abandoned["state"]).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(stored_secret(&app, "mail.gmail").await.is_none());
     assert!(
