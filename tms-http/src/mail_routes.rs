@@ -230,3 +230,50 @@ impl MailRoutes for StoredRoutes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> (GmailConfig, FieldErrors) {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let env = move |name: &str| map.get(name).cloned();
+        let mut errors = FieldErrors::new();
+        let config = GmailConfig::from_env(&env, &mut errors);
+        (config, errors)
+    }
+
+    #[test]
+    fn gmail_is_off_by_default_and_on_smtp_gmail_com_465() {
+        let (config, errors) = parse(&[]);
+        assert!(errors.is_empty() && config.google.is_none());
+        assert_eq!(
+            (config.smtp_host.as_str(), config.smtp_port, config.smtp_tls),
+            ("smtp.gmail.com", 465, SmtpTls::Tls)
+        );
+    }
+
+    #[test]
+    fn the_google_client_needs_all_three_and_its_secret_never_shows() {
+        let (_, errors) = parse(&[("TMS_GOOGLE_CLIENT_ID", "id")]);
+        assert!(!errors.is_empty());
+        let (config, errors) = parse(&[
+            ("TMS_GOOGLE_CLIENT_ID", "id.apps.googleusercontent.com"),
+            ("TMS_GOOGLE_CLIENT_SECRET", "GOCSPX-very-secret"),
+            (
+                "TMS_GOOGLE_REDIRECT_URL",
+                "https://tms.example/api/v1/mail/gmail/callback",
+            ),
+            ("TMS_GOOGLE_TOKEN_URL", "http://127.0.0.1:9/token"),
+        ]);
+        assert!(errors.is_empty());
+        let google = config.google.clone().unwrap();
+        assert_eq!(google.token_url, "http://127.0.0.1:9/token");
+        assert_eq!(google.revoke_url, tms_adapters::mail::GOOGLE_REVOKE_URL);
+        assert!(!format!("{config:?}").contains("very-secret"));
+    }
+}
