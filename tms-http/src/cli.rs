@@ -435,16 +435,43 @@ async fn audit_export(slug: &str, format: ExportFormat, config: Config) -> Resul
 async fn worker(config: Config) -> Result<ExitCode> {
     let store = setup::connect_store(&config).await?;
     let deps = Deps::new(store.clone().into_dyn());
-    let attachments = crate::attachments::ServerAttachments::new(
+    // --- mail connections (issue 9) ---
+    // The tenants' own Gmail and SMTP settings are sealed: the worker needs
+    // the key ring to open them.
+    let keyring = Arc::new(setup::load_keyring(&config)?);
+    let connections = tms_core::service::mail_connections::MailConnections::new(
         deps.clone(),
-        Arc::new(setup::load_keyring(&config)?),
+        keyring.clone(),
+        config.gmail.provider()?,
+    );
+    let deps_for_attachments = deps.clone();
+    let courier = crate::mail::courier_with_routes(
+        deps,
+        &config.mail,
+        &config.data_dir,
+        connections,
+        config.gmail.clone(),
+    )?
+    // --- messaging (issue 9) ---
+    .with_attachments(Arc::new(crate::attachments::ServerAttachments::new(
+        deps_for_attachments.clone(),
+        keyring.clone(),
         setup::open_blob_store(&config)?,
         Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
         Some(config.mail.sender().as_str().to_owned()),
-    );
-    let courier = crate::mail::courier(deps, &config.mail, &config.data_dir)?
-        .with_attachments(Arc::new(attachments));
-    crate::mail::run_worker(courier, config.mail.poll, crate::shutdown_signal()).await;
+    )));
+    let campaigns = Arc::new(tms_core::service::outreach::Outreach::new(
+        deps_for_attachments.clone(),
+        keyring.clone(),
+        config.public_url(),
+    ));
+    crate::mail::run_worker(
+        courier,
+        Some(campaigns),
+        config.mail.poll,
+        crate::shutdown_signal(),
+    )
+    .await;
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

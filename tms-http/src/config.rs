@@ -141,6 +141,9 @@ pub struct Config {
     // --- privacy (issue 7) ---
     /// Retention periods and their schedule.
     pub retention: RetentionConfig,
+    // --- mail connections (issue 9) ---
+    /// The Google client (Gmail through OAuth) and Gmail's SMTP server.
+    pub gmail: crate::mail_routes::GmailConfig,
 }
 
 // --- files (issue 8) ---
@@ -273,6 +276,8 @@ impl fmt::Debug for Config {
             .field("mail", &self.mail)
             .field("blobs", &self.blobs)
             .field("retention", &self.retention)
+            // --- mail connections (issue 9) ---
+            .field("gmail", &self.gmail)
             .finish()
     }
 }
@@ -304,6 +309,8 @@ impl Default for Config {
             mail: MailConfig::default(),
             blobs: BlobConfig::default(),
             retention: RetentionConfig::default(),
+            // --- mail connections (issue 9) ---
+            gmail: crate::mail_routes::GmailConfig::default(),
         }
     }
 }
@@ -608,6 +615,8 @@ impl Config {
         if let Some(secs) = interval {
             config.retention.interval = (secs > 0).then(|| Duration::from_secs(secs));
         }
+        // --- mail connections (issue 9) ---
+        config.gmail = crate::mail_routes::GmailConfig::from_env(&env, &mut errors);
         errors.into_result()?;
         Ok(config)
     }

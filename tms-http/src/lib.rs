@@ -69,6 +69,8 @@ pub mod retention;
 pub mod routes;
 pub mod setup;
 pub mod telemetry;
+// --- mail connections (issue 9) ---
+pub mod mail_routes;
 
 use config::Config;
 use error::ApiError;
@@ -106,6 +108,9 @@ pub struct AppState {
     /// Templates, suppressions, campaigns, unsubscribe. The worker loop
     /// calls `outreach.tick(now)` to expand sending campaigns.
     pub outreach: Arc<tms_core::service::outreach::Outreach>,
+    // --- mail connections (issue 9) ---
+    /// The tenant's own SMTP server and Gmail account.
+    pub mail_connections: Arc<tms_core::service::mail_connections::MailConnections>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -176,6 +181,17 @@ impl AppState {
                 deps.clone(),
                 keyring.clone(),
                 config.public_url(),
+            )),
+            // --- mail connections (issue 9) ---
+            // A Google client that cannot be built (a bad endpoint URL)
+            // leaves Gmail unconfigured, and says so.
+            mail_connections: Arc::new(tms_core::service::mail_connections::MailConnections::new(
+                deps.clone(),
+                keyring.clone(),
+                config.gmail.provider().unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "the Google client cannot be built; Gmail is off");
+                    None
+                }),
             )),
             config: Arc::new(config),
             metrics: metrics_handle(),
@@ -425,12 +441,28 @@ impl Server {
         // finishes the batch in hand first).
         let worker = if self.state.config.mail.worker {
             let config = &self.state.config;
-            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?
-                .with_attachments(Arc::new(self.state.attachments()));
+            // --- mail connections (issue 9) ---
+            // Each tenant's own Gmail or SMTP first, the installation's
+            // route otherwise.
+            let courier = mail::courier_with_routes(
+                self.state.deps.clone(),
+                &config.mail,
+                &config.data_dir,
+                (*self.state.mail_connections).clone(),
+                config.gmail.clone(),
+            )?
+            // --- messaging (issue 9) ---
+            .with_attachments(Arc::new(self.state.attachments()));
             let poll = config.mail.poll;
-            Some(tokio::spawn(mail::run_worker(courier, poll, async move {
-                let _ = worker_stop_rx.await;
-            })))
+            let campaigns = Some(self.state.outreach.clone());
+            Some(tokio::spawn(mail::run_worker(
+                courier,
+                campaigns,
+                poll,
+                async move {
+                    let _ = worker_stop_rx.await;
+                },
+            )))
         } else {
             None
         };

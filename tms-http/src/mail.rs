@@ -28,6 +28,7 @@ use tms_adapters::mail::{FolderMailer, SmtpConfig, SmtpMailer, SmtpTls};
 use tms_core::domain::Email;
 use tms_core::security::secret::Secret;
 use tms_core::service::messaging::{Courier, MailRoute, SingleRoute};
+use tms_core::service::outreach::Outreach;
 use tms_core::service::tenancy::Deps;
 use tms_core::{Error, FieldErrors, Result};
 
@@ -235,13 +236,31 @@ pub fn courier(deps: Deps, config: &MailConfig, data_dir: &Path) -> Result<Couri
     Ok(Courier::new(deps, Arc::new(SingleRoute(route))))
 }
 
-/// Runs `courier` until `shutdown` resolves: delivers batch after batch
-/// while there is work, waits `poll` when idle, and backs off (up to a
-/// minute) while the store is failing. A batch in flight when `shutdown`
+// --- mail connections (issue 9) ---
+/// The outbox worker over `deps` with per-tenant routes
+/// ([`crate::mail_routes::StoredRoutes`]): a tenant's Gmail, else its SMTP
+/// server, else the configured installation route.
+pub fn courier_with_routes(
+    deps: Deps,
+    config: &MailConfig,
+    data_dir: &Path,
+    connections: tms_core::service::mail_connections::MailConnections,
+    gmail: crate::mail_routes::GmailConfig,
+) -> Result<Courier> {
+    let route = config.route(data_dir)?;
+    let routes = crate::mail_routes::StoredRoutes::new(connections, route, gmail);
+    Ok(Courier::new(deps, Arc::new(routes)))
+}
+
+/// Runs `courier` until `shutdown` resolves: on every pass, expands the
+/// sending `campaigns` (if given) into the outbox, then delivers; batch
+/// after batch while there is work, waits `poll` when idle, and backs off
+/// (up to a minute) while the store is failing. A batch in flight when `shutdown`
 /// comes is finished first — its sends and their records — so that no
 /// message is left half-done by a normal stop.
 pub async fn run_worker(
     courier: Courier,
+    campaigns: Option<Arc<Outreach>>,
     poll: Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) {
@@ -249,6 +268,32 @@ pub async fn run_worker(
     let mut failures: u32 = 0;
     tracing::info!(poll_ms = poll.as_millis() as u64, "outbox worker started");
     loop {
+        // Sending campaigns become outbox rows, a batch per campaign per
+        // pass, before the outbox is delivered.
+        let mut expanded = false;
+        if let Some(campaigns) = &campaigns {
+            match campaigns.tick(chrono::Utc::now()).await {
+                Ok(report) => {
+                    expanded = report.queued > 0;
+                    if report.queued > 0 || report.done > 0 {
+                        tracing::info!(
+                            campaigns = report.campaigns,
+                            queued = report.queued,
+                            suppressed = report.suppressed,
+                            done = report.done,
+                            "campaigns expanded"
+                        );
+                    }
+                    if report.errors > 0 {
+                        tracing::warn!(
+                            errors = report.errors,
+                            "campaign batches rolled back; retried on the next pass"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "campaigns could not be expanded"),
+            }
+        }
         let wait = match courier.deliver_due().await {
             Ok(report) if report.claimed > 0 => {
                 failures = 0;
@@ -264,6 +309,10 @@ pub async fn run_worker(
                     "outbox batch delivered"
                 );
                 // More may be waiting: look again at once (unless stopping).
+                Duration::ZERO
+            }
+            Ok(_) if expanded => {
+                failures = 0;
                 Duration::ZERO
             }
             Ok(_) => {

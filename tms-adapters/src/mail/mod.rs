@@ -13,8 +13,17 @@
 mod folder;
 #[cfg(feature = "smtp")]
 mod smtp;
+// --- mail connections (issue 9) ---
+#[cfg(feature = "gmail")]
+mod google;
 
 #[cfg(feature = "mail-folder")]
 pub use folder::FolderMailer;
 #[cfg(feature = "smtp")]
 pub use smtp::{SmtpConfig, SmtpMailer, SmtpTls};
+// --- mail connections (issue 9) ---
+#[cfg(feature = "gmail")]
+pub use google::{
+    GMAIL_PROFILE_URL, GMAIL_SCOPE, GOOGLE_AUTH_URL, GOOGLE_REVOKE_URL, GOOGLE_TOKEN_URL,
+    GoogleOAuth, GoogleOAuthConfig,
+};

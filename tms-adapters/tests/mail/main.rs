@@ -244,3 +244,37 @@ async fn the_password_never_shows_in_debug_output() {
     let text = format!("{config:?} {:?}", SmtpMailer::new(&config).unwrap());
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+// --- mail connections (issue 9) ---
+
+fn xoauth2_mailer(sink: &Sink, user: &str, token: &str) -> SmtpMailer {
+    let mut config = SmtpConfig::new("127.0.0.1", sink.port, SmtpTls::None)
+        .with_login(user, token.to_owned().into());
+    config.xoauth2 = true;
+    config.timeout = Duration::from_secs(10);
+    SmtpMailer::new(&config).unwrap()
+}
+
+#[tokio::test]
+async fn xoauth2_logs_in_as_the_account_with_the_access_token() {
+    let Some(sink) = start_sink() else { return };
+    let mailer = xoauth2_mailer(&sink, "al-noor.travel@gmail.example", "ya29.fresh-token");
+    let mail = compose(&message("amina@example.com"), &route(), Utc::now()).unwrap();
+    mailer.send(&mail).await.expect("sent");
+    let auth = std::fs::read_to_string(sink.maildir.join("1.auth")).unwrap();
+    assert_eq!(
+        auth,
+        "XOAUTH2 al-noor.travel@gmail.example ya29.fresh-token"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_worth_retrying_after_a_refresh() {
+    let Some(sink) = start_sink() else { return };
+    // The sink answers 535 to "expired-token", as Gmail does to a stale one.
+    let mailer = xoauth2_mailer(&sink, "al-noor.travel@gmail.example", "expired-token");
+    let mail = compose(&message("amina@example.com"), &route(), Utc::now()).unwrap();
+    let err = mailer.send(&mail).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(delivered(&sink).is_empty());
+}

@@ -177,6 +177,16 @@ pub trait OAuthProvider: Send + Sync + fmt::Debug {
     async fn refresh(&self, refresh_token: &Secret<String>) -> Result<OAuthTokens>;
     /// Revokes a token at the provider.
     async fn revoke(&self, token: &Secret<String>) -> Result<()>;
+    // --- mail connections (issue 9) ---
+    /// The address of the account that granted `access_token` (Gmail: the
+    /// mailbox XOAUTH2 logs in as). Providers that cannot tell answer
+    /// `Rejected`, the default.
+    async fn account_address(&self, access_token: &Secret<String>) -> Result<Email> {
+        let _ = access_token;
+        Err(crate::Error::rejected(
+            "this OAuth provider cannot tell the account's address",
+        ))
+    }
 }
 
 /// A tenant's look on its documents.

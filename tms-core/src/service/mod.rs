@@ -31,3 +31,5 @@ pub mod files;
 pub mod documents;
 // --- outreach (issue 9) ---
 pub mod outreach;
+// --- mail connections (issue 9) ---
+pub mod mail_connections;

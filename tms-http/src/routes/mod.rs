@@ -35,6 +35,8 @@ pub mod files;
 pub mod documents;
 // --- outreach (issue 9) ---
 pub mod outreach;
+// --- mail connections (issue 9) ---
+pub mod mail_connections;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -129,5 +131,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: outreach::router,
         openapi: outreach::ApiDoc::openapi,
+    },
+    // --- mail connections (issue 9) ---
+    Resource {
+        router: mail_connections::router,
+        openapi: mail_connections::ApiDoc::openapi,
     },
 ];

@@ -36,3 +36,5 @@ mod files;
 mod documents;
 // --- outreach (issue 9) ---
 mod outreach;
+// --- mail connections (issue 9) ---
+mod mail_connections;
