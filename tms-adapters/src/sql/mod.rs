@@ -100,6 +100,8 @@ mod privacy;
 // --- files (issue 8) ---
 mod files;
 // --- documents (issue 8) ---
+// --- whatsapp (issue 9) ---
+mod whatsapp;
 
 use std::sync::Arc;
 use std::time::Duration;

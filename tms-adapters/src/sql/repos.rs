@@ -1263,6 +1263,10 @@ impl UnitOfWork for SqlUnitOfWork {
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }
+    // --- whatsapp (issue 9) ---
+    fn whatsapp(&mut self) -> &mut dyn tms_core::ports::WhatsappRepo {
+        self
+    }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await

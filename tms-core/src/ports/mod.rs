@@ -80,3 +80,10 @@ pub use store::{
     MockAuditLog, MockBranchRepo, MockConfirmationRepo, MockLockoutRepo, MockOutboxRepo,
     MockSessionRepo, MockSettingsRepo, MockStore, MockTenantRepo, MockTokenRepo, MockUserRepo,
 };
+// --- documents follow-ups (issue 8) ---
+pub use files::EmergencyContact;
+// --- whatsapp (issue 9) ---
+mod whatsapp;
+#[cfg(any(test, feature = "mock"))]
+pub use whatsapp::MockWhatsappRepo;
+pub use whatsapp::{WhatsappConnection, WhatsappRepo, WhatsappStatus, WhatsappStatusKind};

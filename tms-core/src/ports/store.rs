@@ -209,6 +209,9 @@ pub trait UnitOfWork: Send {
     /// Uploaded files (their bytes live in the blob store) and branding.
     fn files(&mut self) -> &mut dyn crate::ports::FileRepo;
     // --- documents (issue 8) ---
+    // --- whatsapp (issue 9) ---
+    /// WhatsApp connections and delivery statuses.
+    fn whatsapp(&mut self) -> &mut dyn crate::ports::WhatsappRepo;
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -28,3 +28,5 @@ pub mod privacy;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- whatsapp (issue 9) ---
+pub mod whatsapp;

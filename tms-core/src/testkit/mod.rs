@@ -126,6 +126,12 @@ macro_rules! store_contract_tests {
             deleting_an_owner_deletes_its_files,
             failed_uploads_leave_no_blob_and_logos_replace_each_other,
             // --- documents (issue 8) ---
+            // --- documents follow-ups (issue 8) ---
+            credit_notes_read_back_only_in_their_tenant,
+            branding_keeps_its_emergency_contact,
+            // --- whatsapp (issue 9) ---
+            whatsapp_statuses_are_recorded_once_and_stay_in_their_tenant,
+            whatsapp_connections_are_for_administrators_and_sealed,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1634,3 +1640,14 @@ pub use files::{
     files_service_is_authorized_and_scoped_as_the_owner, tiny_pdf,
 };
 // --- documents (issue 8) ---
+// --- documents follow-ups (issue 8) ---
+mod documents;
+pub use documents::{
+    branding_keeps_its_emergency_contact, credit_notes_read_back_only_in_their_tenant,
+};
+// --- whatsapp (issue 9) ---
+mod whatsapp;
+pub use whatsapp::{
+    whatsapp_connections_are_for_administrators_and_sealed,
+    whatsapp_statuses_are_recorded_once_and_stay_in_their_tenant,
+};

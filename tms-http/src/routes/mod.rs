@@ -33,6 +33,8 @@ pub mod calendar;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- whatsapp (issue 9) ---
+pub mod whatsapp;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -122,5 +124,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: documents::router,
         openapi: documents::ApiDoc::openapi,
+    },
+    // --- whatsapp (issue 9) ---
+    Resource {
+        router: whatsapp::router,
+        openapi: whatsapp::ApiDoc::openapi,
     },
 ];

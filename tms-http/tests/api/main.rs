@@ -32,3 +32,7 @@ mod privacy;
 mod files;
 // --- documents (issue 8) ---
 mod documents;
+// --- documents follow-ups (issue 8) ---
+mod documents_followups;
+// --- whatsapp (issue 9) ---
+mod whatsapp;
