@@ -46,9 +46,9 @@ async fn staff(
         .outbox(w.tenant.id)
         .await
         .into_iter()
-        .rfind(|m| m.to.as_str() == email)
+        .rfind(|m| m.recipient() == email)
         .unwrap();
-    let token = token_in(&mail.body_text);
+    let token = token_in(&mail.as_email().unwrap().body_text);
     w.identity
         .accept_invitation(
             w.tenant.slug.as_str(),
@@ -85,7 +85,15 @@ async fn an_invited_user_sets_a_password_once_and_cannot_sign_in_before() {
         w.login("sara@alnoor.example", STAFF_PASSWORD).await,
         Err(Error::Unauthenticated)
     ));
-    let token = token_in(&w.outbox(w.tenant.id).await.pop().unwrap().body_text);
+    let token = token_in(
+        &w.outbox(w.tenant.id)
+            .await
+            .pop()
+            .unwrap()
+            .as_email()
+            .unwrap()
+            .body_text,
+    );
     let slug = w.tenant.slug.as_str();
     w.identity
         .accept_invitation(slug, &token, &Secret::from(STAFF_PASSWORD), &caller())

@@ -153,7 +153,7 @@ async fn an_email_otp_is_mailed_through_the_outbox_and_completes_the_login() {
         })
     ));
     let mail = w.outbox(w.tenant.id).await.pop().unwrap();
-    let code = code_in(&mail.body_text);
+    let code = code_in(&mail.as_email().unwrap().body_text);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert!(matches!(
         login_with(&w, wrong).await,
@@ -169,7 +169,15 @@ async fn an_email_otp_is_mailed_through_the_outbox_and_completes_the_login() {
     ));
     // Codes die after ten minutes.
     let _ = w.login(OWNER_EMAIL, OWNER_PASSWORD).await.unwrap();
-    let late = code_in(&w.outbox(w.tenant.id).await.pop().unwrap().body_text);
+    let late = code_in(
+        &w.outbox(w.tenant.id)
+            .await
+            .pop()
+            .unwrap()
+            .as_email()
+            .unwrap()
+            .body_text,
+    );
     w.clock.advance(Duration::minutes(10));
     assert!(matches!(
         login_with(&w, &late).await,

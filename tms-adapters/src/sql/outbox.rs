@@ -13,11 +13,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait as _, LockBehavior, LockType, OnConflict, Order, Query};
-use tms_core::domain::Email;
+use tms_core::domain::{Email, Phone};
 use tms_core::id::{MessageId, TenantId};
 use tms_core::ports::{
-    Cursor, DeliveryAttempt, DeliveryOutcome, DeliveryRecord, OutboxChannel, OutboxControls,
-    OutboxMessage, OutboxRepo, OutboxStatus, Page, PageRequest,
+    AttachmentRef, Cursor, DeliveryAttempt, DeliveryOutcome, DeliveryRecord, EmailContent,
+    OutboxChannel, OutboxContent, OutboxControls, OutboxMessage, OutboxRepo, OutboxStatus, Page,
+    PageRequest, WhatsappContent,
 };
 use tms_core::{Error, Result};
 
@@ -37,7 +38,8 @@ pub(super) const OUTBOX_COLS: [&str; 10] = [
     "version",
 ];
 
-/// What the `payload` column holds for an email.
+/// What the `payload` column holds for an email. Fields added after
+/// schema 11 are optional, so rows written before read as they were.
 #[derive(serde::Serialize, serde::Deserialize)]
 // Field order matters: `to` comes first in the JSON, which the privacy
 // repository relies on to find a person's messages by prefix.
@@ -46,20 +48,82 @@ pub(super) struct EmailPayload {
     pub(super) subject: String,
     pub(super) body_text: String,
     pub(super) message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) body_html: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) attachments: Vec<AttachmentRef>,
+}
+
+/// What the `payload` column holds for a WhatsApp message (`to` first, as
+/// for an email).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WhatsappPayload {
+    to: String,
+    template: String,
+    language: String,
+    variables: Vec<String>,
+    message_id: String,
+}
+
+/// The `kind` and `payload` columns of `message`.
+pub(super) fn payload_of(message: &OutboxMessage) -> Result<String> {
+    let json = match &message.content {
+        OutboxContent::Email(email) => serde_json::to_string(&EmailPayload {
+            to: email.to.as_str().to_owned(),
+            subject: email.subject.clone(),
+            body_text: email.body_text.clone(),
+            message_id: message.message_id.clone(),
+            body_html: email.body_html.clone(),
+            headers: email.headers.clone(),
+            attachments: email.attachments.clone(),
+        }),
+        OutboxContent::Whatsapp(whatsapp) => serde_json::to_string(&WhatsappPayload {
+            to: whatsapp.to.as_str().to_owned(),
+            template: whatsapp.template.clone(),
+            language: whatsapp.language.clone(),
+            variables: whatsapp.variables.clone(),
+            message_id: message.message_id.clone(),
+        }),
+    };
+    json.map_err(|e| Error::internal(format!("outbox payload: {e}")))
 }
 
 pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
     let channel = OutboxChannel::parse(&row.text("kind")?).map_err(|_| corrupt("outbox kind"))?;
-    let payload: EmailPayload =
-        serde_json::from_str(&row.text("payload")?).map_err(|_| corrupt("outbox payload"))?;
+    let raw = row.text("payload")?;
+    let (content, message_id) = match channel {
+        OutboxChannel::Email => {
+            let payload: EmailPayload =
+                serde_json::from_str(&raw).map_err(|_| corrupt("outbox payload"))?;
+            let content = OutboxContent::Email(EmailContent {
+                to: Email::parse(&payload.to).map_err(|_| corrupt("outbox recipient"))?,
+                subject: payload.subject,
+                body_text: payload.body_text,
+                body_html: payload.body_html,
+                headers: payload.headers,
+                attachments: payload.attachments,
+            });
+            (content, payload.message_id)
+        }
+        OutboxChannel::Whatsapp => {
+            let payload: WhatsappPayload =
+                serde_json::from_str(&raw).map_err(|_| corrupt("outbox payload"))?;
+            let content = OutboxContent::Whatsapp(WhatsappContent {
+                to: Phone::parse(&payload.to).map_err(|_| corrupt("outbox recipient"))?,
+                template: payload.template,
+                language: payload.language,
+                variables: payload.variables,
+            });
+            (content, payload.message_id)
+        }
+    };
     Ok(OutboxMessage {
         id: MessageId::from_uuid(row.uuid("id")?),
         tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
-        channel,
-        to: Email::parse(&payload.to).map_err(|_| corrupt("outbox recipient"))?,
-        subject: payload.subject,
-        body_text: payload.body_text,
-        message_id: payload.message_id,
+        content,
+        message_id,
         created_at: row.ts("created_at")?,
         not_before: row.ts("next_attempt_at")?,
         status: OutboxStatus::parse(&row.text("status")?).map_err(|_| corrupt("outbox status"))?,
@@ -70,13 +134,7 @@ pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
 #[async_trait]
 impl OutboxRepo for SqlUnitOfWork {
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()> {
-        let payload = serde_json::to_string(&EmailPayload {
-            to: message.to.as_str().to_owned(),
-            subject: message.subject.clone(),
-            body_text: message.body_text.clone(),
-            message_id: message.message_id.clone(),
-        })
-        .map_err(|e| Error::internal(format!("outbox payload: {e}")))?;
+        let payload = payload_of(message)?;
         self.insert_new(
             Query::insert()
                 .into_table("outbox")
@@ -85,7 +143,7 @@ impl OutboxRepo for SqlUnitOfWork {
                     uuid(message.tenant_id),
                     uuid(message.id),
                     opt_uuid(None::<uuid::Uuid>),
-                    text(message.channel.as_str()),
+                    text(message.channel().as_str()),
                     text(&payload),
                     text(message.status.as_str()),
                     int(i64::from(message.attempts)),

@@ -313,6 +313,9 @@ impl PrivacyRepo for SqlUnitOfWork {
             subject: "[erased]".to_owned(),
             body_text: "[erased: the recipient's personal data was erased]".to_owned(),
             message_id: format!("<{}@tms.invalid>", id.as_uuid().simple()),
+            body_html: None,
+            headers: Vec::new(),
+            attachments: Vec::new(),
         })
         .map_err(|e| Error::internal(format!("outbox payload: {e}")))?;
         let update = Query::update()

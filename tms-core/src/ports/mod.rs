@@ -36,6 +36,9 @@ pub use store::{
     Store, StoredToken, TRANSACT_ATTEMPTS, TenantRepo, TokenRepo, UnitOfWork, UserRepo, export_csv,
     export_jsonl, transact, verify_chain,
 };
+pub use store::{
+    AttachmentRef, EmailContent, MAIL_HEADERS, OutboxContent, WhatsappContent, check_mail_header,
+};
 pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---
 #[cfg(any(test, feature = "mock"))]

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditEvent, ChainBreak, ChainVerifier, NewAuditEvent};
 use crate::domain::{
-    Branch, BranchScope, Email, Principal, Session, Tenant, TenantSettings, TenantSlug, User,
+    Branch, BranchScope, Email, Phone, Principal, Session, Tenant, TenantSettings, TenantSlug, User,
 };
 use crate::error::{Error, Result};
 use crate::id::{BranchId, MessageId, SessionId, TenantId, TokenId, UserId};
@@ -384,6 +384,9 @@ pub trait ConfirmationRepo: Send {
 pub enum OutboxChannel {
     /// An email through the tenant's mail transport.
     Email,
+    /// A WhatsApp template message through the tenant's WhatsApp
+    /// connection.
+    Whatsapp,
 }
 
 impl OutboxChannel {
@@ -391,6 +394,7 @@ impl OutboxChannel {
     pub const fn as_str(self) -> &'static str {
         match self {
             OutboxChannel::Email => "email",
+            OutboxChannel::Whatsapp => "whatsapp",
         }
     }
 
@@ -398,6 +402,7 @@ impl OutboxChannel {
     pub fn parse(raw: &str) -> Result<Self> {
         match raw {
             "email" => Ok(OutboxChannel::Email),
+            "whatsapp" => Ok(OutboxChannel::Whatsapp),
             _ => Err(Error::invalid("channel", "unknown outbox channel")),
         }
     }
@@ -442,22 +447,45 @@ impl OutboxStatus {
 ///
 /// The body may carry a one-time secret (a reset link, an OTP): `Debug`
 /// never shows it.
+///
+/// ```
+/// use chrono::Utc;
+/// use tms_core::domain::{Email, Phone};
+/// use tms_core::id::{BookingId, MessageId, TenantId};
+/// use tms_core::ports::{AttachmentRef, OutboxChannel, OutboxMessage};
+///
+/// let tenant = TenantId::new();
+/// let mail = OutboxMessage::email(
+///     MessageId::new(), tenant, Email::parse("amina@example.com").unwrap(),
+///     "Your booking is confirmed", "See you in Madinah.", Utc::now(),
+/// )
+/// .with_html("<p>See you in <b>Madinah</b>.</p>")
+/// .with_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click").unwrap()
+/// .with_attachment(AttachmentRef::BookingVoucher { booking_id: BookingId::new() });
+/// assert_eq!(mail.channel(), OutboxChannel::Email);
+/// assert_eq!(mail.recipient(), "amina@example.com");
+/// // Only a fixed set of headers may be added, and never a line break.
+/// assert!(mail.clone().with_header("Bcc", "x@example.com").is_err());
+/// assert!(mail.with_header("References", "<a@x>\r\nBcc: x@example.com").is_err());
+///
+/// let whatsapp = OutboxMessage::whatsapp(
+///     MessageId::new(), tenant, Phone::parse("+966501234567").unwrap(),
+///     "booking_confirmed", "ar", vec!["Amina".into(), "TMS-1042".into()], Utc::now(),
+/// );
+/// assert_eq!(whatsapp.channel(), OutboxChannel::Whatsapp);
+/// assert_eq!(whatsapp.recipient(), "+966501234567");
+/// ```
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutboxMessage {
     /// Identity.
     pub id: MessageId,
     /// Owner tenant.
     pub tenant_id: TenantId,
-    /// How it travels.
-    pub channel: OutboxChannel,
-    /// The recipient.
-    pub to: Email,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text body.
-    pub body_text: String,
-    /// The RFC 5322 `Message-ID`, fixed when the message is written, so a
-    /// retried send is recognisably the same message.
+    /// What is sent, and to whom.
+    pub content: OutboxContent,
+    /// A stable id fixed when the message is written, so a retried send is
+    /// recognisably the same message: the RFC 5322 `Message-ID` of an
+    /// email.
     pub message_id: String,
     /// When it was written.
     pub created_at: DateTime<Utc>,
@@ -469,9 +497,89 @@ pub struct OutboxMessage {
     pub attempts: u32,
 }
 
+/// What an outbox message carries, per channel.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "channel")]
+pub enum OutboxContent {
+    /// An email.
+    Email(EmailContent),
+    /// A WhatsApp template message.
+    Whatsapp(WhatsappContent),
+}
+
+/// An email's content: text, optionally HTML beside it, a few extra
+/// headers, and attachments rendered when it is sent.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EmailContent {
+    /// The recipient.
+    pub to: Email,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body (always present: every reader can show it).
+    pub body_text: String,
+    /// HTML body, sent as the preferred alternative to the text.
+    pub body_html: Option<String>,
+    /// Extra headers, from [`MAIL_HEADERS`] only.
+    pub headers: Vec<(String, String)>,
+    /// Documents attached when the message is sent.
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// A WhatsApp template message: the provider-approved template's name,
+/// its language and its variables in order.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WhatsappContent {
+    /// The recipient.
+    pub to: Phone,
+    /// The approved template's name at the provider.
+    pub template: String,
+    /// The template's language code, e.g. `ar` or `en_US`.
+    pub language: String,
+    /// Values of the template's variables, in order.
+    pub variables: Vec<String>,
+}
+
+/// A document attached to an email, named rather than stored: the worker
+/// renders it when it sends (see
+/// [`AttachmentSource`](crate::service::messaging::AttachmentSource)), so
+/// that the outbox row stays small and the document is the booking as it
+/// is when the mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AttachmentRef {
+    /// The booking's voucher, as PDF.
+    BookingVoucher {
+        /// The booking.
+        booking_id: crate::id::BookingId,
+    },
+    /// The booking's calendar (`.ics`): its flights and hotel stays, or
+    /// their cancellation.
+    BookingCalendar {
+        /// The booking.
+        booking_id: crate::id::BookingId,
+    },
+    /// An invoice, as PDF.
+    InvoicePdf {
+        /// The invoice.
+        invoice_id: crate::id::InvoiceId,
+    },
+}
+
+/// The headers a message may add to the ones the composer writes:
+/// one-click unsubscribe (RFC 8058), threading of replies (RFC 5322), and
+/// the auto-generated mark (RFC 3834). No address header is among them, so
+/// no message can grow a hidden recipient.
+pub const MAIL_HEADERS: [&str; 5] = [
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "In-Reply-To",
+    "References",
+    "Auto-Submitted",
+];
+
 impl OutboxMessage {
-    /// A pending email to `to` in `tenant`, written at `now`, with a
-    /// `Message-ID` derived from its id.
+    /// A pending plain-text email to `to` in `tenant`, written at `now`,
+    /// with a `Message-ID` derived from its id.
     pub fn email(
         id: MessageId,
         tenant_id: TenantId,
@@ -480,13 +588,50 @@ impl OutboxMessage {
         body_text: impl Into<String>,
         now: DateTime<Utc>,
     ) -> Self {
+        Self::new(
+            id,
+            tenant_id,
+            OutboxContent::Email(EmailContent {
+                to,
+                subject: subject.into(),
+                body_text: body_text.into(),
+                body_html: None,
+                headers: Vec::new(),
+                attachments: Vec::new(),
+            }),
+            now,
+        )
+    }
+
+    /// A pending WhatsApp template message to `to` in `tenant`, written at
+    /// `now`.
+    pub fn whatsapp(
+        id: MessageId,
+        tenant_id: TenantId,
+        to: Phone,
+        template: impl Into<String>,
+        language: impl Into<String>,
+        variables: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self::new(
+            id,
+            tenant_id,
+            OutboxContent::Whatsapp(WhatsappContent {
+                to,
+                template: template.into(),
+                language: language.into(),
+                variables,
+            }),
+            now,
+        )
+    }
+
+    fn new(id: MessageId, tenant_id: TenantId, content: OutboxContent, now: DateTime<Utc>) -> Self {
         Self {
             id,
             tenant_id,
-            channel: OutboxChannel::Email,
-            to,
-            subject: subject.into(),
-            body_text: body_text.into(),
+            content,
             message_id: format!("<{}@tms.invalid>", id.as_uuid().simple()),
             created_at: now,
             not_before: now,
@@ -494,6 +639,93 @@ impl OutboxMessage {
             attempts: 0,
         }
     }
+
+    /// Adds an HTML body beside the text (emails only; ignored otherwise).
+    #[must_use]
+    pub fn with_html(mut self, html: impl Into<String>) -> Self {
+        if let OutboxContent::Email(email) = &mut self.content {
+            email.body_html = Some(html.into());
+        }
+        self
+    }
+
+    /// Adds a header from [`MAIL_HEADERS`] (emails only). Any other name,
+    /// a value with a control character (a line break would start a new
+    /// header) or a value longer than 900 bytes is `Invalid`.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        check_mail_header(name, &value)?;
+        match &mut self.content {
+            OutboxContent::Email(email) => {
+                email.headers.push((name.to_owned(), value));
+                Ok(self)
+            }
+            OutboxContent::Whatsapp(_) => Err(Error::invalid(
+                "headers",
+                "only an email can carry mail headers",
+            )),
+        }
+    }
+
+    /// Attaches a document, rendered when the mail is sent (emails only;
+    /// ignored otherwise).
+    #[must_use]
+    pub fn with_attachment(mut self, attachment: AttachmentRef) -> Self {
+        if let OutboxContent::Email(email) = &mut self.content {
+            email.attachments.push(attachment);
+        }
+        self
+    }
+
+    /// How it travels.
+    pub fn channel(&self) -> OutboxChannel {
+        match self.content {
+            OutboxContent::Email(_) => OutboxChannel::Email,
+            OutboxContent::Whatsapp(_) => OutboxChannel::Whatsapp,
+        }
+    }
+
+    /// The recipient's address: an email address or an E.164 number.
+    pub fn recipient(&self) -> &str {
+        match &self.content {
+            OutboxContent::Email(email) => email.to.as_str(),
+            OutboxContent::Whatsapp(whatsapp) => whatsapp.to.as_str(),
+        }
+    }
+
+    /// A one-line summary safe to show an administrator: the subject of an
+    /// email, the template name of a WhatsApp message.
+    pub fn summary(&self) -> &str {
+        match &self.content {
+            OutboxContent::Email(email) => &email.subject,
+            OutboxContent::Whatsapp(whatsapp) => &whatsapp.template,
+        }
+    }
+
+    /// The email content, if it is an email.
+    pub fn as_email(&self) -> Option<&EmailContent> {
+        match &self.content {
+            OutboxContent::Email(email) => Some(email),
+            OutboxContent::Whatsapp(_) => None,
+        }
+    }
+}
+
+/// Checks one extra mail header; see [`OutboxMessage::with_header`].
+pub fn check_mail_header(name: &str, value: &str) -> Result<()> {
+    if !MAIL_HEADERS.contains(&name) {
+        return Err(Error::invalid(
+            "headers",
+            format!("{name} cannot be set on a message"),
+        ));
+    }
+    if value.len() > 900 || value.chars().any(|c| c.is_control()) || !value.is_ascii() {
+        return Err(Error::invalid(
+            "headers",
+            format!("the {name} value must be printable ASCII of at most 900 bytes"),
+        ));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for OutboxMessage {
@@ -501,16 +733,49 @@ impl fmt::Debug for OutboxMessage {
         f.debug_struct("OutboxMessage")
             .field("id", &self.id)
             .field("tenant_id", &self.tenant_id)
-            .field("channel", &self.channel)
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .field("body_text", &"<redacted>")
+            .field("content", &self.content)
             .field("message_id", &self.message_id)
             .field("created_at", &self.created_at)
             .field("not_before", &self.not_before)
             .field("status", &self.status)
             .field("attempts", &self.attempts)
             .finish()
+    }
+}
+
+impl fmt::Debug for OutboxContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Bodies and variables carry reset links, codes and personal data:
+        // never print them.
+        match self {
+            OutboxContent::Email(email) => f
+                .debug_struct("Email")
+                .field("to", &email.to)
+                .field("subject", &email.subject)
+                .field("body", &"<redacted>")
+                .field("headers", &email.headers.len())
+                .field("attachments", &email.attachments)
+                .finish(),
+            OutboxContent::Whatsapp(whatsapp) => f
+                .debug_struct("Whatsapp")
+                .field("to", &whatsapp.to)
+                .field("template", &whatsapp.template)
+                .field("language", &whatsapp.language)
+                .field("variables", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for EmailContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&OutboxContent::Email(self.clone()), f)
+    }
+}
+
+impl fmt::Debug for WhatsappContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&OutboxContent::Whatsapp(self.clone()), f)
     }
 }
 

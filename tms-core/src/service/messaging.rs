@@ -39,8 +39,9 @@ use crate::error::{Error, Result};
 use crate::id::{MessageId, TenantId};
 use crate::policy::{Action, Resource, ResourceKind};
 use crate::ports::{
-    DeliveryAttempt, DeliveryOutcome, DeliveryRecord, MailTransport, OutboxControls, OutboxMessage,
-    OutboxStatus, OutgoingMail, Random, transact,
+    AttachmentRef, ChannelMessage, DeliveryAttempt, DeliveryOutcome, DeliveryRecord, EmailContent,
+    MailTransport, MessageChannel, OutboxChannel, OutboxContent, OutboxControls, OutboxMessage,
+    OutboxStatus, OutgoingMail, Random, Receipt, WhatsappContent, check_mail_header, transact,
 };
 use crate::service::guard::authorize_in as authorize;
 use crate::service::tenancy::Deps;
@@ -167,6 +168,8 @@ pub struct DeliveryReport {
 pub struct Courier {
     deps: Deps,
     routes: Arc<dyn MailRoutes>,
+    channels: Option<Arc<dyn ChannelRoutes>>,
+    attachments: Option<Arc<dyn AttachmentSource>>,
     policy: RetryPolicy,
     batch: u32,
 }
@@ -178,9 +181,25 @@ impl Courier {
         Self {
             deps,
             routes,
+            channels: None,
+            attachments: None,
             policy: RetryPolicy::default(),
             batch: 32,
         }
+    }
+
+    /// Sends WhatsApp messages through `channels`. Without it, a WhatsApp
+    /// message fails for good: the server has no WhatsApp support.
+    pub fn with_channels(mut self, channels: Arc<dyn ChannelRoutes>) -> Self {
+        self.channels = Some(channels);
+        self
+    }
+
+    /// Renders attachments through `source`. Without it, a message with an
+    /// attachment fails for good rather than going out without it.
+    pub fn with_attachments(mut self, source: Arc<dyn AttachmentSource>) -> Self {
+        self.attachments = Some(source);
+        self
     }
 
     /// Replaces the retry policy.
@@ -249,15 +268,9 @@ impl Courier {
 
     /// Sends one claimed message and records the attempt.
     async fn deliver(&self, message: &OutboxMessage) -> Result<DeliveryOutcome> {
-        let (transport, result) = match self.routes.route(message.tenant_id).await {
-            Ok(route) => {
-                let result = match compose(message, &route, self.deps.clock.now()) {
-                    Ok(mail) => route.transport.send(&mail).await,
-                    Err(e) => Err(e),
-                };
-                (route.name, result)
-            }
-            Err(e) => ("none".to_owned(), Err(e)),
+        let (transport, result) = match &message.content {
+            OutboxContent::Email(email) => self.send_email(message, email).await,
+            OutboxContent::Whatsapp(whatsapp) => self.send_whatsapp(message, whatsapp).await,
         };
         let at = self.deps.clock.now();
         let (outcome, provider_message_id, error) = match result {
@@ -292,6 +305,72 @@ impl Courier {
         Ok(outcome)
     }
 
+    /// Renders the attachments, composes and sends an email: the
+    /// transport's name and the result.
+    async fn send_email(
+        &self,
+        message: &OutboxMessage,
+        email: &EmailContent,
+    ) -> (String, Result<Receipt>) {
+        let route = match self.routes.route(message.tenant_id).await {
+            Ok(route) => route,
+            Err(e) => return ("none".to_owned(), Err(e)),
+        };
+        let mut files = Vec::with_capacity(email.attachments.len());
+        for attachment in &email.attachments {
+            let rendered = match &self.attachments {
+                Some(source) => source.render(message.tenant_id, attachment).await,
+                None => Err(Error::rejected(
+                    "this server cannot render attachments for the outbox",
+                )),
+            };
+            match rendered {
+                Ok(file) => files.push(file),
+                // A document that no longer exists will not come back.
+                Err(Error::NotFound { .. }) => {
+                    return (
+                        route.name,
+                        Err(Error::rejected("an attached document no longer exists")),
+                    );
+                }
+                Err(e) => return (route.name, Err(e)),
+            }
+        }
+        let result = match compose_with(message, &route, self.deps.clock.now(), &files) {
+            Ok(mail) => route.transport.send(&mail).await,
+            Err(e) => Err(e),
+        };
+        (route.name, result)
+    }
+
+    /// Sends a WhatsApp template message through the tenant's channel.
+    async fn send_whatsapp(
+        &self,
+        message: &OutboxMessage,
+        whatsapp: &WhatsappContent,
+    ) -> (String, Result<Receipt>) {
+        let Some(channels) = &self.channels else {
+            return (
+                "none".to_owned(),
+                Err(Error::rejected(
+                    "this server does not send WhatsApp messages",
+                )),
+            );
+        };
+        let channel = match channels.channel(message.tenant_id).await {
+            Ok(channel) => channel,
+            Err(e) => return ("none".to_owned(), Err(e)),
+        };
+        let outgoing = ChannelMessage {
+            tenant_id: message.tenant_id,
+            to: whatsapp.to.clone(),
+            template: whatsapp.template.clone(),
+            language: whatsapp.language.clone(),
+            variables: whatsapp.variables.clone(),
+        };
+        ("whatsapp".to_owned(), channel.send(&outgoing).await)
+    }
+
     /// The tenant's sends left in the rolling 24 hours; `None` for no limit.
     async fn remaining_quota(&self, tenant: TenantId) -> Result<Option<u64>> {
         let since = self.deps.clock.now() - Duration::hours(24);
@@ -317,8 +396,53 @@ impl Courier {
     }
 }
 
-/// The RFC 5322 form of an outbox email, as it goes on the wire: UTF-8
-/// plain text, the message's own `Message-ID`, the route's sender.
+/// A rendered attachment, as [`compose_with`] puts it in the message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RenderedAttachment {
+    /// The file name the reader sees (ASCII letters, digits, `.`, `-`, `_`;
+    /// anything else is replaced).
+    pub file_name: String,
+    /// Its MIME type, e.g. `application/pdf` or `text/calendar; method=PUBLISH`.
+    pub content_type: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for RenderedAttachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderedAttachment")
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Renders the documents named by [`AttachmentRef`]s when a message is
+/// sent (`tms-server` renders vouchers and invoices with the documents
+/// service, calendars with the `ics` adapter, as the tenant's system job).
+#[async_trait]
+pub trait AttachmentSource: Send + Sync + fmt::Debug {
+    /// The file of `attachment` in `tenant`. `NotFound` when the document
+    /// no longer exists (the message then fails for good); `Unavailable`
+    /// to try again later.
+    async fn render(
+        &self,
+        tenant: TenantId,
+        attachment: &AttachmentRef,
+    ) -> Result<RenderedAttachment>;
+}
+
+/// Finds each tenant's WhatsApp channel.
+#[async_trait]
+pub trait ChannelRoutes: Send + Sync + fmt::Debug {
+    /// The channel of `tenant`'s WhatsApp messages. `Rejected` when the
+    /// tenant has no connection (the message fails); `Unavailable` when it
+    /// cannot be known now (the message waits).
+    async fn channel(&self, tenant: TenantId) -> Result<Arc<dyn MessageChannel>>;
+}
+
+/// [`compose_with`] without attachments.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -348,12 +472,65 @@ pub fn compose(
     route: &MailRoute,
     now: DateTime<Utc>,
 ) -> Result<OutgoingMail> {
+    compose_with(message, route, now, &[])
+}
+
+/// The RFC 5322 form of an outbox email, as it goes on the wire: the
+/// message's own `Message-ID`, the route's sender, its extra headers, and
+///
+/// - a UTF-8 text body alone, or
+/// - `multipart/alternative` of the text and the HTML body, and
+/// - around either, `multipart/mixed` with the attachments.
+///
+/// Every part is base64 in 76-column lines; boundaries contain `_`, which
+/// base64 never does, so no content can end a part early.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::Utc;
+/// use tms_core::domain::Email;
+/// use tms_core::id::{BookingId, MessageId, TenantId};
+/// use tms_core::ports::{AttachmentRef, MockMailTransport, OutboxMessage};
+/// use tms_core::service::messaging::{MailRoute, RenderedAttachment, compose_with};
+///
+/// let message = OutboxMessage::email(
+///     MessageId::new(), TenantId::new(), Email::parse("amina@example.com").unwrap(),
+///     "Your voucher", "Attached.", Utc::now(),
+/// )
+/// .with_html("<p>Attached.</p>")
+/// .with_attachment(AttachmentRef::BookingVoucher { booking_id: BookingId::new() });
+/// let route = MailRoute {
+///     transport: Arc::new(MockMailTransport::new()),
+///     name: "folder".into(),
+///     from: Email::parse("bookings@al-noor.example").unwrap(),
+///     from_name: None,
+/// };
+/// let pdf = RenderedAttachment {
+///     file_name: "voucher TMS-1042.pdf".into(),
+///     content_type: "application/pdf".into(),
+///     bytes: b"%PDF-1.7".to_vec(),
+/// };
+/// let text = String::from_utf8(compose_with(&message, &route, Utc::now(), &[pdf]).unwrap().raw).unwrap();
+/// assert!(text.contains("Content-Type: multipart/mixed;"));
+/// assert!(text.contains("Content-Type: multipart/alternative;"));
+/// assert!(text.contains("Content-Disposition: attachment; filename=\"voucher_TMS-1042.pdf\""));
+/// ```
+pub fn compose_with(
+    message: &OutboxMessage,
+    route: &MailRoute,
+    now: DateTime<Utc>,
+    attachments: &[RenderedAttachment],
+) -> Result<OutgoingMail> {
     // Written by hand rather than with lettre's builder: tms-core reaches no
     // I/O crate (see the `no_io` test), and lettre's one lock entry carries
-    // the transports' tokio and TLS. What is written is small and fixed: a
-    // plain-text UTF-8 message whose only free-form header values (subject,
-    // display name) are always RFC 2047 encoded words, so no caller text
-    // can add a header line, and whose body is base64 in 76-column lines.
+    // the transports' tokio and TLS. What is written is small and fixed:
+    // free-form header values (subject, display name) are always RFC 2047
+    // encoded words, extra headers come from a fixed list and are checked
+    // again here (the row may have been written by an older version), so no
+    // caller text can add a header line.
+    let Some(email) = message.as_email() else {
+        return Err(Error::rejected("only an email can be composed as mail"));
+    };
     let address = |email: &Email| -> Result<String> {
         let text = email.as_str();
         if text.is_empty()
@@ -375,13 +552,21 @@ pub fn compose(
     {
         return Err(Error::rejected("the message has a malformed Message-ID"));
     }
+    for (name, value) in &email.headers {
+        check_mail_header(name, value).map_err(|_| {
+            Error::rejected(format!("the message carries a header it may not: {name}"))
+        })?;
+    }
     let from = match &route.from_name {
         Some(name) if !name.trim().is_empty() => {
             format!("{} <{}>", encoded_words(name.trim()), address(&route.from)?)
         }
         _ => address(&route.from)?,
     };
-    let mut raw = String::with_capacity(512 + message.body_text.len() * 4 / 3);
+    let size: usize = email.body_text.len()
+        + email.body_html.as_ref().map_or(0, String::len)
+        + attachments.iter().map(|a| a.bytes.len()).sum::<usize>();
+    let mut raw = String::with_capacity(1024 + size * 4 / 3);
     let mut header = |name: &str, value: &str| {
         raw.push_str(name);
         raw.push_str(": ");
@@ -389,31 +574,104 @@ pub fn compose(
         raw.push_str("\r\n");
     };
     header("From", &from);
-    header("To", &address(&message.to)?);
-    header("Subject", &encoded_words(&message.subject));
+    header("To", &address(&email.to)?);
+    header("Subject", &encoded_words(&email.subject));
     header("Date", &now.to_rfc2822());
     header("Message-ID", message_id);
+    for (name, value) in &email.headers {
+        header(name, value);
+    }
     header("MIME-Version", "1.0");
-    header("Content-Type", "text/plain; charset=utf-8");
-    header("Content-Transfer-Encoding", "base64");
-    raw.push_str("\r\n");
-    // Line ends normalised to CRLF before encoding, as RFC 5322 text wants.
-    let body = message
-        .body_text
-        .replace("\r\n", "\n")
-        .replace('\n', "\r\n");
-    let encoded = BASE64.encode(body.as_bytes());
-    for line in encoded.as_bytes().chunks(76) {
-        raw.push_str(std::str::from_utf8(line).unwrap_or_default());
-        raw.push_str("\r\n");
+    // Boundaries from the message's id: stable for a resend, unique per
+    // message, and with `_`, which no base64 line contains.
+    let tag = message.id.as_uuid().simple();
+    let mixed = format!("=_tms_mixed_{tag}");
+    let alternative = format!("=_tms_alt_{tag}");
+    if !attachments.is_empty() {
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"{mixed}\"\r\n\r\n--{mixed}\r\n"
+        ));
+    }
+    match &email.body_html {
+        None => text_part(&mut raw, "text/plain; charset=utf-8", &email.body_text),
+        Some(html) => {
+            raw.push_str(&format!(
+                "Content-Type: multipart/alternative; boundary=\"{alternative}\"\r\n\r\n--{alternative}\r\n"
+            ));
+            text_part(&mut raw, "text/plain; charset=utf-8", &email.body_text);
+            raw.push_str(&format!("--{alternative}\r\n"));
+            text_part(&mut raw, "text/html; charset=utf-8", html);
+            raw.push_str(&format!("--{alternative}--\r\n"));
+        }
+    }
+    if !attachments.is_empty() {
+        for file in attachments {
+            let name = safe_file_name(&file.file_name);
+            let content_type = if file.content_type.is_ascii()
+                && !file
+                    .content_type
+                    .chars()
+                    .any(|c| c.is_control() || c == '"')
+            {
+                file.content_type.as_str()
+            } else {
+                "application/octet-stream"
+            };
+            raw.push_str(&format!(
+                "--{mixed}\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            ));
+            push_base64(&mut raw, &file.bytes);
+        }
+        raw.push_str(&format!("--{mixed}--\r\n"));
     }
     Ok(OutgoingMail {
         tenant_id: message.tenant_id,
         from: route.from.clone(),
-        to: vec![message.to.clone()],
+        to: vec![email.to.clone()],
         message_id: message_id.to_owned(),
         raw: raw.into_bytes(),
     })
+}
+
+/// One text part: its headers, then the text with CRLF line ends (as RFC
+/// 5322 text wants) in base64.
+fn text_part(raw: &mut String, content_type: &str, text: &str) {
+    raw.push_str("Content-Type: ");
+    raw.push_str(content_type);
+    raw.push_str("\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    let text = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    push_base64(raw, text.as_bytes());
+}
+
+/// `bytes` in base64, 76 characters a line.
+fn push_base64(raw: &mut String, bytes: &[u8]) {
+    let encoded = BASE64.encode(bytes);
+    for line in encoded.as_bytes().chunks(76) {
+        // Base64 output is ASCII: every chunk is valid UTF-8.
+        raw.push_str(std::str::from_utf8(line).unwrap_or_default());
+        raw.push_str("\r\n");
+    }
+}
+
+/// A file name safe in a quoted MIME parameter: ASCII letters, digits, `.`,
+/// `-` and `_`, at most 100 characters; anything else becomes `_`.
+fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.trim_matches(['.', '_']).is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
 }
 
 /// `text` as RFC 2047 `B` encoded words of at most 75 characters, folded
@@ -445,10 +703,14 @@ fn encoded_words(text: &str) -> String {
 pub struct MessageStatus {
     /// Identity.
     pub id: MessageId,
-    /// Recipient.
-    pub to: Email,
-    /// Subject line.
+    /// How it travels.
+    pub channel: OutboxChannel,
+    /// Recipient: an email address or an E.164 number.
+    pub to: String,
+    /// Subject line (an email) or template name (WhatsApp).
     pub subject: String,
+    /// Attached documents (an email).
+    pub attachments: Vec<AttachmentRef>,
     /// The RFC 5322 `Message-ID`.
     pub message_id: String,
     /// `pending`, `sent` or `failed`.
@@ -536,8 +798,13 @@ impl Messaging {
         uow.rollback().await?;
         Ok(MessageStatus {
             id: message.id,
-            to: message.to,
-            subject: message.subject,
+            channel: message.channel(),
+            to: message.recipient().to_owned(),
+            subject: message.summary().to_owned(),
+            attachments: message
+                .as_email()
+                .map(|e| e.attachments.clone())
+                .unwrap_or_default(),
             message_id: message.message_id,
             status: message.status,
             attempts: message.attempts,
@@ -605,10 +872,13 @@ mod tests {
             decode_words(&text, "Subject"),
             "Hello\r\nBcc: victim@example.com"
         );
-        message.subject = "تأكيد حجز العمرة — Umrah booking confirmation ".repeat(6);
+        let subject = "تأكيد حجز العمرة — Umrah booking confirmation ".repeat(6);
+        if let OutboxContent::Email(email) = &mut message.content {
+            email.subject = subject.clone();
+        }
         let text = String::from_utf8(compose(&message, &route, Utc::now()).unwrap().raw).unwrap();
         assert!(text.lines().all(|l| l.len() <= 78), "{text}");
-        assert_eq!(decode_words(&text, "Subject"), message.subject);
+        assert_eq!(decode_words(&text, "Subject"), subject);
     }
 
     #[test]
@@ -634,11 +904,11 @@ mod tests {
         assert!(text.contains(" <bookings@al-noor.example>\r\n"), "{text}");
         // The subject is RFC 2047 encoded words, not raw UTF-8.
         assert!(text.contains("Subject: =?utf-8?B?"), "{text}");
-        assert_eq!(decode_words(&text, "Subject"), message.subject);
+        assert_eq!(decode_words(&text, "Subject"), message.summary());
         let body = text.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
         let body = String::from_utf8(BASE64.decode(body).unwrap()).unwrap();
         assert_eq!(body, "Marhaba!\r\nYour booking is confirmed.");
-        assert_eq!(mail.to, vec![message.to.clone()]);
+        assert_eq!(mail.to, vec![message.as_email().unwrap().to.clone()]);
         assert_eq!(mail.message_id, message.message_id);
     }
 }

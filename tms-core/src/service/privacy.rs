@@ -53,7 +53,9 @@ use crate::domain::{Client, Context, Email, LatinName, Name, Pilgrim, Principal,
 use crate::error::{Error, Result};
 use crate::id::{BookingId, ClientId, PilgrimId, TenantId, UserId};
 use crate::policy::{self, Action, Decision, Resource, ResourceKind};
-use crate::ports::{AuditErasure, RetentionCounts, StoredTraveller, SubjectKind, UnitOfWork};
+use crate::ports::{
+    AuditErasure, OutboxContent, RetentionCounts, StoredTraveller, SubjectKind, UnitOfWork,
+};
 use crate::security::keyring::{KeyRing, SealContext};
 use crate::security::token::PlainToken;
 use crate::service::guard::authorize_in;
@@ -1012,16 +1014,23 @@ async fn messages_json(
         .await?
         .into_iter()
         .map(|m| {
+            let body = match (&m.content, with_body) {
+                (OutboxContent::Email(email), true) => json!({
+                    "text": email.body_text,
+                    "html": email.body_html,
+                }),
+                (OutboxContent::Whatsapp(whatsapp), true) => json!({
+                    "language": whatsapp.language,
+                    "variables": whatsapp.variables,
+                }),
+                (_, false) => Value::String("[withheld: may carry a one-time secret]".into()),
+            };
             json!({
                 "id": m.id,
-                "channel": m.channel,
-                "to": m.to,
-                "subject": m.subject,
-                "body_text": if with_body {
-                    Value::String(m.body_text)
-                } else {
-                    Value::String("[withheld: may carry a one-time secret]".into())
-                },
+                "channel": m.channel(),
+                "to": m.recipient(),
+                "subject": m.summary(),
+                "body": body,
                 "status": m.status,
                 "created_at": m.created_at,
             })

@@ -1562,7 +1562,7 @@ pub async fn outbox_messages_round_trip_per_tenant_and_roll_back(store: Arc<dyn 
     let dropped = OutboxMessage::email(
         crate::id::MessageId::new(),
         tenant.id,
-        first.to.clone(),
+        first.as_email().unwrap().to.clone(),
         "Never sent",
         "y",
         at,

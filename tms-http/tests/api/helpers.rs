@@ -447,8 +447,11 @@ pub async fn mails_to(app: &TestApp, slug: &str, to: &str) -> Vec<(String, Strin
             found
                 .items
                 .into_iter()
-                .filter(|m| m.to.as_str() == to)
-                .map(|m| (m.subject, m.body_text)),
+                .filter(|m| m.recipient() == to)
+                .filter_map(|m| {
+                    m.as_email()
+                        .map(|e| (e.subject.clone(), e.body_text.clone()))
+                }),
         );
         match found.next {
             Some(next) => page = PageRequest::new(Some(200), Some(&next.encode())).expect("page"),
