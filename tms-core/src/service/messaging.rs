@@ -912,13 +912,3 @@ mod tests {
         assert_eq!(mail.message_id, message.message_id);
     }
 }
-
-// --- whatsapp (issue 9) ---
-/// Finds each tenant's [`MessageChannel`](crate::ports::MessageChannel)
-/// (WhatsApp): `Rejected` when the tenant has no connection (its messages
-/// fail), `Unavailable` when it cannot be known now (they wait).
-#[async_trait]
-pub trait ChannelRoutes: Send + Sync + fmt::Debug {
-    /// The channel of `tenant`'s messages.
-    async fn channel(&self, tenant: TenantId) -> Result<Arc<dyn crate::ports::MessageChannel>>;
-}
