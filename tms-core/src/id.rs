@@ -204,6 +204,19 @@ typed_id!(
     /// Identifies an uploaded file (issue 8: files).
     FileId, "file"
 );
+// --- outreach (issue 9) ---
+typed_id!(
+    /// Identifies a message template (issue 9: outreach).
+    TemplateId, "template"
+);
+typed_id!(
+    /// Identifies a campaign (issue 9: outreach).
+    CampaignId, "campaign"
+);
+typed_id!(
+    /// Identifies one recipient of one campaign (issue 9: outreach).
+    CampaignRecipientId, "campaign recipient"
+);
 
 #[cfg(test)]
 mod tests {

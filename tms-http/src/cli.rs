@@ -20,6 +20,7 @@
 use std::io::{BufRead as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tms_core::domain::TenantSlug;
@@ -434,7 +435,15 @@ async fn audit_export(slug: &str, format: ExportFormat, config: Config) -> Resul
 async fn worker(config: Config) -> Result<ExitCode> {
     let store = setup::connect_store(&config).await?;
     let deps = Deps::new(store.clone().into_dyn());
-    let courier = crate::mail::courier(deps, &config.mail, &config.data_dir)?;
+    let attachments = crate::attachments::ServerAttachments::new(
+        deps.clone(),
+        Arc::new(setup::load_keyring(&config)?),
+        setup::open_blob_store(&config)?,
+        Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
+        Some(config.mail.sender().as_str().to_owned()),
+    );
+    let courier = crate::mail::courier(deps, &config.mail, &config.data_dir)?
+        .with_attachments(Arc::new(attachments));
     crate::mail::run_worker(courier, config.mail.poll, crate::shutdown_signal()).await;
     store.close().await;
     Ok(ExitCode::SUCCESS)

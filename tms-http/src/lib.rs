@@ -60,6 +60,8 @@ pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
+// --- messaging (issue 9) ---
+pub mod attachments;
 pub mod mail;
 pub mod middleware;
 // --- privacy (issue 7) ---
@@ -100,6 +102,10 @@ pub struct AppState {
     // --- documents (issue 8) ---
     /// Renders documents to PDF (fonts parsed once per process).
     pub documents: Arc<dyn tms_core::ports::DocumentRenderer>,
+    // --- outreach (issue 9) ---
+    /// Templates, suppressions, campaigns, unsubscribe. The worker loop
+    /// calls `outreach.tick(now)` to expand sending campaigns.
+    pub outreach: Arc<tms_core::service::outreach::Outreach>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -165,10 +171,31 @@ impl AppState {
             // Fonts are parsed here, at start-up; should a shipped font be
             // broken, rendering answers an internal error instead.
             documents: Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
+            // --- outreach (issue 9) ---
+            outreach: Arc::new(tms_core::service::outreach::Outreach::new(
+                deps.clone(),
+                keyring.clone(),
+                config.public_url(),
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
         }
+    }
+}
+
+// --- messaging (issue 9) ---
+impl AppState {
+    /// What renders the outbox's attachments: this state's services, the
+    /// installation's sender as the calendars' organizer.
+    pub fn attachments(&self) -> attachments::ServerAttachments {
+        attachments::ServerAttachments::new(
+            self.deps.clone(),
+            self.keyring.clone(),
+            self.blobs.clone(),
+            self.documents.clone(),
+            Some(self.config.mail.sender().as_str().to_owned()),
+        )
     }
 }
 
@@ -398,7 +425,8 @@ impl Server {
         // finishes the batch in hand first).
         let worker = if self.state.config.mail.worker {
             let config = &self.state.config;
-            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?;
+            let courier = mail::courier(self.state.deps.clone(), &config.mail, &config.data_dir)?
+                .with_attachments(Arc::new(self.state.attachments()));
             let poll = config.mail.poll;
             Some(tokio::spawn(mail::run_worker(courier, poll, async move {
                 let _ = worker_stop_rx.await;

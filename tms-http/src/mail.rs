@@ -199,6 +199,15 @@ impl MailConfig {
         config
     }
 
+    /// The sender address: `TMS_MAIL_FROM`, else [`DEFAULT_FROM`].
+    pub fn sender(&self) -> Email {
+        match &self.from {
+            Some(from) => from.clone(),
+            // A constant that parses: checked by a test below.
+            None => Email::parse(DEFAULT_FROM).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
     /// The installation's mail route: the configured transport and sender.
     pub fn route(&self, data_dir: &Path) -> Result<MailRoute> {
         let (transport, name): (Arc<dyn tms_core::ports::MailTransport>, &str) =
@@ -211,14 +220,10 @@ impl MailConfig {
                     (Arc::new(FolderMailer::new(data_dir.join("mail"))), "folder")
                 }
             };
-        let from = match &self.from {
-            Some(from) => from.clone(),
-            None => Email::parse(DEFAULT_FROM)?,
-        };
         Ok(MailRoute {
             transport,
             name: name.to_owned(),
-            from,
+            from: self.sender(),
             from_name: self.from_name.clone(),
         })
     }
@@ -308,6 +313,7 @@ mod tests {
         assert_eq!(config.transport, TransportKind::Folder);
         assert!(config.worker);
         assert!(config.smtp.is_none());
+        assert_eq!(config.sender().as_str(), DEFAULT_FROM);
     }
 
     #[test]

@@ -100,6 +100,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_messaging.sql"),
         postgres: include_str!("../../migrations/postgres/0011_messaging.sql"),
     },
+    // --- 12: outreach (issue 9) ---
+    Migration {
+        version: 12,
+        name: "outreach",
+        sqlite: include_str!("../../migrations/sqlite/0012_outreach.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_outreach.sql"),
+    },
     // --- 14: documents follow-ups (issue 8), whatsapp (issue 9) ---
     Migration {
         version: 14,

@@ -100,6 +100,8 @@ mod privacy;
 // --- files (issue 8) ---
 mod files;
 // --- documents (issue 8) ---
+// --- outreach (issue 9) ---
+mod outreach;
 // --- whatsapp (issue 9) ---
 mod whatsapp;
 

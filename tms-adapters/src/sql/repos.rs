@@ -1263,6 +1263,10 @@ impl UnitOfWork for SqlUnitOfWork {
     fn outbox(&mut self) -> &mut dyn OutboxRepo {
         self
     }
+    // --- outreach (issue 9) ---
+    fn outreach(&mut self) -> &mut dyn tms_core::ports::OutreachRepo {
+        self
+    }
     // --- whatsapp (issue 9) ---
     fn whatsapp(&mut self) -> &mut dyn tms_core::ports::WhatsappRepo {
         self

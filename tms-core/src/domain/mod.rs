@@ -42,3 +42,5 @@ pub use umrah::{
     Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
     UmrahGroup, VisaStatus, age_on, check_group, check_room_assignment, passport_expires_too_soon,
 };
+// --- outreach (issue 9) ---
+pub mod outreach;

@@ -42,11 +42,51 @@ impl IdempotencyKey {
     }
 }
 
-/// SHA-256 of a request's canonical JSON form.
+/// SHA-256 of a request's canonical JSON form: object keys sorted at
+/// every depth, so that two equal requests have one fingerprint whatever
+/// order their maps were built in — and whether or not the application
+/// that embeds TMS turns on serde_json's `preserve_order` (which keeps
+/// insertion order instead of sorting).
 pub fn fingerprint<T: serde::Serialize>(request: &T) -> Result<[u8; 32]> {
-    let bytes =
-        serde_json::to_vec(request).map_err(|e| Error::internal(format!("fingerprint: {e}")))?;
+    let value =
+        serde_json::to_value(request).map_err(|e| Error::internal(format!("fingerprint: {e}")))?;
+    let mut bytes = Vec::with_capacity(256);
+    canonical(&value, &mut bytes)?;
     Ok(Sha256::digest(&bytes).into())
+}
+
+/// Writes `value` as compact JSON with every object's keys in byte order.
+fn canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<()> {
+    use serde_json::Value;
+    let fail = |e: serde_json::Error| Error::internal(format!("fingerprint: {e}"));
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key).map_err(fail)?;
+                out.push(b':');
+                canonical(item, out)?;
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).map_err(fail)?,
+    }
+    Ok(())
 }
 
 /// One used key.
@@ -125,5 +165,19 @@ mod tests {
         let c = fingerprint(&serde_json::json!({"a": 2, "b": [1, 2]})).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
+        // Nested maps too, in any insertion order.
+        let mut first = serde_json::Map::new();
+        first.insert(
+            "z".into(),
+            serde_json::json!({"y": 1, "x": [{"q": 1, "p": 2}]}),
+        );
+        first.insert("a".into(), serde_json::json!(null));
+        let mut second = serde_json::Map::new();
+        second.insert("a".into(), serde_json::json!(null));
+        second.insert(
+            "z".into(),
+            serde_json::json!({"x": [{"p": 2, "q": 1}], "y": 1}),
+        );
+        assert_eq!(fingerprint(&first).unwrap(), fingerprint(&second).unwrap());
     }
 }

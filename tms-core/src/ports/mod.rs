@@ -83,6 +83,11 @@ pub use store::{
     MockAuditLog, MockBranchRepo, MockConfirmationRepo, MockLockoutRepo, MockOutboxRepo,
     MockSessionRepo, MockSettingsRepo, MockStore, MockTenantRepo, MockTokenRepo, MockUserRepo,
 };
+// --- outreach (issue 9) ---
+mod outreach;
+#[cfg(any(test, feature = "mock"))]
+pub use outreach::MockOutreachRepo;
+pub use outreach::{CandidateQuery, OutreachRepo};
 // --- documents follow-ups (issue 8) ---
 pub use files::EmergencyContact;
 // --- whatsapp (issue 9) ---

@@ -209,6 +209,9 @@ pub trait UnitOfWork: Send {
     /// Uploaded files (their bytes live in the blob store) and branding.
     fn files(&mut self) -> &mut dyn crate::ports::FileRepo;
     // --- documents (issue 8) ---
+    // --- outreach (issue 9) ---
+    /// Templates, suppressions, campaigns and their recipients.
+    fn outreach(&mut self) -> &mut dyn crate::ports::OutreachRepo;
     // --- whatsapp (issue 9) ---
     /// WhatsApp connections and delivery statuses.
     fn whatsapp(&mut self) -> &mut dyn crate::ports::WhatsappRepo;

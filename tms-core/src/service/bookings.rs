@@ -49,6 +49,7 @@ use crate::ports::{
 };
 use crate::security::keyring::{KeyRing, SealContext};
 use crate::security::token::PlainToken;
+use crate::service::notifications;
 use crate::service::tenancy::Deps;
 
 /// The operation name of booking creation in the idempotency table.
@@ -329,6 +330,27 @@ impl Bookings {
         record.status = to;
         record.updated_at = ctx.now;
         uow.bookings().update(&mut record).await?;
+        // The client hears of a confirmation, and of the cancellation of a
+        // booking they were told was confirmed, in the same transaction.
+        let confirmed = to == BookingStatus::Confirmed;
+        let withdrawn = matches!(from, BookingStatus::Confirmed | BookingStatus::Ticketed)
+            && to == BookingStatus::Cancelled;
+        if (confirmed || withdrawn)
+            && let Some(client) = uow
+                .clients()
+                .get(record.tenant_id, record.client_id)
+                .await?
+        {
+            let random = self.deps.random.as_ref();
+            let message = if confirmed {
+                notifications::booking_confirmed(&record, &client, ctx.now, random)?
+            } else {
+                notifications::booking_cancelled(&record, &client, ctx.now, random)?
+            };
+            if let Some(message) = message {
+                uow.outbox().enqueue(&message).await?;
+            }
+        }
         uow.audit()
             .append(
                 NewAuditEvent::new(ctx, to.audit_action(), "booking", Some(id.as_uuid()))

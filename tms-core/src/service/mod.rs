@@ -22,11 +22,14 @@ pub mod umrah;
 pub mod finance;
 // --- messaging (issue 9) ---
 pub mod messaging;
+pub mod notifications;
 // --- privacy (issue 7) ---
 pub mod privacy;
 // --- files (issue 8) ---
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- outreach (issue 9) ---
+pub mod outreach;
 // --- whatsapp (issue 9) ---
 pub mod whatsapp;

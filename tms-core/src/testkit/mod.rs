@@ -126,6 +126,10 @@ macro_rules! store_contract_tests {
             deleting_an_owner_deletes_its_files,
             failed_uploads_leave_no_blob_and_logos_replace_each_other,
             // --- documents (issue 8) ---
+            // --- outreach (issue 9) ---
+            outreach_templates_and_suppressions_stay_in_their_tenant,
+            campaign_expansion_reaches_each_address_once_and_resumes,
+            whatsapp_campaigns_write_template_messages_to_consenting_phones,
             // --- documents follow-ups (issue 8) ---
             credit_notes_read_back_only_in_their_tenant,
             branding_keeps_its_emergency_contact,
@@ -1640,6 +1644,13 @@ pub use files::{
     files_service_is_authorized_and_scoped_as_the_owner, tiny_pdf,
 };
 // --- documents (issue 8) ---
+// --- outreach (issue 9) ---
+mod outreach;
+pub use outreach::{
+    campaign_expansion_reaches_each_address_once_and_resumes, offer_template,
+    outreach_templates_and_suppressions_stay_in_their_tenant,
+    whatsapp_campaigns_write_template_messages_to_consenting_phones,
+};
 // --- documents follow-ups (issue 8) ---
 mod documents;
 pub use documents::{

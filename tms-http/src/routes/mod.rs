@@ -33,6 +33,8 @@ pub mod calendar;
 pub mod files;
 // --- documents (issue 8) ---
 pub mod documents;
+// --- outreach (issue 9) ---
+pub mod outreach;
 // --- whatsapp (issue 9) ---
 pub mod whatsapp;
 
@@ -124,6 +126,11 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: documents::router,
         openapi: documents::ApiDoc::openapi,
+    },
+    // --- outreach (issue 9) ---
+    Resource {
+        router: outreach::router,
+        openapi: outreach::ApiDoc::openapi,
     },
     // --- whatsapp (issue 9) ---
     Resource {

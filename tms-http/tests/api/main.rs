@@ -26,12 +26,16 @@ mod finance;
 mod finance_followups;
 // --- messaging (issue 9) ---
 mod outbox;
+// --- automatic messages (issue 9) ---
+mod notifications;
 // --- privacy (issue 7) ---
 mod privacy;
 // --- files (issue 8) ---
 mod files;
 // --- documents (issue 8) ---
 mod documents;
+// --- outreach (issue 9) ---
+mod outreach;
 // --- documents follow-ups (issue 8) ---
 mod documents_followups;
 // --- whatsapp (issue 9) ---

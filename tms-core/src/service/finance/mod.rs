@@ -57,6 +57,7 @@ use crate::ports::{
 };
 use crate::security::token::PlainToken;
 use crate::service::bookings::authorize;
+use crate::service::notifications;
 use crate::service::tenancy::Deps;
 
 /// The operation name of payment recording in the idempotency table.
@@ -531,7 +532,8 @@ impl Finance {
             }
         }
 
-        uow.clients()
+        let client = uow
+            .clients()
             .get(tenant, request.client_id)
             .await?
             .filter(|c| ctx.principal.sees_branch(c.branch_id))
@@ -560,6 +562,7 @@ impl Finance {
             created_at: ctx.now,
         };
         payment.validate()?;
+        let mut paid = Vec::with_capacity(payment.allocations.len());
         for a in &payment.allocations {
             let mut invoice = self.load_invoice(&mut *uow, ctx, a.invoice_id).await?;
             let mut errors = FieldErrors::new();
@@ -575,8 +578,18 @@ impl Finance {
             errors.into_result()?;
             invoice.allocate(a.amount, ctx.now)?;
             uow.finance().update_invoice(&mut invoice).await?;
+            paid.push(invoice);
         }
         uow.finance().insert_payment(&payment).await?;
+        if let Some(receipt) = notifications::payment_receipt(
+            &payment,
+            &paid,
+            &client,
+            ctx.now,
+            self.deps.random.as_ref(),
+        )? {
+            uow.outbox().enqueue(&receipt).await?;
+        }
         let lines = payment_journal(&payment)?;
         uow.finance()
             .post_journal(&journal(
