@@ -69,3 +69,9 @@ pub use tms_adapters::pdf;
 /// [`ports::BlobStore`] implementation.
 #[cfg(feature = "testkit")]
 pub use tms_core::blob_contract_tests;
+
+// --- whatsapp (issue 9) ---
+/// WhatsApp Cloud API (feature `whatsapp`): template messages through a
+/// tenant's connected number, and routes over stored connections.
+#[cfg(feature = "whatsapp")]
+pub use tms_adapters::whatsapp;

@@ -15,6 +15,9 @@
 //! - `pdf`: `pdf::PdfRenderer`, the
 //!   [`DocumentRenderer`](tms_core::ports::DocumentRenderer) over printpdf,
 //!   with its own shaping of Arabic, Urdu and Persian text.
+//! - `whatsapp`: `whatsapp::WhatsAppCloud`, the
+//!   [`MessageChannel`](tms_core::ports::MessageChannel) over the WhatsApp
+//!   Cloud API, and `whatsapp::ConnectionRoutes` over stored connections.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
@@ -29,3 +32,6 @@ pub mod mail;
 pub mod ics;
 #[cfg(feature = "pdf")]
 pub mod pdf;
+// --- whatsapp (issue 9) ---
+#[cfg(feature = "whatsapp")]
+pub mod whatsapp;

@@ -459,7 +459,14 @@ async fn worker(config: Config) -> Result<ExitCode> {
         setup::open_blob_store(&config)?,
         Arc::new(tms_adapters::pdf::PdfRenderer::new().unwrap_or_default()),
         Some(config.mail.sender().as_str().to_owned()),
-    )));
+    )))
+    // --- whatsapp (issue 9) ---
+    .with_channels(Arc::new(tms_adapters::whatsapp::ConnectionRoutes::new(
+        tms_core::service::whatsapp::WhatsappConnections::new(
+            deps_for_attachments.clone(),
+            keyring.clone(),
+        ),
+    )?));
     let campaigns = Arc::new(tms_core::service::outreach::Outreach::new(
         deps_for_attachments.clone(),
         keyring.clone(),

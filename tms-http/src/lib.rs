@@ -452,7 +452,14 @@ impl Server {
                 config.gmail.clone(),
             )?
             // --- messaging (issue 9) ---
-            .with_attachments(Arc::new(self.state.attachments()));
+            .with_attachments(Arc::new(self.state.attachments()))
+            // --- whatsapp (issue 9) ---
+            .with_channels(Arc::new(tms_adapters::whatsapp::ConnectionRoutes::new(
+                tms_core::service::whatsapp::WhatsappConnections::new(
+                    self.state.deps.clone(),
+                    self.state.keyring.clone(),
+                ),
+            )?));
             let poll = config.mail.poll;
             let campaigns = Some(self.state.outreach.clone());
             Some(tokio::spawn(mail::run_worker(

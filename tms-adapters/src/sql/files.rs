@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use sea_query::{Expr, ExprTrait as _, Query};
+use tms_core::domain::Phone;
 use tms_core::files::ContentType;
 use tms_core::id::{BranchId, FileId, TenantId, UserId};
 use tms_core::ports::{
-    BrandingSettings, Cursor, FileOwner, FileRepo, Page, PageRequest, StoredFile,
+    BrandingSettings, Cursor, EmergencyContact, FileOwner, FileRepo, Page, PageRequest, StoredFile,
 };
 use tms_core::{Error, Result};
 
@@ -146,6 +147,10 @@ impl FileRepo for SqlUnitOfWork {
                 "accent_colour",
                 "logo_file_id",
                 "version",
+                // --- documents follow-ups (issue 8) ---
+                "emergency_phone",
+                "emergency_name",
+                "emergency_notes",
             ])
             .from("tenant_branding")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -160,6 +165,7 @@ impl FileRepo for SqlUnitOfWork {
                 accent_colour: row.opt_text("accent_colour")?,
                 logo: row.opt_uuid("logo_file_id")?.map(FileId::from_uuid),
                 version: row.i64("version")?,
+                emergency_contact: emergency_contact_of(&row)?,
             }),
         }
     }
@@ -167,6 +173,10 @@ impl FileRepo for SqlUnitOfWork {
     async fn put_branding(&mut self, branding: &mut BrandingSettings) -> Result<()> {
         let address = serde_json::to_string(&branding.address)
             .map_err(|e| Error::internal(format!("branding address: {e}")))?;
+        let contact = branding.emergency_contact.as_ref();
+        let phone = contact.map(|c| c.phone.as_str());
+        let name = contact.map(|c| c.name.as_str());
+        let notes = contact.map(|c| c.notes.as_str());
         let changed = if branding.version == 0 {
             // Never saved: insert, unless someone else just did.
             let q = built(
@@ -179,6 +189,9 @@ impl FileRepo for SqlUnitOfWork {
                         "accent_colour",
                         "logo_file_id",
                         "version",
+                        "emergency_phone",
+                        "emergency_name",
+                        "emergency_notes",
                     ])
                     .values([
                         uuid(branding.tenant_id),
@@ -187,6 +200,9 @@ impl FileRepo for SqlUnitOfWork {
                         opt_text(branding.accent_colour.as_deref()),
                         opt_uuid(branding.logo),
                         int(1),
+                        opt_text(phone),
+                        opt_text(name),
+                        opt_text(notes),
                     ])
                     .map(|q| q.on_conflict(sea_query::OnConflict::new().do_nothing().to_owned())),
             )?;
@@ -198,6 +214,9 @@ impl FileRepo for SqlUnitOfWork {
                 .value("address", address.as_str())
                 .value("accent_colour", opt_text(branding.accent_colour.as_deref()))
                 .value("logo_file_id", opt_uuid(branding.logo))
+                .value("emergency_phone", opt_text(phone))
+                .value("emergency_name", opt_text(name))
+                .value("emergency_notes", opt_text(notes))
                 .value("version", Expr::col("version").add(1))
                 .and_where(Expr::col("tenant_id").eq(uuid(branding.tenant_id)))
                 .and_where(Expr::col("version").eq(branding.version))
@@ -213,4 +232,18 @@ impl FileRepo for SqlUnitOfWork {
             ))
         }
     }
+}
+
+// --- documents follow-ups (issue 8) ---
+/// The emergency contact columns (schema 14): all null, or a phone with
+/// its name and notes.
+fn emergency_contact_of(row: &Row) -> Result<Option<EmergencyContact>> {
+    let Some(phone) = row.opt_text("emergency_phone")? else {
+        return Ok(None);
+    };
+    Ok(Some(EmergencyContact {
+        phone: Phone::parse(&phone).map_err(|_| corrupt("emergency phone"))?,
+        name: row.opt_text("emergency_name")?.unwrap_or_default(),
+        notes: row.opt_text("emergency_notes")?.unwrap_or_default(),
+    }))
 }

@@ -762,6 +762,52 @@ impl FinanceRepo for SqlUnitOfWork {
             .map(ledger_line_of)
             .collect()
     }
+
+    // --- documents follow-ups (issue 8) ---
+    async fn get_credit_note(
+        &mut self,
+        tenant: TenantId,
+        id: tms_core::id::CreditNoteId,
+    ) -> Result<Option<CreditNote>> {
+        let q = Query::select()
+            .columns(CREDIT_NOTE_COLS)
+            .from("credit_notes")
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .and_where(Expr::col("id").eq(uuid(id)))
+            .to_owned();
+        self.fetch_one(&q, credit_note_of).await
+    }
+}
+
+// --- documents follow-ups (issue 8) ---
+const CREDIT_NOTE_COLS: [&str; 11] = [
+    "tenant_id",
+    "id",
+    "branch_id",
+    "invoice_id",
+    "series",
+    "number",
+    "net_minor",
+    "tax_minor",
+    "currency",
+    "reason",
+    "created_at",
+];
+
+fn credit_note_of(row: &Row) -> Result<CreditNote> {
+    let cur = currency(row, "currency")?;
+    Ok(CreditNote {
+        id: tms_core::id::CreditNoteId::from_uuid(row.uuid("id")?),
+        tenant_id: TenantId::from_uuid(row.uuid("tenant_id")?),
+        branch_id: BranchId::from_uuid(row.uuid("branch_id")?),
+        invoice_id: InvoiceId::from_uuid(row.uuid("invoice_id")?),
+        series: InvoiceSeries::parse(&row.text("series")?).map_err(|_| corrupt("series"))?,
+        number: u64::try_from(row.i64("number")?).map_err(|_| corrupt("credit note number"))?,
+        net: minor(row, "net_minor", cur)?,
+        tax: minor(row, "tax_minor", cur)?,
+        reason: row.text("reason")?,
+        created_at: row.ts("created_at")?,
+    })
 }
 
 fn ledger_line_of(r: &Row) -> Result<LedgerLine> {

@@ -107,6 +107,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0012_outreach.sql"),
         postgres: include_str!("../../migrations/postgres/0012_outreach.sql"),
     },
+    // --- 14: documents follow-ups (issue 8), whatsapp (issue 9) ---
+    Migration {
+        version: 14,
+        name: "whatsapp",
+        sqlite: include_str!("../../migrations/sqlite/0014_whatsapp.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_whatsapp.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

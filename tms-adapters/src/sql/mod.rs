@@ -102,6 +102,8 @@ mod files;
 // --- documents (issue 8) ---
 // --- outreach (issue 9) ---
 mod outreach;
+// --- whatsapp (issue 9) ---
+mod whatsapp;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1267,6 +1267,10 @@ impl UnitOfWork for SqlUnitOfWork {
     fn outreach(&mut self) -> &mut dyn tms_core::ports::OutreachRepo {
         self
     }
+    // --- whatsapp (issue 9) ---
+    fn whatsapp(&mut self) -> &mut dyn tms_core::ports::WhatsappRepo {
+        self
+    }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await

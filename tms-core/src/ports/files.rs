@@ -143,6 +143,48 @@ pub struct BrandingSettings {
     pub logo: Option<FileId>,
     /// Optimistic-concurrency version; 0 until first saved.
     pub version: i64,
+    // --- documents follow-ups (issue 8) ---
+    /// Who travellers call in an emergency, printed on every voucher.
+    pub emergency_contact: Option<EmergencyContact>,
+}
+
+// --- documents follow-ups (issue 8) ---
+/// Who travellers call in an emergency: a checked phone number, a name and
+/// notes (e.g. "24/7, Arabic and Urdu"), printed on every voucher.
+///
+/// ```
+/// use tms_core::domain::Phone;
+/// use tms_core::ports::EmergencyContact;
+/// let contact = EmergencyContact {
+///     phone: Phone::parse("+966 50 123 4567").unwrap(),
+///     name: "Al Noor duty desk".into(),
+///     notes: "24/7".into(),
+/// };
+/// assert_eq!(contact.line(), "Al Noor duty desk: +966501234567 (24/7)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyContact {
+    /// The number to call, E.164.
+    pub phone: crate::domain::Phone,
+    /// Who answers (up to 100 characters; may be empty).
+    pub name: String,
+    /// Notes such as hours or languages (up to 200 characters; may be empty).
+    pub notes: String,
+}
+
+impl EmergencyContact {
+    /// The contact as one printed line: `name: phone (notes)`.
+    pub fn line(&self) -> String {
+        let mut line = if self.name.is_empty() {
+            self.phone.as_str().to_owned()
+        } else {
+            format!("{}: {}", self.name, self.phone.as_str())
+        };
+        if !self.notes.is_empty() {
+            line.push_str(&format!(" ({})", self.notes));
+        }
+        line
+    }
 }
 
 impl BrandingSettings {
@@ -155,6 +197,7 @@ impl BrandingSettings {
             accent_colour: None,
             logo: None,
             version: 0,
+            emergency_contact: None,
         }
     }
 }

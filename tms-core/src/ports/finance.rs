@@ -235,4 +235,11 @@ pub trait FinanceRepo: Send {
     /// Every ledger line of `tenant`, in posting order (for balance checks
     /// and reports).
     async fn ledger_lines(&mut self, tenant: TenantId) -> Result<Vec<LedgerLine>>;
+    // --- documents follow-ups (issue 8) ---
+    /// The credit note of `tenant` with this id (for its PDF).
+    async fn get_credit_note(
+        &mut self,
+        tenant: TenantId,
+        id: crate::id::CreditNoteId,
+    ) -> Result<Option<CreditNote>>;
 }

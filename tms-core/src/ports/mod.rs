@@ -88,3 +88,10 @@ mod outreach;
 #[cfg(any(test, feature = "mock"))]
 pub use outreach::MockOutreachRepo;
 pub use outreach::{CandidateQuery, OutreachRepo};
+// --- documents follow-ups (issue 8) ---
+pub use files::EmergencyContact;
+// --- whatsapp (issue 9) ---
+mod whatsapp;
+#[cfg(any(test, feature = "mock"))]
+pub use whatsapp::MockWhatsappRepo;
+pub use whatsapp::{WhatsappConnection, WhatsappRepo, WhatsappStatus, WhatsappStatusKind};

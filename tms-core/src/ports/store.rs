@@ -212,6 +212,9 @@ pub trait UnitOfWork: Send {
     // --- outreach (issue 9) ---
     /// Templates, suppressions, campaigns and their recipients.
     fn outreach(&mut self) -> &mut dyn crate::ports::OutreachRepo;
+    // --- whatsapp (issue 9) ---
+    /// WhatsApp connections and delivery statuses.
+    fn whatsapp(&mut self) -> &mut dyn crate::ports::WhatsappRepo;
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

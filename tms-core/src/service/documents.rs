@@ -28,7 +28,7 @@ use chrono::NaiveDate;
 use crate::domain::finance::{CreditNote, Invoice, InvoiceNumber, InvoiceStatus, TaxRate};
 use crate::domain::{Booking, Context, ItemKind, LocalTime, Ticket};
 use crate::error::{Error, Result};
-use crate::id::{BookingId, InvoiceId, UmrahGroupId};
+use crate::id::{BookingId, CreditNoteId, InvoiceId, UmrahGroupId};
 use crate::money::Money;
 use crate::ports::{
     Block, Branding, Document, DocumentKind, DocumentRenderer, PageRequest, PageSize,
@@ -47,7 +47,9 @@ pub struct DocumentOptions {
     /// A4 (default) or Letter.
     pub page_size: PageSize,
     /// Who travellers call in an emergency (a phone number and a name), on
-    /// vouchers. Without one the voucher names the agency and its address.
+    /// vouchers. Without one the voucher prints the tenant's emergency
+    /// contact from its branding settings, and without that the agency and
+    /// its address.
     pub emergency_contact: Option<String>,
 }
 
@@ -60,6 +62,8 @@ pub struct Documents {
     finance: Finance,
     umrah: Arc<Umrah>,
     renderer: Arc<dyn DocumentRenderer>,
+    // --- documents follow-ups (issue 8) ---
+    deps: Deps,
 }
 
 impl Documents {
@@ -75,9 +79,10 @@ impl Documents {
             bookings: Bookings::new(deps.clone(), keyring.clone()),
             tickets: Tickets::new(deps.clone()),
             clients: Clients::new(deps.clone(), keyring),
-            finance: Finance::new(deps),
+            finance: Finance::new(deps.clone()),
             umrah,
             renderer,
+            deps,
         }
     }
 
@@ -106,7 +111,13 @@ impl Documents {
         let booking = self.bookings.get(ctx, id).await?;
         let tickets = self.all_tickets(ctx, id).await?;
         let client = self.client_name(ctx, &booking).await?;
-        Ok(voucher(&booking, &client, &tickets, branding, options, ctx))
+        let mut options = options.clone();
+        if options.emergency_contact.is_none() {
+            options.emergency_contact = self.emergency_contact(ctx).await?;
+        }
+        Ok(voucher(
+            &booking, &client, &tickets, branding, &options, ctx,
+        ))
     }
 
     /// The booking confirmation of booking `id` as PDF.
@@ -268,6 +279,61 @@ impl Documents {
                 ctx.now.format("%d %b %Y %H:%M UTC")
             )),
         })
+    }
+
+    // --- documents follow-ups (issue 8) ---
+    /// Credit note `id` as PDF: its lines, taxes and totals in the
+    /// invoice's currency, and the invoice it credits. Authorized as
+    /// reading that invoice ([`Documents::invoice`]): another tenant's or an
+    /// unseen branch's note is `NotFound`, a role that may not read
+    /// invoices is `Forbidden`.
+    pub async fn credit_note_pdf(
+        &self,
+        ctx: &Context,
+        id: CreditNoteId,
+        branding: Branding,
+        options: &DocumentOptions,
+    ) -> Result<Vec<u8>> {
+        let doc = self
+            .credit_note_document_by_id(ctx, id, branding, options)
+            .await?;
+        self.renderer.render(&doc).await
+    }
+
+    /// Credit note `id` as a document (see [`Documents::credit_note_pdf`]).
+    pub async fn credit_note_document_by_id(
+        &self,
+        ctx: &Context,
+        id: CreditNoteId,
+        branding: Branding,
+        options: &DocumentOptions,
+    ) -> Result<Document> {
+        let mut uow = self.deps.store.begin().await?;
+        let note = uow
+            .finance()
+            .get_credit_note(ctx.principal.tenant_id(), id)
+            .await?
+            .filter(|n| ctx.principal.sees_branch(n.branch_id));
+        uow.rollback().await?;
+        let note = note.ok_or(Error::not_found("credit note"))?;
+        // Reading the invoice authorizes the note (same record, same rules).
+        let invoice = self.finance.get_invoice(ctx, note.invoice_id).await?;
+        let mut doc = credit_note_document(&invoice, &note, branding, options)?;
+        if let Ok(client) = self.clients.get(ctx, invoice.client_id).await
+            && let Some(Block::Fields(fields)) = doc.blocks.first_mut()
+        {
+            fields.push(field("Bill to", client.client.name.to_string()));
+        }
+        Ok(doc)
+    }
+
+    /// The tenant's emergency contact from its branding settings, printed
+    /// on every voucher (any principal of the tenant may read it).
+    async fn emergency_contact(&self, ctx: &Context) -> Result<Option<String>> {
+        let mut uow = self.deps.store.begin().await?;
+        let settings = uow.files().branding(ctx.principal.tenant_id()).await?;
+        uow.rollback().await?;
+        Ok(settings.emergency_contact.map(|c| c.line()))
     }
 
     async fn all_tickets(&self, ctx: &Context, id: BookingId) -> Result<Vec<Ticket>> {
@@ -701,33 +767,64 @@ pub fn credit_note_document(
         .map(|n| n.to_string())
         .unwrap_or_else(|| "draft".into());
     let total = note.total()?;
+    let mut header = vec![
+        field("Credit note", number.clone()),
+        field("Date", date(note.created_at.date_naive())),
+        field("Against invoice", against.clone()),
+    ];
+    if let Some(issued) = invoice.issued_at {
+        header.push(field("Invoice date", date(issued.date_naive())));
+    }
+    header.push(field("Currency", invoice.currency.code()));
+    // The rate is not stored with the note: print it when it is exact.
+    let rate = if note.net.is_zero() {
+        String::new()
+    } else {
+        let bp = i128::from(note.tax.minor_units()) * 10_000 / i128::from(note.net.minor_units());
+        u32::try_from(bp)
+            .ok()
+            .and_then(|bp| TaxRate::from_basis_points(bp).ok())
+            .filter(|r| r.tax_on(note.net).ok() == Some(note.tax))
+            .map(tax_rate)
+            .unwrap_or_default()
+    };
+    let mut invoice_totals = vec![
+        field("Invoice total", format_money(invoice.total)),
+        field("Credited in all", format_money(invoice.credited)),
+    ];
+    if invoice.status != InvoiceStatus::Void {
+        invoice_totals.push(field("Balance due", format_money(invoice.open_amount()?)));
+    }
     Ok(Document {
         kind: DocumentKind::CreditNote,
         title: "Credit note".into(),
         language: "en".into(),
         branding,
         blocks: vec![
-            Block::Fields(vec![
-                field("Credit note", number.clone()),
-                field("Date", date(note.created_at.date_naive())),
-                field("Against invoice", against),
-                field("Reason", note.reason.clone()),
-            ]),
+            Block::Fields(header),
+            Block::Heading("Lines".into()),
             Block::Table {
-                header: ["Description", "Net", "Tax", "Total"]
+                header: ["Description", "Tax rate", "Net", "Tax", "Total"]
                     .map(String::from)
                     .to_vec(),
                 rows: vec![vec![
                     note.reason.clone(),
+                    rate,
                     format_money(note.net),
                     format_money(note.tax),
                     format_money(total),
                 ]],
             },
-            Block::Fields(vec![field("Credited", format_money(total))]),
+            Block::Fields(vec![
+                field("Net", format_money(note.net)),
+                field("Tax", format_money(note.tax)),
+                field("Total credited", format_money(total)),
+            ]),
+            Block::Heading(format!("Invoice {against}")),
+            Block::Fields(invoice_totals),
         ],
         page_size: options.page_size,
-        footer: Some(format!("Credit note {number}")),
+        footer: Some(format!("Credit note {number} · invoice {against}")),
     })
 }
 

@@ -43,14 +43,14 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::audit::NewAuditEvent;
-use crate::domain::{BookingStatus, Context};
+use crate::domain::{BookingStatus, Context, Phone};
 use crate::error::{Error, FieldErrors, Result};
 use crate::files::{ContentType, check_upload, display_name};
 use crate::id::{BranchId, FileId, TenantId};
 use crate::policy::{Action, Resource, ResourceKind};
 use crate::ports::{
-    BlobKey, BlobStore, Branding, BrandingSettings, FileOwner, Page, PageRequest, StoredFile,
-    UnitOfWork,
+    BlobKey, BlobStore, Branding, BrandingSettings, EmergencyContact, FileOwner, Page, PageRequest,
+    StoredFile, UnitOfWork,
 };
 use crate::service::guard::authorize_in;
 use crate::service::tenancy::Deps;
@@ -93,6 +93,66 @@ pub struct BrandingUpdate {
     /// The branding's `version` when read (0 if never saved); stale is a
     /// `Conflict`.
     pub version: i64,
+    // --- documents follow-ups (issue 8) ---
+    /// Who travellers call in an emergency, printed on every voucher; none
+    /// clears it (the voucher then names the agency and its address).
+    pub emergency_contact: Option<EmergencyContactUpdate>,
+}
+
+// --- documents follow-ups (issue 8) ---
+/// The emergency contact as a form gives it; checked by
+/// [`Files::update_branding`]: the phone must be an international number,
+/// the name up to 100 characters, the notes up to 200, no control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EmergencyContactUpdate {
+    /// The number, e.g. `+966 50 123 4567`.
+    pub phone: String,
+    /// Who answers.
+    pub name: String,
+    /// Hours, languages, …
+    pub notes: String,
+}
+
+/// The longest emergency contact name.
+pub const MAX_EMERGENCY_NAME: usize = 100;
+/// The longest emergency contact notes.
+pub const MAX_EMERGENCY_NOTES: usize = 200;
+
+/// Checks an emergency contact change (see [`EmergencyContactUpdate`]).
+fn validate_emergency_contact(
+    update: Option<&EmergencyContactUpdate>,
+) -> Result<Option<EmergencyContact>> {
+    let Some(update) = update else {
+        return Ok(None);
+    };
+    let mut errors = FieldErrors::new();
+    let phone = match Phone::parse(&update.phone) {
+        Ok(phone) => Some(phone),
+        Err(_) => {
+            errors.push(
+                "emergency_contact.phone",
+                "must be an international number starting with + and a country code",
+            );
+            None
+        }
+    };
+    let name = update.name.trim().to_owned();
+    if name.chars().count() > MAX_EMERGENCY_NAME || name.chars().any(char::is_control) {
+        errors.push(
+            "emergency_contact.name",
+            format!("must have at most {MAX_EMERGENCY_NAME} characters, no control characters"),
+        );
+    }
+    let notes = update.notes.trim().to_owned();
+    if notes.chars().count() > MAX_EMERGENCY_NOTES || notes.chars().any(char::is_control) {
+        errors.push(
+            "emergency_contact.notes",
+            format!("must have at most {MAX_EMERGENCY_NOTES} characters, no control characters"),
+        );
+    }
+    errors.into_result()?;
+    Ok(phone.map(|phone| EmergencyContact { phone, name, notes }))
 }
 
 /// The files service.
@@ -270,6 +330,7 @@ impl Files {
         let uow = self.deps.store.begin().await?;
         let mut uow = authorize_in(uow, &self.deps, ctx, Action::Update, &resource, None).await?;
         let (agency_name, address, accent_colour) = validate_branding(update.clone())?;
+        let emergency_contact = validate_emergency_contact(update.emergency_contact.as_ref())?;
         let before = uow.files().branding(tenant).await?;
         if before.version != update.version {
             return Err(Error::conflict(
@@ -280,6 +341,7 @@ impl Files {
         after.agency_name = agency_name;
         after.address = address;
         after.accent_colour = accent_colour;
+        after.emergency_contact = emergency_contact;
         uow.files().put_branding(&mut after).await?;
         uow.audit()
             .append(
@@ -577,6 +639,9 @@ fn branding_view(b: &BrandingSettings) -> serde_json::Value {
         "address": b.address,
         "accent_colour": b.accent_colour,
         "logo": b.logo,
+        "emergency_contact": b.emergency_contact.as_ref().map(|c| json!({
+            "phone": c.phone.as_str(), "name": c.name, "notes": c.notes,
+        })),
     })
 }
 
@@ -637,6 +702,34 @@ mod tests {
             address: vec!["1 King Road".into(), "Jeddah".into()],
             accent_colour: colour.map(str::to_owned),
             version: 0,
+            emergency_contact: None,
+        }
+    }
+
+    // --- documents follow-ups (issue 8) ---
+    #[test]
+    fn emergency_contacts_need_a_real_phone_and_bounded_text() {
+        let contact = |phone: &str, name: &str, notes: &str| EmergencyContactUpdate {
+            phone: phone.into(),
+            name: name.into(),
+            notes: notes.into(),
+        };
+        assert_eq!(validate_emergency_contact(None).unwrap(), None);
+        let ok =
+            validate_emergency_contact(Some(&contact("+966 50 123 4567", " Duty desk ", "24/7")))
+                .unwrap()
+                .unwrap();
+        assert_eq!(ok.phone.as_str(), "+966501234567");
+        assert_eq!(ok.name, "Duty desk");
+        for bad in [
+            contact("0501234567", "Desk", ""),
+            contact("", "Desk", ""),
+            contact("+966501234567", &"x".repeat(101), ""),
+            contact("+966501234567", "Desk", &"x".repeat(201)),
+            contact("+966501234567", "Desk\u{7}", ""),
+        ] {
+            let err = validate_emergency_contact(Some(&bad)).unwrap_err();
+            assert!(matches!(err, Error::Invalid(_)), "{bad:?}: {err:?}");
         }
     }
 

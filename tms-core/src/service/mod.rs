@@ -33,3 +33,5 @@ pub mod documents;
 pub mod outreach;
 // --- mail connections (issue 9) ---
 pub mod mail_connections;
+// --- whatsapp (issue 9) ---
+pub mod whatsapp;

@@ -622,6 +622,7 @@ pub async fn failed_uploads_leave_no_blob_and_logos_replace_each_other(store: Ar
                 address: vec!["12 Corniche Road".into(), "Jeddah".into()],
                 accent_colour: Some("#0B5D3B".into()),
                 version: files.branding_settings(&owner).await.expect("read").version,
+                emergency_contact: None,
             },
         )
         .await
@@ -635,6 +636,7 @@ pub async fn failed_uploads_leave_no_blob_and_logos_replace_each_other(store: Ar
                 address: vec![],
                 accent_colour: None,
                 version: saved.version - 1,
+                emergency_contact: None,
             },
         )
         .await;

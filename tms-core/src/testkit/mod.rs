@@ -130,6 +130,12 @@ macro_rules! store_contract_tests {
             outreach_templates_and_suppressions_stay_in_their_tenant,
             campaign_expansion_reaches_each_address_once_and_resumes,
             whatsapp_campaigns_write_template_messages_to_consenting_phones,
+            // --- documents follow-ups (issue 8) ---
+            credit_notes_read_back_only_in_their_tenant,
+            branding_keeps_its_emergency_contact,
+            // --- whatsapp (issue 9) ---
+            whatsapp_statuses_are_recorded_once_and_stay_in_their_tenant,
+            whatsapp_connections_are_for_administrators_and_sealed,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1644,4 +1650,15 @@ pub use outreach::{
     campaign_expansion_reaches_each_address_once_and_resumes, offer_template,
     outreach_templates_and_suppressions_stay_in_their_tenant,
     whatsapp_campaigns_write_template_messages_to_consenting_phones,
+};
+// --- documents follow-ups (issue 8) ---
+mod documents;
+pub use documents::{
+    branding_keeps_its_emergency_contact, credit_notes_read_back_only_in_their_tenant,
+};
+// --- whatsapp (issue 9) ---
+mod whatsapp;
+pub use whatsapp::{
+    whatsapp_connections_are_for_administrators_and_sealed,
+    whatsapp_statuses_are_recorded_once_and_stay_in_their_tenant,
 };

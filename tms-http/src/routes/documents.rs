@@ -1,7 +1,8 @@
 //! Documents as PDF: `GET /bookings/{id}/voucher.pdf`,
 //! `/bookings/{id}/confirmation.pdf`, `/invoices/{id}/pdf` and
-//! `/umrah/groups/{id}/manifest.pdf`, each with `?page=a4` (default) or
-//! `?page=letter`.
+//! `/umrah/groups/{id}/manifest.pdf` and `/credit-notes/{id}/pdf`, each with
+//! `?page=a4` (default) or `?page=letter`. Vouchers print the tenant's
+//! emergency contact from its branding settings.
 //!
 //! A document is authorized exactly like reading its record (another
 //! tenant's or an unseen branch's id is a 404, a role that may not read it a
@@ -16,7 +17,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use tms_core::Error;
 use tms_core::domain::Context;
-use tms_core::id::{BookingId, InvoiceId, UmrahGroupId};
+use tms_core::id::{BookingId, CreditNoteId, InvoiceId, UmrahGroupId};
 use tms_core::ports::{Branding, PageSize};
 use tms_core::service::documents::{DocumentOptions, Documents};
 use utoipa::{IntoParams, OpenApi};
@@ -29,7 +30,7 @@ use crate::extract::{Path, Query};
 /// The paths of this module.
 #[derive(OpenApi)]
 #[openapi(
-    paths(voucher, confirmation, invoice, manifest),
+    paths(voucher, confirmation, invoice, manifest, credit_note),
     tags((name = "documents", description = "Vouchers, confirmations, invoices and manifests as PDF"))
 )]
 pub struct ApiDoc;
@@ -41,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/bookings/{id}/confirmation.pdf", get(confirmation))
         .route("/invoices/{id}/pdf", get(invoice))
         .route("/umrah/groups/{id}/manifest.pdf", get(manifest))
+        // --- documents follow-ups (issue 8) ---
+        .route("/credit-notes/{id}/pdf", get(credit_note))
 }
 
 /// How the document is printed.
@@ -205,4 +208,33 @@ pub async fn manifest(
         .manifest(&ctx, group, branding, &options)
         .await?;
     Ok(pdf(bytes, format!("manifest-{group}")))
+}
+
+// --- documents follow-ups (issue 8) ---
+/// A credit note: its lines, taxes and totals, and the invoice it credits.
+/// Authorized as reading that invoice.
+#[utoipa::path(
+    get, path = "/api/v1/credit-notes/{id}/pdf", tag = "documents",
+    params(("id" = String, Path, description = "The credit note id"), PrintQuery),
+    responses(
+        (status = 200, description = "The credit note", content_type = "application/pdf", body = Vec<u8>),
+        (status = 403, description = "Not allowed to read invoices", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such credit note", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown page size", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn credit_note(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(raw): Path<String>,
+    Query(query): Query<PrintQuery>,
+) -> ApiResult<Response> {
+    let ctx = auth.authenticated.context()?;
+    let note = id::<CreditNoteId>(&raw, "credit note")?;
+    let options = query.options()?;
+    let branding = branding(&state, &ctx).await?;
+    let bytes = documents(&state)
+        .credit_note_pdf(&ctx, note, branding, &options)
+        .await?;
+    Ok(pdf(bytes, format!("credit-note-{note}")))
 }

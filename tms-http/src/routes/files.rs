@@ -17,7 +17,7 @@
 //!   origin. Another tenant's or an unseen branch's file is a 404.
 //! - `DELETE /files/{id}`: for whoever may edit the owner (audited).
 //! - `GET`/`PUT /settings/branding` (agency name, address lines, accent
-//!   colour `#rrggbb`, `version`), `PUT /settings/branding/logo` (PNG or
+//!   colour `#rrggbb`, emergency contact, `version`), `PUT /settings/branding/logo` (PNG or
 //!   JPEG): what documents print. Every user may read it; changing it is a
 //!   tenant-settings change (Tenant Super Admin, Admin).
 
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tms_core::files::rules_for;
 use tms_core::id::{BookingId, CategoryId, FileId, PackageId};
 use tms_core::ports::{BlobCategory, BrandingSettings, FileOwner, PageRequest, StoredFile};
-use tms_core::service::files::{BrandingUpdate, Download};
+use tms_core::service::files::{BrandingUpdate, Download, EmergencyContactUpdate};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::AppState;
@@ -60,7 +60,14 @@ const FRAMING: usize = 64 * 1024;
         put_branding,
         put_logo
     ),
-    components(schemas(FileView, FileList, FileUpload, BrandingView, BrandingBody)),
+    components(schemas(
+        FileView,
+        FileList,
+        FileUpload,
+        BrandingView,
+        BrandingBody,
+        EmergencyContactBody
+    )),
     tags((name = "files", description = "Uploads, downloads and the tenant's branding"))
 )]
 pub struct ApiDoc;
@@ -498,6 +505,23 @@ pub struct BrandingView {
     pub logo_file_id: Option<String>,
     /// Send it back with a change; 0 until first saved.
     pub version: i64,
+    // --- documents follow-ups (issue 8) ---
+    /// Who travellers call in an emergency, printed on every voucher.
+    pub emergency_contact: Option<EmergencyContactBody>,
+}
+
+// --- documents follow-ups (issue 8) ---
+/// The emergency contact printed on every voucher.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmergencyContactBody {
+    /// An international number, e.g. `+966 50 123 4567` (stored E.164).
+    pub phone: String,
+    /// Who answers, up to 100 characters.
+    #[serde(default)]
+    pub name: String,
+    /// Hours, languages, …, up to 200 characters.
+    #[serde(default)]
+    pub notes: String,
 }
 
 impl From<&BrandingSettings> for BrandingView {
@@ -508,6 +532,11 @@ impl From<&BrandingSettings> for BrandingView {
             accent_colour: b.accent_colour.clone(),
             logo_file_id: b.logo.map(|id| id.to_string()),
             version: b.version,
+            emergency_contact: b.emergency_contact.as_ref().map(|c| EmergencyContactBody {
+                phone: c.phone.as_str().to_owned(),
+                name: c.name.clone(),
+                notes: c.notes.clone(),
+            }),
         }
     }
 }
@@ -526,6 +555,10 @@ pub struct BrandingBody {
     pub accent_colour: Option<String>,
     /// The `version` read; a stale one is a 409.
     pub version: i64,
+    /// Who travellers call in an emergency (printed on every voucher);
+    /// absent or null clears it.
+    #[serde(default)]
+    pub emergency_contact: Option<EmergencyContactBody>,
 }
 
 /// The tenant's branding (every user of the tenant may read it).
@@ -544,7 +577,7 @@ pub async fn get_branding(
     Ok(axum::Json(BrandingView::from(&branding)))
 }
 
-/// Changes the branding's name, address and colour.
+/// Changes the branding's name, address, colour and emergency contact.
 #[utoipa::path(
     put,
     path = "/api/v1/settings/branding",
@@ -572,6 +605,11 @@ pub async fn put_branding(
                 address: body.address,
                 accent_colour: body.accent_colour,
                 version: body.version,
+                emergency_contact: body.emergency_contact.map(|c| EmergencyContactUpdate {
+                    phone: c.phone,
+                    name: c.name,
+                    notes: c.notes,
+                }),
             },
         )
         .await?;

@@ -37,6 +37,8 @@ pub mod documents;
 pub mod outreach;
 // --- mail connections (issue 9) ---
 pub mod mail_connections;
+// --- whatsapp (issue 9) ---
+pub mod whatsapp;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -136,5 +138,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: mail_connections::router,
         openapi: mail_connections::ApiDoc::openapi,
+    },
+    // --- whatsapp (issue 9) ---
+    Resource {
+        router: whatsapp::router,
+        openapi: whatsapp::ApiDoc::openapi,
     },
 ];

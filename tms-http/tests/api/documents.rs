@@ -16,7 +16,7 @@ use tms_core::domain::Role;
 use crate::bookings::{Agency, agency, other_tenant_booking, send};
 use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};
 
-fn poppler() -> bool {
+pub(crate) fn poppler() -> bool {
     let found = Command::new("pdftotext").arg("-v").output().is_ok();
     if !found {
         assert!(
@@ -31,7 +31,7 @@ fn poppler() -> bool {
 }
 
 /// Runs a poppler tool on the PDF: `pdftotext` (the text) or `pdfinfo`.
-fn poppler_run(tool: &str, pdf: &[u8]) -> String {
+pub(crate) fn poppler_run(tool: &str, pdf: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("doc.pdf");
     std::fs::write(&path, pdf).unwrap();
@@ -60,7 +60,11 @@ fn poppler_run(tool: &str, pdf: &[u8]) -> String {
         .join(" ")
 }
 
-async fn get_pdf(app: &TestApp, token: &str, path: &str) -> (StatusCode, Vec<u8>, String) {
+pub(crate) async fn get_pdf(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+) -> (StatusCode, Vec<u8>, String) {
     let response = crate::helpers::http()
         .get(app.url(path))
         .bearer_auth(token)

@@ -38,3 +38,7 @@ mod documents;
 mod outreach;
 // --- mail connections (issue 9) ---
 mod mail_connections;
+// --- documents follow-ups (issue 8) ---
+mod documents_followups;
+// --- whatsapp (issue 9) ---
+mod whatsapp;
