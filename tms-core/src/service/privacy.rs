@@ -600,6 +600,11 @@ impl Privacy {
         client.passport = None;
         client.passport_expires_on = None;
         client.updated_at = now;
+        // Campaign recipient rows hold the address too; the suppression
+        // list keeps it, as what stops mail to it (issue 9).
+        uow.outreach()
+            .forget_client(client.tenant_id, client.id)
+            .await?;
         uow.clients().update(&mut client).await
     }
 
