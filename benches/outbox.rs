@@ -27,10 +27,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,78 +45,9 @@ use tokio::runtime::Runtime;
 /// Messages written and delivered per iteration.
 const BATCH: u64 = 500;
 
-struct Sink {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("TMS_TEST_SMTPD") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("python3")
-}
-
-fn start_sink() -> Option<Sink> {
-    let python = python();
-    let has = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("aiosmtpd is not available under CI=true");
-        }
-        eprintln!(
-            "\n=== SKIPPING the outbox benchmark: {} has no aiosmtpd ===\n",
-            python.display()
-        );
-        return None;
-    }
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tms-adapters/tests/mail/smtp_sink.py");
-    let maildir = std::env::temp_dir().join(format!("tms-bench-smtp-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&maildir).unwrap();
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&maildir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    Some(Sink {
-        child,
-        port,
-        maildir,
-    })
-}
+#[path = "../tms-adapters/tests/mail/sink.rs"]
+mod sink;
+use sink::{Sink, start_sink};
 
 /// How many times each `Message-ID` reached the sink.
 fn received(sink: &Sink) -> HashMap<String, u32> {

@@ -13,11 +13,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 #![cfg(feature = "smtp")]
 
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+mod sink;
+
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -28,92 +26,7 @@ use tms_core::id::{MessageId, TenantId};
 use tms_core::ports::{MailTransport, MockMailTransport, OutboxMessage};
 use tms_core::service::messaging::{MailRoute, compose};
 
-/// A running SMTP sink; killed (and reaped) on drop, its folder removed.
-struct Sink {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("TMS_TEST_SMTPD") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("python3")
-}
-
-fn skip_or_fail(why: String) -> Option<Sink> {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the SMTP test server is not available under CI=true: {why}");
-    }
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "\n==================================================================\n\
-             SKIPPING the SMTP transport tests: {why}.\n\
-             Install aiosmtpd (pip install aiosmtpd) or set TMS_TEST_SMTPD to a\n\
-             Python that has it. Under CI=true this is a failure.\n\
-             ==================================================================\n"
-        );
-    }
-    None
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// Starts the sink and waits for its "ready" line.
-fn start_sink() -> Option<Sink> {
-    let python = python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mail/smtp_sink.py");
-    let has_aiosmtpd = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match has_aiosmtpd {
-        Ok(status) if status.success() => {}
-        Ok(_) => return skip_or_fail(format!("{} has no aiosmtpd", python.display())),
-        Err(e) => return skip_or_fail(format!("cannot run {} ({e})", python.display())),
-    }
-    let maildir = std::env::temp_dir().join(format!("tms-smtp-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&maildir).expect("maildir");
-    let port = free_port();
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&maildir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the SMTP sink");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the sink's first line");
-    assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
-    Some(Sink {
-        child,
-        port,
-        maildir,
-    })
-}
+use sink::{Sink, free_port, start_sink};
 
 fn mailer(sink: &Sink) -> SmtpMailer {
     let mut config = SmtpConfig::new("127.0.0.1", sink.port, SmtpTls::None);

@@ -228,6 +228,23 @@ pub enum RoutePlan {
     Default,
 }
 
+/// A stored connection's id (the resource id of its removal).
+trait HasId {
+    fn id(&self) -> uuid::Uuid;
+}
+
+impl HasId for StoredSmtp {
+    fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
+impl HasId for StoredGmail {
+    fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
 /// The stored SMTP settings (sealed as a whole).
 #[derive(Serialize, Deserialize)]
 struct StoredSmtp {
@@ -432,6 +449,50 @@ impl MailConnections {
         }
     }
 
+    /// The unit of work of removing connection `name` and the connection,
+    /// once the caller may: authorized for reading first, so that a caller
+    /// who may not see it learns nothing (not even that a confirmation
+    /// would be asked), then for the critical removal of that very
+    /// connection. `NotFound` when there is none.
+    async fn authorize_removal<T: for<'de> Deserialize<'de> + HasId>(
+        &self,
+        ctx: &Context,
+        name: &str,
+        confirmation: Option<&PlainToken>,
+    ) -> Result<(Box<dyn UnitOfWork>, T)> {
+        let tenant = ctx.principal.tenant_id();
+        let mut peek = authorize_in(
+            self.deps.store.begin().await?,
+            &self.deps,
+            ctx,
+            Action::Read,
+            &Self::resource(tenant),
+            None,
+        )
+        .await?;
+        let id = self
+            .load::<T>(&mut *peek, tenant, name)
+            .await?
+            .map(|(stored, _)| stored.id());
+        peek.rollback().await?;
+        let id = id.ok_or_else(|| Error::not_found("mail connection"))?;
+        let uow = self.deps.store.begin().await?;
+        let mut uow = authorize_in(
+            uow,
+            &self.deps,
+            ctx,
+            Action::Disconnect,
+            &Self::resource(tenant).with_id(id),
+            confirmation,
+        )
+        .await?;
+        // Read again inside the removal's transaction: it may have changed.
+        match self.load::<T>(&mut *uow, tenant, name).await? {
+            Some((stored, _)) => Ok((uow, stored)),
+            None => Err(Error::not_found("mail connection")),
+        }
+    }
+
     // ----- SMTP -------------------------------------------------------
 
     /// The tenant's SMTP settings, without the password; `None` if unset.
@@ -567,39 +628,9 @@ impl MailConnections {
         confirmation: Option<&PlainToken>,
     ) -> Result<()> {
         let tenant = ctx.principal.tenant_id();
-        // Authorized for reading first, so that nothing is revealed to a
-        // caller who may not see it, then the removal itself.
-        let mut peek = authorize_in(
-            self.deps.store.begin().await?,
-            &self.deps,
-            ctx,
-            Action::Read,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
-        let id = self
-            .load::<StoredSmtp>(&mut *peek, tenant, SMTP_SECRET)
-            .await?
-            .map(|(s, _)| s.id);
-        peek.rollback().await?;
-        let id = id.ok_or_else(|| Error::not_found("mail connection"))?;
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Disconnect,
-            &Self::resource(tenant).with_id(id),
-            confirmation,
-        )
-        .await?;
-        let Some((stored, _)) = self
-            .load::<StoredSmtp>(&mut *uow, tenant, SMTP_SECRET)
-            .await?
-        else {
-            return Err(Error::not_found("mail connection"));
-        };
+        let (mut uow, stored) = self
+            .authorize_removal::<StoredSmtp>(ctx, SMTP_SECRET, confirmation)
+            .await?;
         uow.settings().delete_secret(tenant, SMTP_SECRET).await?;
         uow.audit()
             .append(
@@ -776,37 +807,9 @@ impl MailConnections {
         confirmation: Option<&PlainToken>,
     ) -> Result<()> {
         let tenant = ctx.principal.tenant_id();
-        let mut peek = authorize_in(
-            self.deps.store.begin().await?,
-            &self.deps,
-            ctx,
-            Action::Read,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
-        let id = self
-            .load::<StoredGmail>(&mut *peek, tenant, GMAIL_SECRET)
-            .await?
-            .map(|(g, _)| g.id);
-        peek.rollback().await?;
-        let id = id.ok_or_else(|| Error::not_found("mail connection"))?;
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Disconnect,
-            &Self::resource(tenant).with_id(id),
-            confirmation,
-        )
-        .await?;
-        let Some((stored, _)) = self
-            .load::<StoredGmail>(&mut *uow, tenant, GMAIL_SECRET)
-            .await?
-        else {
-            return Err(Error::not_found("mail connection"));
-        };
+        let (mut uow, stored) = self
+            .authorize_removal::<StoredGmail>(ctx, GMAIL_SECRET, confirmation)
+            .await?;
         // Revoking the refresh token ends the whole grant, access tokens
         // included.
         let revoke_error = match &self.google {

@@ -5,10 +5,7 @@
 //! per-tenant SMTP for two tenants, and who may do what.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,86 +29,9 @@ use crate::helpers::{Db, OWNER_PASSWORD, PgDatabase, TestApp, audit_actions, htt
 
 // ----- the SMTP sink ---------------------------------------------------
 
-struct Sink {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("TMS_TEST_SMTPD") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("python3")
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Starts the SMTP sink; `None` (said loudly) when aiosmtpd is missing,
-/// a failure under `CI=true`.
-fn start_sink() -> Option<Sink> {
-    let python = python();
-    let ok = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "aiosmtpd is not available under CI=true ({})",
-                python.display()
-            );
-        }
-        eprintln!(
-            "\n!!! SKIPPING a mail connection test: {} has no aiosmtpd (set TMS_TEST_SMTPD)\n",
-            python.display()
-        );
-        return None;
-    }
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tms-adapters/tests/mail/smtp_sink.py");
-    let maildir = std::env::temp_dir().join(format!("tms-http-smtp-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&maildir).unwrap();
-    let port = free_port();
-    let mut child = Command::new(&python)
-        .arg("-W")
-        .arg("ignore")
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&maildir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    Some(Sink {
-        child,
-        port,
-        maildir,
-    })
-}
+#[path = "../../../tms-adapters/tests/mail/sink.rs"]
+mod sink;
+use sink::{Sink, start_sink};
 
 /// Waits (at most 20 s) for `n` messages in the sink; returns each one's
 /// (message, login line).
