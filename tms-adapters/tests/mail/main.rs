@@ -15,7 +15,6 @@
 
 mod sink;
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
