@@ -22,6 +22,8 @@ mod finance;
 mod files;
 // --- privacy (issue 7) ---
 mod privacy;
+// --- mail ops (issue 10) ---
+mod mailbox;
 
 pub use outbound::{
     AuthorizationRequest, BlobCategory, BlobKey, BlobStore, Block, Branding, ChannelMessage,
@@ -71,6 +73,13 @@ pub use files::MockFileRepo;
 pub use files::{BrandingSettings, FileOwner, FileRepo, StoredFile};
 // --- privacy (issue 7) ---
 pub use privacy::{AuditErasure, PrivacyRepo, RetentionCounts, SubjectKind};
+// --- mail ops (issue 10) ---
+#[cfg(any(test, feature = "mock"))]
+pub use mailbox::MockMailboxReader;
+pub use mailbox::{
+    FetchedMessage, HistoryOutcome, HistoryPage, InboundAttachment, InboundMail, MailAddress,
+    MailboxMessageRef, MailboxReader, MessageList,
+};
 
 #[cfg(any(test, feature = "mock"))]
 pub use outbound::{
