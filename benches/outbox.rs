@@ -7,14 +7,18 @@
 //! iteration writes [`BATCH`] pending messages to the outbox (not timed),
 //! then times the worker's use case, `Courier::deliver_due`, until the
 //! outbox is empty: claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL), compose,
-//! send over SMTP through lettre's pooled transport, record the attempt in
-//! the delivery log. Side by side in one run:
+//! send over SMTP through the mailer's own connection pool (`TCP_NODELAY`,
+//! see `tms-adapters/src/mail/smtp.rs`), record the attempt in the delivery
+//! log. Side by side in one run:
 //!
-//! - `smtp_only`: the same composed messages sent straight to the sink,
-//!   no outbox — the floor the transport and the server set;
-//! - `sqlite/1_worker`: the embedded default store;
+//! - `smtp_only/1_at_once` and `smtp_only/8_at_once`: the same composed
+//!   messages sent straight to the sink, no outbox — the floor the
+//!   transport and the server set;
+//! - `sqlite/1_worker/1_at_once`: the embedded default store, one message
+//!   after the other; `sqlite/1_worker/8_at_once`: the courier's default
+//!   (`Courier::with_concurrency`);
 //! - `postgres/1_worker` and `postgres/2_workers` (two couriers on two
-//!   tasks sharing one database, as two replicas would).
+//!   tasks sharing one database, as two replicas would), 8 at once each.
 //!
 //! After the run, every message the sink received is counted by its
 //! `Message-ID`: the bench fails if any arrived twice or went missing.
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::StreamExt as _;
 use sqlx::Connection as _;
 use tms_adapters::mail::{SmtpConfig, SmtpMailer, SmtpTls};
 use tms_adapters::sql::SqlStore;
@@ -181,8 +186,7 @@ impl Pg {
 fn bench_outbox(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let Some(sink) = start_sink() else { return };
-    // lettre's pooled transport is built, and dropped, inside the runtime
-    // it runs on.
+    // The SMTP mailer is built, and dropped, inside the runtime it runs on.
     let _runtime = rt.enter();
     let route = route(&sink);
     let mut expected = 0u64;
@@ -191,52 +195,62 @@ fn bench_outbox(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
 
-    // The floor: composed messages straight to the sink.
+    // The floor: composed messages straight to the sink, one after the
+    // other, then 8 at once (the pool's connections).
     let tenant = TenantId::new();
-    group.bench_function("smtp_only", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mails: Vec<_> = (0..BATCH)
-                    .map(|n| compose(&message(tenant, n), &route, Utc::now()).unwrap())
-                    .collect();
-                let start = Instant::now();
-                rt.block_on(async {
-                    for mail in &mails {
-                        route.transport.send(mail).await.unwrap();
-                    }
-                });
-                total += start.elapsed();
-                expected += BATCH;
-            }
-            total
+    for at_once in [1usize, 8] {
+        group.bench_function(format!("smtp_only/{at_once}_at_once"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mails: Vec<_> = (0..BATCH)
+                        .map(|n| compose(&message(tenant, n), &route, Utc::now()).unwrap())
+                        .collect();
+                    let start = Instant::now();
+                    rt.block_on(async {
+                        futures_util::stream::iter(&mails)
+                            .map(|mail| route.transport.send(mail))
+                            .buffer_unordered(at_once)
+                            .for_each(|sent| async move {
+                                sent.unwrap();
+                            })
+                            .await;
+                    });
+                    total += start.elapsed();
+                    expected += BATCH;
+                }
+                total
+            });
         });
-    });
+    }
 
     // The embedded default: SQLite in a temporary folder.
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("tms.db").display());
     let store = rt.block_on(SqlStore::connect(&url)).unwrap().into_dyn();
     let tenant = rt.block_on(bench_tenant(&store));
-    let single = Courier::new(
-        Deps::new(store.clone()),
-        Arc::new(SingleRoute(route.clone())),
-    )
-    .with_batch(64);
-    group.bench_function("sqlite/1_worker", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                rt.block_on(fill(&store, tenant));
-                let start = Instant::now();
-                let sent = rt.block_on(drain(std::slice::from_ref(&single)));
-                total += start.elapsed();
-                assert_eq!(sent, BATCH);
-                expected += BATCH;
-            }
-            total
+    for at_once in [1usize, 8] {
+        let single = Courier::new(
+            Deps::new(store.clone()),
+            Arc::new(SingleRoute(route.clone())),
+        )
+        .with_batch(64)
+        .with_concurrency(at_once);
+        group.bench_function(format!("sqlite/1_worker/{at_once}_at_once"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    rt.block_on(fill(&store, tenant));
+                    let start = Instant::now();
+                    let sent = rt.block_on(drain(std::slice::from_ref(&single)));
+                    total += start.elapsed();
+                    assert_eq!(sent, BATCH);
+                    expected += BATCH;
+                }
+                total
+            });
         });
-    });
+    }
 
     if let Some((pg, url)) = rt.block_on(Pg::create()) {
         let store = rt.block_on(SqlStore::connect(&url)).unwrap().into_dyn();

@@ -461,12 +461,16 @@ async fn worker(config: Config) -> Result<ExitCode> {
         Some(config.mail.sender().as_str().to_owned()),
     )))
     // --- whatsapp (issue 9) ---
-    .with_channels(Arc::new(tms_adapters::whatsapp::ConnectionRoutes::new(
-        tms_core::service::whatsapp::WhatsappConnections::new(
-            deps_for_attachments.clone(),
-            keyring.clone(),
-        ),
-    )?));
+    .with_channels(Arc::new(
+        tms_adapters::whatsapp::ConnectionRoutes::new(
+            tms_core::service::whatsapp::WhatsappConnections::new(
+                deps_for_attachments.clone(),
+                keyring.clone(),
+            ),
+        )?
+        .with_base_url(config.whatsapp.graph_url.clone())
+        .with_version(config.whatsapp.graph_version.clone()),
+    ));
     let campaigns = Arc::new(tms_core::service::outreach::Outreach::new(
         deps_for_attachments.clone(),
         keyring.clone(),

@@ -43,7 +43,14 @@
 //! | `TMS_S3_SECRET_ACCESS_KEY` | `s3_secret_access_key` | — | `s3`: the secret access key (required; never logged) |
 //!
 //! Outgoing mail and the outbox worker (`TMS_MAIL_TRANSPORT`, `TMS_SMTP_*`,
-//! `TMS_WORKER`, …) are listed in [`crate::mail`].
+//! `TMS_WORKER`, …) are listed in [`crate::mail`]; Gmail's (`TMS_GOOGLE_*`,
+//! `TMS_GMAIL_SMTP_*`) in [`crate::mail_routes`]. WhatsApp, environment
+//! only:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TMS_WHATSAPP_GRAPH_URL` | `https://graph.facebook.com` | Meta's Graph API (another URL: a proxy, or a test peer) |
+//! | `TMS_WHATSAPP_GRAPH_VERSION` | the version the adapter was checked against | the Graph API version in request paths, e.g. `v21.0` |
 //!
 //! Booleans accept `true/false/1/0/yes/no/on/off`.
 //!
@@ -144,6 +151,9 @@ pub struct Config {
     // --- mail connections (issue 9) ---
     /// The Google client (Gmail through OAuth) and Gmail's SMTP server.
     pub gmail: crate::mail_routes::GmailConfig,
+    // --- whatsapp (issue 9) ---
+    /// Where the WhatsApp Cloud API is.
+    pub whatsapp: WhatsappConfig,
 }
 
 // --- files (issue 8) ---
@@ -278,6 +288,8 @@ impl fmt::Debug for Config {
             .field("retention", &self.retention)
             // --- mail connections (issue 9) ---
             .field("gmail", &self.gmail)
+            // --- whatsapp (issue 9) ---
+            .field("whatsapp", &self.whatsapp)
             .finish()
     }
 }
@@ -311,6 +323,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             // --- mail connections (issue 9) ---
             gmail: crate::mail_routes::GmailConfig::default(),
+            // --- whatsapp (issue 9) ---
+            whatsapp: WhatsappConfig::default(),
         }
     }
 }
@@ -617,6 +631,8 @@ impl Config {
         }
         // --- mail connections (issue 9) ---
         config.gmail = crate::mail_routes::GmailConfig::from_env(&env, &mut errors);
+        // --- whatsapp (issue 9) ---
+        config.whatsapp = WhatsappConfig::from_env(&env, &mut errors);
         errors.into_result()?;
         Ok(config)
     }
@@ -860,5 +876,51 @@ mod tests {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres"));
+    }
+}
+
+// --- whatsapp (issue 9) ---
+/// Where the WhatsApp Cloud API is (`TMS_WHATSAPP_GRAPH_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhatsappConfig {
+    /// The Graph API's base URL, without a trailing `/`.
+    pub graph_url: String,
+    /// The Graph API version in request paths.
+    pub graph_version: String,
+}
+
+impl Default for WhatsappConfig {
+    fn default() -> Self {
+        Self {
+            graph_url: tms_adapters::whatsapp::DEFAULT_BASE_URL.to_owned(),
+            graph_version: tms_adapters::whatsapp::DEFAULT_VERSION.to_owned(),
+        }
+    }
+}
+
+impl WhatsappConfig {
+    fn from_env(env: &dyn Fn(&str) -> Option<String>, errors: &mut FieldErrors) -> Self {
+        let mut config = Self::default();
+        if let Some(url) = env("TMS_WHATSAPP_GRAPH_URL") {
+            let url = url.trim().trim_end_matches('/');
+            if url.starts_with("https://") || url.starts_with("http://") {
+                config.graph_url = url.to_owned();
+            } else {
+                errors.push("TMS_WHATSAPP_GRAPH_URL", "must be an http(s) URL");
+            }
+        }
+        if let Some(version) = env("TMS_WHATSAPP_GRAPH_VERSION") {
+            let version = version.trim();
+            // It becomes a path segment: `v` and a dotted number only.
+            let ok = version.strip_prefix('v').is_some_and(|n| {
+                !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.')
+            });
+            if ok {
+                config.graph_version = version.to_owned();
+            } else {
+                errors.push("TMS_WHATSAPP_GRAPH_VERSION", "must look like `v21.0`");
+            }
+        }
+        config
     }
 }

@@ -454,12 +454,16 @@ impl Server {
             // --- messaging (issue 9) ---
             .with_attachments(Arc::new(self.state.attachments()))
             // --- whatsapp (issue 9) ---
-            .with_channels(Arc::new(tms_adapters::whatsapp::ConnectionRoutes::new(
-                tms_core::service::whatsapp::WhatsappConnections::new(
-                    self.state.deps.clone(),
-                    self.state.keyring.clone(),
-                ),
-            )?));
+            .with_channels(Arc::new(
+                tms_adapters::whatsapp::ConnectionRoutes::new(
+                    tms_core::service::whatsapp::WhatsappConnections::new(
+                        self.state.deps.clone(),
+                        self.state.keyring.clone(),
+                    ),
+                )?
+                .with_base_url(config.whatsapp.graph_url.clone())
+                .with_version(config.whatsapp.graph_version.clone()),
+            ));
             let poll = config.mail.poll;
             let campaigns = Some(self.state.outreach.clone());
             Some(tokio::spawn(mail::run_worker(

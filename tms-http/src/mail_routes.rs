@@ -207,6 +207,7 @@ impl MailRoutes for StoredRoutes {
             }
             RoutePlan::Gmail {
                 address,
+                display_name,
                 access_token,
                 version,
             } => {
@@ -224,7 +225,7 @@ impl MailRoutes for StoredRoutes {
                     transport,
                     name: "gmail".to_owned(),
                     from: address,
-                    from_name: self.default.from_name.clone(),
+                    from_name: Some(display_name).filter(|n| !n.trim().is_empty()),
                 })
             }
         }

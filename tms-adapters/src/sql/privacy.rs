@@ -14,7 +14,9 @@ use sea_query::{Expr, ExprTrait as _, Func, OnConflict, Order, Query, SelectStat
 use tms_core::audit::{AuditEvent, CANON_V2};
 use tms_core::domain::{BookingStatus, Email};
 use tms_core::id::{BookingId, ClientId, MessageId, PilgrimId, TenantId, UserId};
-use tms_core::ports::{AuditErasure, OutboxMessage, OutboxStatus, PrivacyRepo, SubjectKind};
+use tms_core::ports::{
+    AuditErasure, OutboxChannel, OutboxMessage, OutboxStatus, PrivacyRepo, SubjectKind,
+};
 use tms_core::security::lockout::{AccountLockout, IpThrottle};
 use tms_core::{Error, Result};
 
@@ -279,12 +281,13 @@ impl PrivacyRepo for SqlUnitOfWork {
             .collect()
     }
 
-    async fn outbox_to(&mut self, tenant: TenantId, to: &Email) -> Result<Vec<OutboxMessage>> {
-        // The payload is `EmailPayload` as JSON, recipient first: compare
-        // its exact prefix (no LIKE, so `_` in an address is not a wildcard).
+    async fn outbox_to(&mut self, tenant: TenantId, to: &str) -> Result<Vec<OutboxMessage>> {
+        // The payload is `EmailPayload` or `WhatsappPayload` as JSON,
+        // recipient first in both: compare its exact prefix (no LIKE, so
+        // `_` in an address is not a wildcard).
         let prefix = format!(
             "{{\"to\":{},",
-            serde_json::to_string(to.as_str())
+            serde_json::to_string(to)
                 .map_err(|e| Error::internal(format!("address as JSON: {e}")))?
         );
         // `int` arguments: PostgreSQL has no `substr(text, bigint, bigint)`.
@@ -320,6 +323,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         .map_err(|e| Error::internal(format!("outbox payload: {e}")))?;
         let update = Query::update()
             .table("outbox")
+            .value("kind", OutboxChannel::Email.as_str())
             .value("payload", payload)
             .value(
                 "status",

@@ -65,9 +65,24 @@ pub fn free_port() -> u16 {
 /// Starts the sink and waits for its "ready" line; `None` (said loudly)
 /// when aiosmtpd is missing, a failure under `CI=true`.
 pub fn start_sink() -> Option<Sink> {
+    start_sink_with(&[])
+}
+
+/// [`start_sink`] with the script's options (`tls=starttls`,
+/// `tls=implicit`, `refuse-first=N`; see `smtp_sink.py`). With `tls`, the
+/// CA to trust is at `maildir/ca.pem`.
+pub fn start_sink_with(options: &[&str]) -> Option<Sink> {
     let python = python();
+    // TLS needs a certificate made at start: the `cryptography` package
+    // (which moto brings into `.ci/venv`).
+    let tls = options.iter().any(|o| o.starts_with("tls="));
+    let imports = if tls {
+        "import aiosmtpd, cryptography"
+    } else {
+        "import aiosmtpd"
+    };
     let has_aiosmtpd = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
+        .args(["-c", imports])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -75,15 +90,16 @@ pub fn start_sink() -> Option<Sink> {
     if !has_aiosmtpd {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!(
-                "the SMTP test server is not available under CI=true: {} has no aiosmtpd",
+                "the SMTP test server is not available under CI=true: {} cannot `{imports}`",
                 python.display()
             );
         }
         eprintln!(
             "\n==================================================================\n\
-             SKIPPING a test that needs the SMTP test server: {} has no\n\
-             aiosmtpd. Install it (pip install aiosmtpd) or set TMS_TEST_SMTPD\n\
-             to a Python that has it. Under CI=true this is a failure.\n\
+             SKIPPING a test that needs the SMTP test server: {} cannot\n\
+             `{imports}`. Install them (pip install aiosmtpd cryptography) or\n\
+             set TMS_TEST_SMTPD to a Python that has them. Under CI=true this\n\
+             is a failure.\n\
              ==================================================================\n",
             python.display()
         );
@@ -98,6 +114,7 @@ pub fn start_sink() -> Option<Sink> {
         .arg(&script)
         .arg(port.to_string())
         .arg(&maildir)
+        .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

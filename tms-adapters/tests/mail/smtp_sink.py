@@ -1,6 +1,6 @@
 """A real SMTP server for the SMTP transport's tests (aiosmtpd, from PyPI).
 
-Usage: python smtp_sink.py PORT MAILDIR
+Usage: python smtp_sink.py PORT MAILDIR [tls=starttls|implicit] [refuse-first=N]
 
 Accepts mail on 127.0.0.1:PORT and writes each message's bytes to
 MAILDIR/<n>.eml, with the envelope in MAILDIR/<n>.env. Scripted answers by
@@ -8,8 +8,17 @@ recipient, for the failure cases:
   nobody@…  -> 550 5.1.1 (permanent)
   busy@…    -> 451 4.3.0 (transient)
 
-Authentication (over the plain loopback connection, as tests run without
-TLS): AUTH PLAIN and LOGIN accept any password, AUTH XOAUTH2 (Gmail's
+Faults and TLS, by option:
+  refuse-first=N  -> the first N messages get 451 4.3.2 after their data
+                     (a server that is busy, then delivers)
+  tls=starttls    -> STARTTLS offered and required before MAIL
+  tls=implicit    -> TLS from the first byte (port 465 style)
+With tls, a test CA and a certificate for "localhost" and 127.0.0.1 are
+made at start (the `cryptography` package, which moto brings), and the CA
+is written to MAILDIR/ca.pem for the client to trust.
+
+Authentication (accepted over plain connections too, as tests run on
+loopback): AUTH PLAIN and LOGIN accept any password, AUTH XOAUTH2 (Gmail's
 mechanism: base64 of "user=U\x01auth=Bearer T\x01\x01") accepts any token
 except "expired-token" (535, as Gmail answers a stale token). Each
 message's MAILDIR/<n>.auth holds what its session logged in with:
@@ -29,8 +38,9 @@ counter = itertools.count(1)
 
 
 class Sink:
-    def __init__(self, maildir):
+    def __init__(self, maildir, refuse_first=0):
         self.maildir = maildir
+        self.refuse_left = refuse_first
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("nobody@"):
@@ -41,6 +51,9 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refuse_left > 0:
+            self.refuse_left -= 1
+            return "451 4.3.2 system busy, try again later"
         n = next(counter)
         path = os.path.join(self.maildir, f"{n}.eml")
         with open(path + ".partial", "wb") as f:
@@ -80,14 +93,96 @@ def accept_any_password(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=False, handled=False)
 
 
+def tls_context(maildir):
+    """A test CA, a server certificate it signs, and the server's context."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    validity = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1))
+
+    def name(common):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("TMS test CA"))
+        .issuer_name(name("TMS test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    with open(os.path.join(maildir, "ca.pem"), "wb") as f:
+        f.write(ca.public_bytes(pem))
+    cert_path = os.path.join(maildir, "server.pem")
+    key_path = os.path.join(maildir, "server.key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
 async def main():
     port, maildir = int(sys.argv[1]), sys.argv[2]
+    options = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    tls = options.get("tls")
+    extra = {}
+    if tls == "starttls":
+        extra = {"tls_context": tls_context(maildir), "require_starttls": True}
+    elif tls == "implicit":
+        extra = {"ssl_context": tls_context(maildir)}
+    elif tls is not None:
+        sys.exit(f"unknown tls={tls}")
     controller = Controller(
-        Sink(maildir),
+        Sink(maildir, int(options.get("refuse-first", "0"))),
         hostname="127.0.0.1",
         port=port,
         auth_require_tls=False,
         authenticator=accept_any_password,
+        **extra,
     )
     controller.start()
     print("ready", flush=True)

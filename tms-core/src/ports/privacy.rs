@@ -152,11 +152,15 @@ pub trait PrivacyRepo: Send {
         client: Option<ClientId>,
         names: &[String],
     ) -> Result<Vec<BookingId>>;
-    /// The outbox messages addressed to `to`, oldest first.
-    async fn outbox_to(&mut self, tenant: TenantId, to: &Email) -> Result<Vec<OutboxMessage>>;
+    /// The outbox messages addressed to `to` — an email address, or a
+    /// phone number in E.164 for WhatsApp messages — oldest first.
+    async fn outbox_to(&mut self, tenant: TenantId, to: &str) -> Result<Vec<OutboxMessage>>;
     /// Rewrites a message: recipient `to`, subject and body replaced by a
     /// note that they were erased; a pending one is marked failed (never
-    /// sent). Its delivery-log details are cleared.
+    /// sent). Its delivery-log details are cleared. A WhatsApp message
+    /// becomes such an (unsendable) email row too: a phone number has no
+    /// pseudonymous form, and the delivery log still says it went by
+    /// WhatsApp.
     async fn scrub_outbox(&mut self, tenant: TenantId, id: MessageId, to: &Email) -> Result<()>;
     /// Marks every unused single-use token of `user` used at `at` (reset
     /// links, OTPs, invitations); returns how many.

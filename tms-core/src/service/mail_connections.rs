@@ -212,6 +212,10 @@ pub enum RoutePlan {
     Gmail {
         /// The account (XOAUTH2 user and sender).
         address: Email,
+        /// The sender's display name: the agency's, as its branding prints
+        /// it (else the tenant's name) — the mail comes from its own
+        /// account, so it goes out under its own name.
+        display_name: String,
         /// A fresh access token.
         access_token: Secret<String>,
         /// Changes whenever the stored connection does (cache key).
@@ -751,10 +755,13 @@ impl MailConnections {
         let sealed = self.seal(tenant, GMAIL_SECRET, &stored)?;
         let status = stored.status();
         let mut uow = self.deps.store.begin().await?;
-        let previous = self
+        let replaced = self
             .load::<StoredGmail>(&mut *uow, tenant, GMAIL_SECRET)
             .await?
-            .map(|(p, _)| json!({"address": p.address, "scopes": p.scopes}));
+            .map(|(p, _)| p);
+        let previous = replaced
+            .as_ref()
+            .map(|p| json!({"address": p.address, "scopes": p.scopes}));
         uow.settings()
             .put_secret(tenant, GMAIL_SECRET, &sealed)
             .await?;
@@ -773,6 +780,32 @@ impl MailConnections {
             )
             .await?;
         uow.commit().await?;
+        // Another Google account replaced the connected one: its grant is
+        // revoked (once the new one is safely stored), so that no token of
+        // it stays usable. The same account reconnecting is left alone:
+        // Google keeps one grant per account and client, and revoking the
+        // old refresh token would revoke the new one with it.
+        if let Some(old) = replaced.filter(|p| !p.address.eq_ignore_ascii_case(address.as_str())) {
+            let outcome = google.revoke(&Secret::new(old.refresh_token.clone())).await;
+            let event = NewAuditEvent::new(
+                ctx,
+                "mail.gmail.replaced_grant_revoked",
+                "mail_connection",
+                Some(old.id),
+            )
+            .with_change(
+                Some(json!({"address": old.address})),
+                Some(json!({
+                    "revoked": outcome.is_ok(),
+                    "error": outcome.err().map(|e| e.to_string()),
+                })),
+            );
+            transact(self.deps.store.as_ref(), |uow| {
+                let event = event.clone();
+                Box::pin(async move { uow.audit().append(event).await })
+            })
+            .await?;
+        }
         Ok(status)
     }
 
@@ -851,7 +884,22 @@ impl MailConnections {
         let now = self.deps.clock.now();
         let (gmail, smtp) = transact(self.deps.store.as_ref(), |uow| {
             Box::pin(async move {
-                let gmail = uow.settings().secret(tenant, GMAIL_SECRET).await?;
+                let gmail = match uow.settings().secret(tenant, GMAIL_SECRET).await? {
+                    Some(sealed) => {
+                        let branding = uow.files().branding(tenant).await?.agency_name;
+                        let name = match branding.trim() {
+                            "" => uow
+                                .tenants()
+                                .get(tenant)
+                                .await?
+                                .map(|t| t.name.as_str().to_owned())
+                                .unwrap_or_default(),
+                            name => name.to_owned(),
+                        };
+                        Some((sealed, name))
+                    }
+                    None => None,
+                };
                 let smtp = if gmail.is_none() {
                     uow.settings().secret(tenant, SMTP_SECRET).await?
                 } else {
@@ -861,9 +909,11 @@ impl MailConnections {
             })
         })
         .await?;
-        if let Some(sealed) = gmail {
+        if let Some((sealed, display_name)) = gmail {
             let stored: StoredGmail = self.open(tenant, GMAIL_SECRET, &sealed)?;
-            return self.gmail_plan(tenant, stored, &sealed, now).await;
+            return self
+                .gmail_plan(tenant, stored, &sealed, display_name, now)
+                .await;
         }
         if let Some(sealed) = smtp {
             let stored: StoredSmtp = self.open(tenant, SMTP_SECRET, &sealed)?;
@@ -889,6 +939,7 @@ impl MailConnections {
         tenant: TenantId,
         mut stored: StoredGmail,
         sealed: &Sealed,
+        display_name: String,
         now: DateTime<Utc>,
     ) -> Result<RoutePlan> {
         if let Some(why) = &stored.broken {
@@ -904,6 +955,7 @@ impl MailConnections {
         if fresh {
             return Ok(RoutePlan::Gmail {
                 address,
+                display_name,
                 access_token: Secret::new(stored.access_token),
                 version: version_of(sealed),
             });
@@ -923,6 +975,7 @@ impl MailConnections {
                 self.replace_gmail(tenant, stored.id, &resealed).await?;
                 Ok(RoutePlan::Gmail {
                     address,
+                    display_name,
                     access_token: Secret::new(stored.access_token),
                     version: version_of(&resealed),
                 })

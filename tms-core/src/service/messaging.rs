@@ -20,6 +20,11 @@
 //! stopping gracefully) belongs to the runtime: `tms-server` runs it, and
 //! `tms-server worker` runs it alone.
 //!
+//! The messages of a batch go out at once, up to
+//! [`Courier::with_concurrency`] at a time — except that messages to the
+//! same recipient go one after the other, in the order they were written
+//! (a confirmation never overtakes the cancellation that follows it).
+//!
 //! The `Message-ID` is fixed when the message is written: a message sent
 //! twice after a crash between the send and its record is recognisably
 //! the same message to every mail system on the way.
@@ -31,6 +36,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Duration, Utc};
+use futures_util::stream::{self, StreamExt};
 use serde_json::json;
 
 use crate::audit::NewAuditEvent;
@@ -172,11 +178,12 @@ pub struct Courier {
     attachments: Option<Arc<dyn AttachmentSource>>,
     policy: RetryPolicy,
     batch: u32,
+    concurrency: usize,
 }
 
 impl Courier {
     /// A courier over `deps.store`, sending through `routes`, with the
-    /// default [`RetryPolicy`] and batches of 32.
+    /// default [`RetryPolicy`], batches of 32 and up to 8 sends at once.
     pub fn new(deps: Deps, routes: Arc<dyn MailRoutes>) -> Self {
         Self {
             deps,
@@ -185,7 +192,16 @@ impl Courier {
             attachments: None,
             policy: RetryPolicy::default(),
             batch: 32,
+            concurrency: 8,
         }
+    }
+
+    /// Replaces how many sends of a batch run at once (at least 1; 1 sends
+    /// one message after the other). Messages to one recipient always go
+    /// in order, whatever this is.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
     }
 
     /// Sends WhatsApp messages through `channels`. Without it, a WhatsApp
@@ -234,7 +250,10 @@ impl Courier {
             claimed: claimed.len(),
             ..DeliveryReport::default()
         };
+        // Quotas first, in claim order: a message within its tenant's
+        // quota reserves one send of it; the rest are put back untried.
         let mut quotas: Vec<(TenantId, Option<u64>)> = Vec::new();
+        let mut queues: Vec<Vec<OutboxMessage>> = Vec::new();
         for message in claimed {
             let index = match quotas.iter().position(|(t, _)| *t == message.tenant_id) {
                 Some(index) => index,
@@ -251,16 +270,39 @@ impl Courier {
                 report.deferred += 1;
                 continue;
             }
-            let outcome = self.deliver(&message).await?;
-            match outcome {
-                DeliveryOutcome::Sent => {
-                    report.sent += 1;
-                    if let Some(n) = remaining.as_mut() {
-                        *n = n.saturating_sub(1);
-                    }
+            if let Some(n) = remaining.as_mut() {
+                *n = n.saturating_sub(1);
+            }
+            // One queue per recipient, in claim order.
+            let recipient = message.recipient();
+            match queues.iter_mut().find(|queue| {
+                queue.first().is_some_and(|first| {
+                    first.tenant_id == message.tenant_id && first.recipient() == recipient
+                })
+            }) {
+                Some(queue) => queue.push(message),
+                None => queues.push(vec![message]),
+            }
+        }
+        // The queues run at once; each queue runs in order.
+        let outcomes: Vec<Result<Vec<DeliveryOutcome>>> = stream::iter(queues)
+            .map(|queue| async move {
+                let mut outcomes = Vec::with_capacity(queue.len());
+                for message in &queue {
+                    outcomes.push(self.deliver(message).await?);
                 }
-                DeliveryOutcome::Retry { .. } => report.retried += 1,
-                DeliveryOutcome::Failed => report.failed += 1,
+                Ok(outcomes)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            for outcome in outcome? {
+                match outcome {
+                    DeliveryOutcome::Sent => report.sent += 1,
+                    DeliveryOutcome::Retry { .. } => report.retried += 1,
+                    DeliveryOutcome::Failed => report.failed += 1,
+                }
             }
         }
         Ok(report)

@@ -384,8 +384,14 @@ impl Privacy {
                 out.bookings = self
                     .bookings_json(&mut *uow, tenant, Some(client.id), &person)
                     .await?;
-                if let Some(email) = &client.email {
-                    out.messages = messages_json(&mut *uow, tenant, email, true).await?;
+                // Mail to their address and WhatsApp messages to their phone.
+                let recipients = [
+                    client.email.as_ref().map(Email::as_str),
+                    client.phone.as_ref().map(|p| p.as_str()),
+                ];
+                for recipient in recipients.into_iter().flatten() {
+                    out.messages
+                        .extend(messages_json(&mut *uow, tenant, recipient, true).await?);
                 }
             }
             Loaded::Pilgrim(pilgrim) => {
@@ -409,7 +415,7 @@ impl Privacy {
                 // A user's mail is the identity service's: reset links,
                 // one-time codes, invitations. Their bodies carry live
                 // secrets that whoever reads the bundle must not get.
-                out.messages = messages_json(&mut *uow, tenant, &user.email, false).await?;
+                out.messages = messages_json(&mut *uow, tenant, user.email.as_str(), false).await?;
                 let (activity, truncated) = activity_json(&mut *uow, tenant, user.id).await?;
                 out.activity = activity;
                 out.audit_events_truncated |= truncated;
@@ -486,7 +492,10 @@ impl Privacy {
         match loaded {
             Loaded::Client(client) => {
                 let person = Person::of_client(&client);
-                let old_email = client.email.clone();
+                let old_recipients = [
+                    client.email.as_ref().map(|e| e.as_str().to_owned()),
+                    client.phone.as_ref().map(|p| p.as_str().to_owned()),
+                ];
                 self.erase_client(&mut *uow, client, ctx.now).await?;
                 report.clients = 1;
                 for pilgrim in uow
@@ -509,8 +518,8 @@ impl Privacy {
                     )
                     .await?;
                 about.extend(touched.iter().map(|b| b.as_uuid()));
-                if let Some(email) = old_email {
-                    report.messages += scrub_messages(&mut *uow, tenant, &email, id).await?;
+                for recipient in old_recipients.iter().flatten() {
+                    report.messages += scrub_messages(&mut *uow, tenant, recipient, id).await?;
                 }
             }
             Loaded::Pilgrim(pilgrim) => {
@@ -545,7 +554,8 @@ impl Privacy {
                     .forget_login_attempts(tenant, &old_email)
                     .await?;
                 if old_email != user.email {
-                    report.messages += scrub_messages(&mut *uow, tenant, &old_email, id).await?;
+                    report.messages +=
+                        scrub_messages(&mut *uow, tenant, old_email.as_str(), id).await?;
                 }
             }
         }
@@ -1010,7 +1020,7 @@ fn user_json(u: &User) -> Value {
 async fn messages_json(
     uow: &mut dyn UnitOfWork,
     tenant: TenantId,
-    to: &Email,
+    to: &str,
     with_body: bool,
 ) -> Result<Vec<Value>> {
     Ok(uow
@@ -1077,15 +1087,16 @@ async fn activity_json(
     }
 }
 
-/// Scrubs the messages to `email`, readdressed to the person's pseudonym.
+/// Scrubs the messages to `recipient` (an address or a phone number),
+/// readdressed to the person's pseudonym.
 async fn scrub_messages(
     uow: &mut dyn UnitOfWork,
     tenant: TenantId,
-    email: &Email,
+    recipient: &str,
     subject: uuid::Uuid,
 ) -> Result<u64> {
     let to = pseudonymous_email(subject)?;
-    let messages = uow.privacy().outbox_to(tenant, email).await?;
+    let messages = uow.privacy().outbox_to(tenant, recipient).await?;
     for m in &messages {
         uow.privacy().scrub_outbox(tenant, m.id, &to).await?;
     }

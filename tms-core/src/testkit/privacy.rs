@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::domain::finance::{InvoiceLine, TaxRate};
 use crate::domain::{
-    BookingStatus, BranchScope, Context, Email, Gender, LatinName, Name, PassportNumber, Principal,
-    Role, StoredPassport, Tenant,
+    BookingStatus, BranchScope, Context, Email, Gender, LatinName, Name, PassportNumber, Phone,
+    Principal, Role, StoredPassport, Tenant,
 };
 use crate::error::Error;
 use crate::id::{ClientId, InvoiceId, MessageId, PilgrimId, UserId};
@@ -264,6 +264,28 @@ impl PrivacyWorld {
             now(),
         );
         uow.outbox().enqueue(&bystander).await.expect("message");
+        // A WhatsApp reminder to her (corrected) phone, and one to a
+        // neighbouring number that is not hers.
+        let reminder = OutboxMessage::whatsapp(
+            MessageId::new(),
+            tenant.id,
+            Phone::parse("+966501234568").expect("phone"),
+            "umrah_reminder",
+            "ar",
+            vec!["Amina".into(), "14 March".into()],
+            now(),
+        );
+        uow.outbox().enqueue(&reminder).await.expect("message");
+        let neighbour = OutboxMessage::whatsapp(
+            MessageId::new(),
+            tenant.id,
+            Phone::parse("+9665012345680").expect("phone"),
+            "umrah_reminder",
+            "ar",
+            vec!["Yusuf".into(), "14 March".into()],
+            now(),
+        );
+        uow.outbox().enqueue(&neighbour).await.expect("message");
         uow.commit().await.expect("commit");
 
         Self {
@@ -352,7 +374,19 @@ pub async fn privacy_export_gathers_everything_about_a_person(store: Arc<dyn Sto
         !text_of(travelling).contains("Omar"),
         "not the other client's data"
     );
-    assert_eq!(bundle.messages.len(), 1, "only messages to her address");
+    assert_eq!(
+        bundle.messages.len(),
+        2,
+        "only messages to her address and her phone: {:?}",
+        bundle.messages
+    );
+    let whatsapp = bundle
+        .messages
+        .iter()
+        .find(|m| m["channel"] == "whatsapp")
+        .expect("the WhatsApp reminder to her phone");
+    assert_eq!(whatsapp["to"], "+966501234568");
+    assert_eq!(whatsapp["body"]["variables"][0], "Amina");
     assert!(bundle.files.is_none(), "no files tracked by this store");
     let actions: Vec<&str> = bundle
         .audit_events
@@ -455,7 +489,7 @@ pub async fn privacy_erasure_anonymises_everywhere_and_the_chain_verifies(store:
     assert_eq!(report.pilgrims, 1);
     assert_eq!(report.bookings, 2);
     assert_eq!(report.travellers, 2);
-    assert_eq!(report.messages, 1);
+    assert_eq!(report.messages, 2, "the mail and the WhatsApp reminder");
     assert!(report.audit_events_erased >= 4, "{report:?}");
     assert_eq!(report.audit_events_kept_v1, 0);
     let status = verify(&*store, world.tenant.id).await;
@@ -522,9 +556,26 @@ pub async fn privacy_erasure_anonymises_everywhere_and_the_chain_verifies(store:
         .iter()
         .filter(|m| m.recipient().ends_with("@erased.invalid"))
         .collect();
-    assert_eq!(scrubbed.len(), 1);
-    assert_eq!(scrubbed[0].status, OutboxStatus::Failed, "never sent now");
-    assert!(!scrubbed[0].as_email().unwrap().body_text.contains("Amina"));
+    assert_eq!(scrubbed.len(), 2);
+    for message in &scrubbed {
+        assert_eq!(message.status, OutboxStatus::Failed, "never sent now");
+        let email = message.as_email().expect("scrubbed rows are email rows");
+        assert!(!email.body_text.contains("Amina") && !email.subject.contains("reminder"));
+    }
+    assert!(
+        !messages
+            .items
+            .iter()
+            .any(|m| m.recipient() == "+966501234568"),
+        "nothing is addressed to her phone any more"
+    );
+    assert!(
+        messages
+            .items
+            .iter()
+            .any(|m| m.recipient() == "+9665012345680"),
+        "a neighbouring number is left alone"
+    );
     assert!(
         messages
             .items

@@ -62,6 +62,8 @@ async fn received(sink: &Sink, n: usize) -> Vec<(String, String)> {
 const CLIENT_ID: &str = "tms-test.apps.googleusercontent.com";
 const CLIENT_SECRET: &str = "peer-client-secret";
 const ACCOUNT: &str = "al-noor.travel@gmail.example";
+/// The account a reconnect with a code starting `other-` signs in as.
+const OTHER_ACCOUNT: &str = "al-noor.bookings@gmail.example";
 
 /// Google's endpoints on a loopback port: token (authorization code with
 /// PKCE, refresh), revoke, Gmail profile.
@@ -150,10 +152,16 @@ async fn token(
                 return oauth_error("invalid_grant");
             }
             // An access token about to expire: the first send refreshes it.
+            // A code starting `other-` is another Google account's grant.
+            let (access, refresh) = if code.starts_with("other-") {
+                ("access-other", "refresh-2")
+            } else {
+                ("access-initial", "refresh-1")
+            };
             axum::Json(json!({
-                "access_token": "access-initial",
+                "access_token": access,
                 "expires_in": 60,
-                "refresh_token": "refresh-1",
+                "refresh_token": refresh,
                 "scope": "https://mail.google.com/",
                 "token_type": "Bearer",
             }))
@@ -208,7 +216,12 @@ async fn profile(headers: HeaderMap) -> axum::response::Response {
     if !bearer.starts_with("Bearer access-") {
         return AxumStatus::UNAUTHORIZED.into_response();
     }
-    axum::Json(json!({"emailAddress": ACCOUNT, "messagesTotal": 1, "historyId": "1"}))
+    let account = if bearer == "Bearer access-other" {
+        OTHER_ACCOUNT
+    } else {
+        ACCOUNT
+    };
+    axum::Json(json!({"emailAddress": account, "messagesTotal": 1, "historyId": "1"}))
         .into_response()
 }
 
@@ -422,7 +435,20 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
     let mails = received(&sink, 1).await;
     assert_eq!(mails.len(), 1, "one mail through Gmail");
     assert_eq!(mails[0].1, format!("XOAUTH2 {ACCOUNT} access-refreshed-1"));
-    assert!(mails[0].0.contains(&format!("From: {ACCOUNT}")) || mails[0].0.contains(ACCOUNT));
+    // From the agency's own account, under the agency's own name.
+    let from = mails[0]
+        .0
+        .lines()
+        .find(|l| l.starts_with("From: "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        from,
+        format!(
+            "From: =?utf-8?B?{}?= <{ACCOUNT}>",
+            base64::engine::general_purpose::STANDARD.encode("Demo Travel")
+        )
+    );
     assert_eq!(peer.refreshes.load(Ordering::SeqCst), 1);
     // The refreshed token was sealed again: a second mail needs no refresh.
     let sealed_after = stored_secret(&app, "mail.gmail").await.expect("stored");
@@ -433,6 +459,26 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
     assert_eq!(mails.len(), 2);
     assert_eq!(mails[1].1, format!("XOAUTH2 {ACCOUNT} access-refreshed-1"));
     assert_eq!(peer.refreshes.load(Ordering::SeqCst), 1);
+
+    // Reconnecting the same account leaves Google's grant alone (revoking
+    // the old refresh token would revoke the new one with it); connecting
+    // another account revokes the replaced account's grant.
+    reconnect(&app, &owner, &peer, "code-again").await;
+    assert!(peer.revoked.lock().unwrap().is_empty(), "same account");
+    let status = reconnect(&app, &owner, &peer, "other-code").await;
+    assert_eq!(status["address"], OTHER_ACCOUNT);
+    assert_eq!(
+        peer.revoked.lock().unwrap().clone(),
+        vec!["refresh-1".to_owned()],
+        "the replaced account's grant"
+    );
+    let events = audit_actions(&app, DEMO_SLUG).await;
+    let (_, revoked) = events
+        .iter()
+        .find(|(a, _)| a == "mail.gmail.replaced_grant_revoked")
+        .expect("audited");
+    assert_eq!(revoked["revoked"], true);
+    peer.revoked.lock().unwrap().clear();
 
     // Disconnect is critical: 428, then with the token it revokes at the
     // peer and deletes.
@@ -458,7 +504,7 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
         let events = audit_actions(&app, DEMO_SLUG).await;
         panic!("not revoked at the peer: {:?}", events.last());
     }
-    assert_eq!(revoked, vec!["refresh-1".to_owned()]);
+    assert_eq!(revoked, vec!["refresh-2".to_owned()]);
     assert!(stored_secret(&app, "mail.gmail").await.is_none());
     let status: Value = http()
         .get(app.url("/api/v1/mail/gmail"))
@@ -487,7 +533,29 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
         .unwrap();
     assert_eq!(after["revoked"], true);
     let all = format!("{events:?}");
-    assert!(!all.contains("access-") && !all.contains("refresh-1"));
+    assert!(!all.contains("access-") && !all.contains("refresh-"));
+}
+
+/// Connects again as the owner, Google's consent answered with `code`;
+/// the status.
+async fn reconnect(app: &TestApp, owner: &str, peer: &Peer, code: &str) -> Value {
+    let body: Value = http()
+        .post(app.url("/api/v1/mail/gmail/connect"))
+        .bearer_auth(owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let query = query_of(body["authorization_url"].as_str().unwrap());
+    peer.codes
+        .lock()
+        .unwrap()
+        .insert(code.into(), query["code_challenge"].clone());
+    let response = callback(app, owner, code, &query["state"]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
 }
 
 #[tokio::test]
