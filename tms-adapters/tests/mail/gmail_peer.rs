@@ -331,24 +331,25 @@ async fn gate(State(state): State<Shared>, request: Request, next: Next) -> Resp
     }
 }
 
-/// `maxResults` and `pageToken` as (offset, size).
-fn page(query: &HashMap<String, String>) -> Result<(usize, usize), Response> {
+/// `maxResults` and `pageToken` as (offset, size), or Google's 400.
+fn page(query: &HashMap<String, String>) -> Option<(usize, usize)> {
     let size = match query.get("maxResults") {
-        Some(v) => v.parse::<usize>().ok().filter(|n| (1..=500).contains(n)),
-        None => Some(100),
+        Some(v) => v.parse::<usize>().ok().filter(|n| (1..=500).contains(n))?,
+        None => 100,
     };
     let offset = match query.get("pageToken") {
-        Some(v) => v.parse::<usize>().ok(),
-        None => Some(0),
+        Some(v) => v.parse::<usize>().ok()?,
+        None => 0,
     };
-    match (offset, size) {
-        (Some(offset), Some(size)) => Ok((offset, size)),
-        _ => Err(google_error(
-            StatusCode::BAD_REQUEST,
-            "Invalid pageToken or maxResults",
-            "invalidArgument",
-        )),
-    }
+    Some((offset, size))
+}
+
+fn bad_page() -> Response {
+    google_error(
+        StatusCode::BAD_REQUEST,
+        "Invalid pageToken or maxResults",
+        "invalidArgument",
+    )
 }
 
 async fn profile(State(state): State<Shared>) -> Response {
@@ -366,9 +367,8 @@ async fn list(
     State(state): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (offset, size) = match page(&query) {
-        Ok(page) => page,
-        Err(e) => return e,
+    let Some((offset, size)) = page(&query) else {
+        return bad_page();
     };
     let mailbox = state.lock().unwrap_or_else(|p| p.into_inner());
     let newest_first: Vec<&PeerMessage> = mailbox.messages.iter().rev().collect();
@@ -403,9 +403,8 @@ async fn history(
             "invalidArgument",
         );
     };
-    let (offset, size) = match page(&query) {
-        Ok(page) => page,
-        Err(e) => return e,
+    let Some((offset, size)) = page(&query) else {
+        return bad_page();
     };
     let mailbox = state.lock().unwrap_or_else(|p| p.into_inner());
     if start < mailbox.history_floor {
