@@ -75,3 +75,21 @@ pub use tms_core::blob_contract_tests;
 /// tenant's connected number, and routes over stored connections.
 #[cfg(feature = "whatsapp")]
 pub use tms_adapters::whatsapp;
+
+// --- mail ops (issue 10) ---
+/// Mail (features `mail-inbound` and `gmail`): received mail parsed into an
+/// [`InboundMail`](ports::InboundMail) (`mail::inbound::parse`) and, with
+/// `gmail`, `mail::GmailMailbox`, the [`MailboxReader`](ports::MailboxReader)
+/// over the Gmail API.
+///
+/// ```
+/// # #[cfg(feature = "mail-inbound")] {
+/// let mail = tms::mail::inbound::parse(
+///     b"From: =?UTF-8?Q?Fran=C3=A7ois?= <f@example.fr>\r\n\
+///       Subject: Hotel\r\n\r\n<p>Hi</p>",
+/// );
+/// assert_eq!(mail.from.and_then(|a| a.name).as_deref(), Some("François"));
+/// # }
+/// ```
+#[cfg(any(feature = "mail-inbound", feature = "gmail"))]
+pub use tms_adapters::mail;

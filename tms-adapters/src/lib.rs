@@ -18,6 +18,10 @@
 //! - `whatsapp`: `whatsapp::WhatsAppCloud`, the
 //!   [`MessageChannel`](tms_core::ports::MessageChannel) over the WhatsApp
 //!   Cloud API, and `whatsapp::ConnectionRoutes` over stored connections.
+//! - `mail-inbound`: `mail::inbound::parse`, received mail (raw RFC 5322)
+//!   into the [`InboundMail`](tms_core::ports::InboundMail) of Mail Ops;
+//!   `gmail` adds `mail::GmailMailbox`, the
+//!   [`MailboxReader`](tms_core::ports::MailboxReader) over the Gmail API.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
@@ -25,7 +29,8 @@ pub mod sql;
 #[cfg(any(feature = "blob-local", feature = "blob-s3"))]
 pub mod blob;
 
-#[cfg(any(feature = "mail-folder", feature = "smtp"))]
+// --- mail ops (issue 10): `mail-inbound` alone also opens the module ---
+#[cfg(any(feature = "mail-folder", feature = "smtp", feature = "mail-inbound"))]
 pub mod mail;
 // --- files (issue 8) ---
 #[cfg(feature = "ics")]

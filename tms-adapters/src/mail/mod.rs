@@ -16,6 +16,11 @@ mod smtp;
 // --- mail connections (issue 9) ---
 #[cfg(feature = "gmail")]
 mod google;
+// --- mail ops (issue 10) ---
+#[cfg(feature = "gmail")]
+mod gmail_api;
+#[cfg(feature = "mail-inbound")]
+pub mod inbound;
 
 #[cfg(feature = "mail-folder")]
 pub use folder::FolderMailer;
@@ -26,4 +31,10 @@ pub use smtp::{SmtpConfig, SmtpMailer, SmtpTls};
 pub use google::{
     GMAIL_PROFILE_URL, GMAIL_SCOPE, GOOGLE_AUTH_URL, GOOGLE_REVOKE_URL, GOOGLE_TOKEN_URL,
     GoogleOAuth, GoogleOAuthConfig,
+};
+// --- mail ops (issue 10) ---
+#[cfg(feature = "gmail")]
+pub use gmail_api::{
+    DEFAULT_RETRY_AFTER_SECS, GMAIL_API_URL, GmailMailbox, GmailMailboxConfig, MAX_RESPONSE_BYTES,
+    MAX_SEND_BYTES, gmail_part_id,
 };
