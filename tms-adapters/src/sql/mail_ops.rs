@@ -24,7 +24,9 @@ use tms_core::ports::{Cursor, MailOpsRepo, Page, PageRequest, Scope, TicketFilte
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::repos::{SqlUnitOfWork, corrupt, int, opt_text, opt_uuid, page_of, query_err, text, uuid};
+use super::repos::{
+    SqlUnitOfWork, corrupt, int, opt_text, opt_uuid, page_of, query_err, text, uuid,
+};
 
 const SETTINGS_COLS: [&str; 6] = [
     "tenant_id",
@@ -207,8 +209,7 @@ fn ticket_of(row: &Row) -> Result<SupportTicket> {
         subject: row.text("subject")?,
         requester: row.opt_text("requester")?,
         client_id: row.opt_uuid("client_id")?.map(ClientId::from_uuid),
-        status: SupportStatus::parse(&row.text("status")?)
-            .map_err(|_| corrupt("ticket status"))?,
+        status: SupportStatus::parse(&row.text("status")?).map_err(|_| corrupt("ticket status"))?,
         priority: Priority::parse(&row.text("priority")?).map_err(|_| corrupt("priority"))?,
         assignee: row.opt_uuid("assignee_id")?.map(UserId::from_uuid),
         first_response_at: row.opt_ts("first_response_at")?,
@@ -544,7 +545,12 @@ impl MailOpsRepo for SqlUnitOfWork {
             .order_by("received_at", Order::Asc)
             .order_by("id", Order::Asc)
             .to_owned();
-        self.tx.fetch_all(&q).await?.iter().map(message_of).collect()
+        self.tx
+            .fetch_all(&q)
+            .await?
+            .iter()
+            .map(message_of)
+            .collect()
     }
 
     async fn delete_mail(&mut self, tenant: TenantId) -> Result<u64> {
@@ -636,7 +642,12 @@ impl MailOpsRepo for SqlUnitOfWork {
             Ok(())
         } else {
             Err(self
-                .stale("support_tickets", "support ticket", t.tenant_id, t.id.into())
+                .stale(
+                    "support_tickets",
+                    "support ticket",
+                    t.tenant_id,
+                    t.id.into(),
+                )
                 .await)
         }
     }
@@ -785,7 +796,12 @@ impl MailOpsRepo for SqlUnitOfWork {
             Ok(())
         } else {
             Err(self
-                .stale("mail_routing_rules", "mail routing rule", r.tenant_id, r.id.into())
+                .stale(
+                    "mail_routing_rules",
+                    "mail routing rule",
+                    r.tenant_id,
+                    r.id.into(),
+                )
                 .await)
         }
     }

@@ -840,7 +840,10 @@ mod tests {
         assert!(late.resolution_breached);
         t.move_to(SupportStatus::Solved, opened + Duration::hours(2))
             .unwrap();
-        assert!(!t.sla(&targets, opened + Duration::days(9)).resolution_breached);
+        assert!(
+            !t.sla(&targets, opened + Duration::days(9))
+                .resolution_breached
+        );
     }
 
     #[test]

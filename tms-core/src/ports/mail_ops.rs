@@ -59,8 +59,11 @@ pub trait MailOpsRepo: Send {
         provider_thread_id: &str,
     ) -> Result<Option<MailThread>>;
     /// One thread.
-    async fn get_thread(&mut self, tenant: TenantId, id: MailThreadId)
-    -> Result<Option<MailThread>>;
+    async fn get_thread(
+        &mut self,
+        tenant: TenantId,
+        id: MailThreadId,
+    ) -> Result<Option<MailThread>>;
     /// Adds a thread; `Conflict` if its provider id is taken.
     async fn insert_thread(&mut self, thread: &MailThread) -> Result<()>;
     /// Records a newer message's time on the thread.
@@ -76,8 +79,11 @@ pub trait MailOpsRepo: Send {
     /// Whether the tenant already has this provider message.
     async fn has_message(&mut self, tenant: TenantId, provider_message_id: &str) -> Result<bool>;
     /// A thread's messages, oldest first.
-    async fn messages(&mut self, tenant: TenantId, thread: MailThreadId)
-    -> Result<Vec<MailMessage>>;
+    async fn messages(
+        &mut self,
+        tenant: TenantId,
+        thread: MailThreadId,
+    ) -> Result<Vec<MailMessage>>;
     /// Deletes every stored message and thread of the tenant (tickets lose
     /// their thread, subject and requester, and keep the rest); how many
     /// messages went.

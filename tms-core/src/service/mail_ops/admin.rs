@@ -134,8 +134,13 @@ impl MailOps {
         uow.mail_ops().insert_rule(&rule).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "mail_rule.created", "mail_rule", Some(rule.id.as_uuid()))
-                    .with_change(None, Some(rule_view(&rule))),
+                NewAuditEvent::new(
+                    ctx,
+                    "mail_rule.created",
+                    "mail_rule",
+                    Some(rule.id.as_uuid()),
+                )
+                .with_change(None, Some(rule_view(&rule))),
             )
             .await?;
         uow.commit().await?;
@@ -173,8 +178,13 @@ impl MailOps {
         uow.mail_ops().update_rule(&mut rule).await?;
         uow.audit()
             .append(
-                NewAuditEvent::new(ctx, "mail_rule.updated", "mail_rule", Some(rule.id.as_uuid()))
-                    .with_change(Some(before), Some(rule_view(&rule))),
+                NewAuditEvent::new(
+                    ctx,
+                    "mail_rule.updated",
+                    "mail_rule",
+                    Some(rule.id.as_uuid()),
+                )
+                .with_change(Some(before), Some(rule_view(&rule))),
             )
             .await?;
         uow.commit().await?;
@@ -217,7 +227,11 @@ impl MailOps {
     }
 
     /// Saves the settings. Audited as `mail_ops.settings_changed`.
-    pub async fn put_settings(&self, ctx: &Context, form: &SettingsForm) -> Result<MailOpsSettings> {
+    pub async fn put_settings(
+        &self,
+        ctx: &Context,
+        form: &SettingsForm,
+    ) -> Result<MailOpsSettings> {
         let tenant = ctx.principal.tenant_id();
         let mut uow = self
             .authorized(ctx, ResourceKind::MailOpsSettings, Action::Update)
@@ -295,9 +309,7 @@ impl MailOps {
         part_id: &str,
     ) -> Result<(StoredAttachment, Vec<u8>)> {
         let tenant = ctx.principal.tenant_id();
-        let (mut uow, t) = self
-            .authorized_ticket(ctx, ticket, Action::Read)
-            .await?;
+        let (mut uow, t) = self.authorized_ticket(ctx, ticket, Action::Read).await?;
         let not_found = || Error::not_found("attachment");
         let thread = t.thread_id.ok_or_else(not_found)?;
         let messages = uow.mail_ops().messages(tenant, thread).await?;

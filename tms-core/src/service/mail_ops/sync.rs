@@ -193,7 +193,9 @@ impl MailOps {
         let query = settings.first_sync_query();
         for _ in 0..self.pages_per_tick {
             let step = self
-                .one_page(&*mailbox, &token, &address, &query, &mut state, now, &mut out)
+                .one_page(
+                    &*mailbox, &token, &address, &query, &mut state, now, &mut out,
+                )
                 .await;
             match step {
                 Ok(true) => {
@@ -375,7 +377,10 @@ impl MailOps {
             branch_id: Some(branch),
             ..ClientFilter::default()
         };
-        let page = uow.clients().search(&scope, &filter, PageRequest::first()).await?;
+        let page = uow
+            .clients()
+            .search(&scope, &filter, PageRequest::first())
+            .await?;
         Ok(page.items.first().map(|c| c.id))
     }
 
@@ -395,7 +400,11 @@ impl MailOps {
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case(mailbox.as_str()));
         let subject = f.mail.subject.clone().unwrap_or_default();
-        let thread = match uow.mail_ops().thread_by_provider(tenant, &f.thread_id).await? {
+        let thread = match uow
+            .mail_ops()
+            .thread_by_provider(tenant, &f.thread_id)
+            .await?
+        {
             Some(t) => t,
             None => {
                 let input = RoutingInput {
@@ -432,7 +441,12 @@ impl MailOps {
             subject: subject.clone(),
             text: f.mail.text.clone(),
             html: f.mail.html.clone(),
-            attachments: f.mail.attachments.iter().map(StoredAttachment::from).collect(),
+            attachments: f
+                .mail
+                .attachments
+                .iter()
+                .map(StoredAttachment::from)
+                .collect(),
             labels: f.label_ids.clone(),
             outbound,
             received_at: f.received_at,
@@ -494,18 +508,29 @@ impl MailOps {
                 let branch = thread.branch_id;
                 let requester = message.reply_address().map(str::to_owned);
                 let client_id = Self::client_for(uow, tenant, branch, sender.as_deref()).await?;
+                // A full sync stores a page oldest first, but pages come
+                // newest first: the mailbox's own answer may be stored
+                // already. It is the first response.
+                let first_response_at = uow
+                    .mail_ops()
+                    .messages(tenant, thread.id)
+                    .await?
+                    .iter()
+                    .filter(|m| m.outbound && m.received_at >= f.received_at)
+                    .map(|m| m.received_at)
+                    .min();
                 let ticket = SupportTicket {
                     id: SupportTicketId::new(),
                     tenant_id: tenant,
                     branch_id: branch,
                     thread_id: Some(thread.id),
-                    subject: thread.subject.clone(),
+                    subject: subject.clone(),
                     requester,
                     client_id,
                     status: SupportStatus::Open,
                     priority,
                     assignee,
-                    first_response_at: None,
+                    first_response_at,
                     solved_at: None,
                     created_at: now,
                     updated_at: now,

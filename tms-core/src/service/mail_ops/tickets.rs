@@ -264,8 +264,14 @@ impl MailOps {
         ticket.move_to(status, ctx.now)?;
         if before.status != ticket.status {
             uow.mail_ops().update_ticket(&mut ticket).await?;
-            Self::audit_change(&mut *uow, ctx, "support_ticket.status_changed", &before, &ticket)
-                .await?;
+            Self::audit_change(
+                &mut *uow,
+                ctx,
+                "support_ticket.status_changed",
+                &before,
+                &ticket,
+            )
+            .await?;
         }
         let view = Self::sla_of(&mut *uow, ctx, ticket).await?;
         uow.commit().await?;
@@ -349,15 +355,19 @@ impl MailOps {
     ) -> Result<(TicketView, MessageId)> {
         let tenant = ctx.principal.tenant_id();
         let (mut uow, mut ticket) = self.authorized_ticket(ctx, id, Action::Update).await?;
-        let thread = ticket
-            .thread_id
-            .ok_or_else(|| Error::conflict("the ticket's mail was deleted; it cannot be answered"))?;
+        let thread = ticket.thread_id.ok_or_else(|| {
+            Error::conflict("the ticket's mail was deleted; it cannot be answered")
+        })?;
         let messages = uow.mail_ops().messages(tenant, thread).await?;
         let inbound: Vec<&MailMessage> = messages.iter().filter(|m| !m.outbound).collect();
         let to = ticket
             .requester
             .clone()
-            .or_else(|| inbound.last().and_then(|m| m.reply_address().map(str::to_owned)))
+            .or_else(|| {
+                inbound
+                    .last()
+                    .and_then(|m| m.reply_address().map(str::to_owned))
+            })
             .ok_or_else(|| Error::conflict("the ticket has no address to answer"))?;
         let to = Email::parse(&to)
             .map_err(|_| Error::conflict("the customer's address cannot be written to"))?;
