@@ -1032,20 +1032,32 @@ pub async fn support_tickets_are_answered_threaded_and_authorized(store: Arc<dyn
 
     // The Sales user answers; the reply is threaded.
     let sales = ctx_of(&head_sales, at);
-    let empty = w.ops.reply(&sales, ticket.id, &ReplyForm::default()).await;
+    let empty = w.ops.reply(&sales, ticket.id, &ReplyForm::default(), None).await;
     assert!(matches!(empty, Err(Error::Invalid(_))));
+    let answer = ReplyForm {
+        text: Some("Your visa is ready.".into()),
+        ..ReplyForm::default()
+    };
+    let key = crate::ports::IdempotencyKey::parse("reply-1").expect("key");
     let (view, message_id) = w
         .ops
-        .reply(
-            &sales,
-            ticket.id,
-            &ReplyForm {
-                text: Some("Your visa is ready.".into()),
-                ..ReplyForm::default()
-            },
-        )
+        .reply(&sales, ticket.id, &answer, Some(&key))
         .await
         .expect("reply");
+    let (_, again) = w
+        .ops
+        .reply(&sales, ticket.id, &answer, Some(&key))
+        .await
+        .expect("retry");
+    assert_eq!(again, message_id, "a retry sends nothing more");
+    let other = ReplyForm {
+        text: Some("Something else".into()),
+        ..ReplyForm::default()
+    };
+    assert!(matches!(
+        w.ops.reply(&sales, ticket.id, &other, Some(&key)).await,
+        Err(Error::Invalid(_))
+    ));
     assert_eq!(view.ticket.status, SupportStatus::Pending);
     assert_eq!(view.ticket.first_response_at, Some(at));
     assert!(!view.sla.first_response_breached);

@@ -13,7 +13,10 @@ use crate::domain::{Context, Email, Principal};
 use crate::error::{Error, Result};
 use crate::id::{BranchId, MessageId, SupportTicketId, TemplateId, TenantId, TicketNoteId, UserId};
 use crate::policy::{self, Action, Resource, ResourceKind};
-use crate::ports::{OutboxMessage, Page, PageRequest, Scope, TicketFilter, UnitOfWork};
+use crate::ports::{
+    IdempotencyKey, IdempotencyRecord, OutboxMessage, Page, PageRequest, Scope, TicketFilter,
+    UnitOfWork, claim_or_replay, fingerprint,
+};
 use crate::service::guard::authorize_in;
 use crate::service::outreach::render::{self, Rendered};
 
@@ -58,7 +61,7 @@ pub struct TicketDetail {
 }
 
 /// A reply as staff write it: text, or an approved email template.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct ReplyForm {
     /// The reply's text (ignored when a template is given).
     #[serde(default)]
@@ -346,15 +349,34 @@ impl MailOps {
     /// `In-Reply-To` and `References` from the thread's newest message —
     /// which the courier sends from the connected Gmail account. Marks the
     /// first response (SLA) and moves an open ticket to pending. Audited as
-    /// `support_ticket.replied` (no text, no address).
+    /// `support_ticket.replied` (no text, no address). With `key`, a retry
+    /// of the same reply answers the first one's outbox message and sends
+    /// nothing more; the key with another reply is `Invalid`.
     pub async fn reply(
         &self,
         ctx: &Context,
         id: SupportTicketId,
         form: &ReplyForm,
+        key: Option<&IdempotencyKey>,
     ) -> Result<(TicketView, MessageId)> {
         let tenant = ctx.principal.tenant_id();
         let (mut uow, mut ticket) = self.authorized_ticket(ctx, id, Action::Update).await?;
+        let message_id = MessageId::generate_at(ctx.now, self.deps.random.as_ref());
+        if let Some(key) = key {
+            let record = IdempotencyRecord {
+                tenant_id: tenant,
+                key: key.clone(),
+                operation: "support_ticket.reply".into(),
+                fingerprint: fingerprint(&json!({"ticket": id, "reply": form}))?,
+                resource_id: message_id.as_uuid(),
+                created_at: ctx.now,
+            };
+            if let Some(first) = claim_or_replay(uow.idempotency(), &record).await? {
+                let view = Self::sla_of(&mut *uow, ctx, ticket).await?;
+                uow.rollback().await?;
+                return Ok((view, MessageId::from_uuid(first)));
+            }
+        }
         let thread = ticket.thread_id.ok_or_else(|| {
             Error::conflict("the ticket's mail was deleted; it cannot be answered")
         })?;
@@ -407,7 +429,6 @@ impl MailOps {
             }
         };
         let subject = reply_subject(&ticket.subject);
-        let message_id = MessageId::generate_at(ctx.now, self.deps.random.as_ref());
         let mut outbox = OutboxMessage::email(message_id, tenant, to, subject, text, ctx.now);
         if let Some(html) = html {
             outbox = outbox.with_html(html);
