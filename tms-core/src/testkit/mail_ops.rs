@@ -963,6 +963,63 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
     let done = w.ops.sync_now(&owner).await.expect("sync now");
     assert_eq!(done.stored, 1);
 
+    // Privacy: the client's export carries the ticket and its mail; erasure
+    // deletes the mail and anonymises the ticket.
+    let privacy = crate::service::privacy::Privacy::new(
+        Deps::new(store.clone()),
+        Arc::new(super::clients::test_keyring()),
+    );
+    let kind = crate::ports::SubjectKind::Client;
+    let export = privacy
+        .export(&owner, kind, client.id.as_uuid())
+        .await
+        .expect("export");
+    assert_eq!(export.support_tickets.len(), 1);
+    let text = export.support_tickets[0].to_string();
+    assert!(
+        text.contains("Group") && text.contains("boss@vip.example"),
+        "{text}"
+    );
+    let token = match privacy.erase(&owner, kind, client.id.as_uuid(), None).await {
+        Err(Error::ConfirmationRequired { token, .. }) => token,
+        other => panic!("erasure is critical: {other:?}"),
+    };
+    privacy
+        .erase(&owner, kind, client.id.as_uuid(), Some(&token))
+        .await
+        .expect("erase");
+    let erased = tickets(&*store, w.tenant)
+        .await
+        .into_iter()
+        .find(|t| t.id == group.id)
+        .expect("kept");
+    assert_eq!(
+        (
+            erased.client_id,
+            erased.requester,
+            erased.thread_id,
+            erased.subject.as_str()
+        ),
+        (None, None, None, "")
+    );
+    let mut uow = store.begin().await.expect("begin");
+    for gone in ["m2", "m5", "m6"] {
+        assert!(
+            !uow.mail_ops()
+                .has_message(w.tenant, gone)
+                .await
+                .expect("has"),
+            "{gone}"
+        );
+    }
+    assert!(
+        uow.mail_ops()
+            .has_message(w.tenant, "m1")
+            .await
+            .expect("has")
+    );
+    uow.rollback().await.expect("rollback");
+
     let actions = audit_actions(&*store, w.tenant).await;
     for wanted in [
         "mail_rule.created",
@@ -1032,7 +1089,10 @@ pub async fn support_tickets_are_answered_threaded_and_authorized(store: Arc<dyn
 
     // The Sales user answers; the reply is threaded.
     let sales = ctx_of(&head_sales, at);
-    let empty = w.ops.reply(&sales, ticket.id, &ReplyForm::default(), None).await;
+    let empty = w
+        .ops
+        .reply(&sales, ticket.id, &ReplyForm::default(), None)
+        .await;
     assert!(matches!(empty, Err(Error::Invalid(_))));
     let answer = ReplyForm {
         text: Some("Your visa is ready.".into()),

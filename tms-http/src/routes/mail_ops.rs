@@ -490,10 +490,7 @@ pub async fn post_reply(
         language: body.language,
         variables: body.variables,
     };
-    let (view, message) = state
-        .mail_ops
-        .reply(&ctx, id, &form, key.as_ref())
-        .await?;
+    let (view, message) = state.mail_ops.reply(&ctx, id, &form, key.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(ReplyView {
@@ -524,10 +521,7 @@ pub async fn get_attachment(
     Path((id, message, part)): Path<(SupportTicketId, MailMessageId, String)>,
 ) -> ApiResult<Response> {
     let ctx = auth.authenticated.context()?;
-    let (meta, bytes) = state
-        .mail_ops
-        .attachment(&ctx, id, message, &part)
-        .await?;
+    let (meta, bytes) = state.mail_ops.attachment(&ctx, id, message, &part).await?;
     // Served as a download, never rendered: the content type is the
     // sender's claim.
     let name: String = meta
