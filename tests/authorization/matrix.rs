@@ -50,6 +50,8 @@ const CLASSES: &str = "
     Financial:      Payment Invoice Refund LedgerEntry FinancialReport
     Administration: User Branch TenantSettings MailConnection Template Campaign
     Compliance:     AuditLog ActivityReport PrivacyRequest
+    Operational:    SupportTicket
+    Administration: MailRule MailOpsSettings
 ";
 
 /// Actions: the right each needs, the one kind a restricted action applies

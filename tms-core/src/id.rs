@@ -251,3 +251,25 @@ mod tests {
         );
     }
 }
+// --- mail ops (issue 10) ---
+typed_id!(
+    /// Identifies a mail thread of the connected mailbox (issue 10: mail ops).
+    MailThreadId, "mail thread"
+);
+typed_id!(
+    /// Identifies one stored mail message (issue 10: mail ops).
+    MailMessageId, "mail message"
+);
+typed_id!(
+    /// Identifies a support ticket (issue 10: mail ops) — not an airline
+    /// [`TicketId`].
+    SupportTicketId, "support ticket"
+);
+typed_id!(
+    /// Identifies an internal note on a support ticket (issue 10: mail ops).
+    TicketNoteId, "ticket note"
+);
+typed_id!(
+    /// Identifies a mail routing rule (issue 10: mail ops).
+    MailRuleId, "mail routing rule"
+);

@@ -111,6 +111,13 @@ pub struct AppState {
     // --- mail connections (issue 9) ---
     /// The tenant's own SMTP server and Gmail account.
     pub mail_connections: Arc<tms_core::service::mail_connections::MailConnections>,
+    // --- mail ops (issue 10) ---
+    /// The connected mailboxes' reader (Gmail API); `None` unless Google
+    /// is configured.
+    pub mailbox: Option<Arc<dyn tms_core::ports::MailboxReader>>,
+    /// Support tickets from the connected mailbox; the worker loop calls
+    /// `mail_ops.tick(now)` to sync.
+    pub mail_ops: Arc<tms_core::service::mail_ops::MailOps>,
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// Renders `/metrics`.
@@ -131,6 +138,19 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    // --- mail ops (issue 10) ---
+    /// Uses `mailbox` to read the tenants' connected mailboxes (the Gmail
+    /// adapter in production, a fake in tests).
+    pub fn with_mailbox(mut self, mailbox: Arc<dyn tms_core::ports::MailboxReader>) -> Self {
+        self.mail_ops = Arc::new(tms_core::service::mail_ops::MailOps::new(
+            self.deps.clone(),
+            (*self.mail_connections).clone(),
+            Some(mailbox.clone()),
+        ));
+        self.mailbox = Some(mailbox);
+        self
+    }
+
     /// Assembles the state; installs the process-wide metrics recorder on
     /// first use. `identity_jwt` is a second codec over the same key as
     /// `jwt` (the identity service owns its own; `SessionJwt` is not
@@ -147,7 +167,7 @@ impl AppState {
         let keyring = Arc::new(keyring);
         let identity = Identity::new(deps.clone(), keyring.clone(), identity_jwt, "TMS")
             .with_app_url(config.public_url());
-        Self {
+        let mut state = Self {
             deps: deps.clone(),
             keyring: keyring.clone(),
             jwt: Arc::new(jwt),
@@ -193,10 +213,32 @@ impl AppState {
                     None
                 }),
             )),
+            // --- mail ops (issue 10) ---
+            // --- mail ops wiring (issue 10): GmailMailbox after merge ---
+            // `tms_adapters::mail::GmailMailbox` (built from the Google
+            // configuration) becomes the reader here; until then none.
+            mailbox: None,
+            // Rebuilt below over the same mail connections.
+            mail_ops: Arc::new(tms_core::service::mail_ops::MailOps::new(
+                deps.clone(),
+                tms_core::service::mail_connections::MailConnections::new(
+                    deps.clone(),
+                    keyring.clone(),
+                    None,
+                ),
+                None,
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             openapi: Arc::new(routes::openapi::document()),
-        }
+        };
+        // --- mail ops (issue 10) ---
+        state.mail_ops = Arc::new(tms_core::service::mail_ops::MailOps::new(
+            state.deps.clone(),
+            (*state.mail_connections).clone(),
+            state.mailbox.clone(),
+        ));
+        state
     }
 }
 
@@ -402,6 +444,14 @@ impl Server {
         &self.state.config
     }
 
+    // --- mail ops (issue 10) ---
+    /// Reads the tenants' connected mailboxes with `mailbox` (tests inject
+    /// a fake here; see [`AppState::with_mailbox`]).
+    pub fn with_mailbox(mut self, mailbox: Arc<dyn tms_core::ports::MailboxReader>) -> Self {
+        self.state = self.state.with_mailbox(mailbox);
+        self
+    }
+
     /// The shared state.
     pub fn state(&self) -> &AppState {
         &self.state
@@ -466,9 +516,12 @@ impl Server {
             ));
             let poll = config.mail.poll;
             let campaigns = Some(self.state.outreach.clone());
-            Some(tokio::spawn(mail::run_worker(
+            // --- mail ops (issue 10): the mailbox sync runs in the same loop ---
+            let mail_ops = Some(self.state.mail_ops.clone());
+            Some(tokio::spawn(mail::run_worker_with(
                 courier,
                 campaigns,
+                mail_ops,
                 poll,
                 async move {
                     let _ = worker_stop_rx.await;

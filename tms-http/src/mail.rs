@@ -264,12 +264,46 @@ pub async fn run_worker(
     poll: Duration,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    run_worker_with(courier, campaigns, None, poll, shutdown).await;
+}
+
+// --- mail ops (issue 10) ---
+/// [`run_worker`], also syncing the connected mailboxes (`mail_ops`) on
+/// every pass, before the campaigns: new mail becomes tickets.
+pub async fn run_worker_with(
+    courier: Courier,
+    campaigns: Option<Arc<Outreach>>,
+    mail_ops: Option<Arc<tms_core::service::mail_ops::MailOps>>,
+    poll: Duration,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     tokio::pin!(shutdown);
     let mut failures: u32 = 0;
     tracing::info!(poll_ms = poll.as_millis() as u64, "outbox worker started");
     loop {
         // Sending campaigns become outbox rows, a batch per campaign per
         // pass, before the outbox is delivered.
+        if let Some(mail_ops) = &mail_ops {
+            match mail_ops.tick(chrono::Utc::now()).await {
+                Ok(report) => {
+                    if report.stored > 0 {
+                        tracing::info!(
+                            tenants = report.tenants,
+                            stored = report.stored,
+                            opened = report.opened,
+                            "mailboxes synced"
+                        );
+                    }
+                    if report.errors > 0 {
+                        tracing::warn!(
+                            errors = report.errors,
+                            "mailbox sync failed for some tenants; see their sync status"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "mailboxes could not be synced"),
+            }
+        }
         let mut expanded = false;
         if let Some(campaigns) = &campaigns {
             match campaigns.tick(chrono::Utc::now()).await {

@@ -114,6 +114,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0014_whatsapp.sql"),
         postgres: include_str!("../../migrations/postgres/0014_whatsapp.sql"),
     },
+    // --- 15: mail ops (issue 10) ---
+    Migration {
+        version: 15,
+        name: "mail_ops",
+        sqlite: include_str!("../../migrations/sqlite/0015_mail_ops.sql"),
+        postgres: include_str!("../../migrations/postgres/0015_mail_ops.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -104,6 +104,8 @@ mod files;
 mod outreach;
 // --- whatsapp (issue 9) ---
 mod whatsapp;
+// --- mail ops (issue 10) ---
+mod mail_ops;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1271,6 +1271,10 @@ impl UnitOfWork for SqlUnitOfWork {
     fn whatsapp(&mut self) -> &mut dyn tms_core::ports::WhatsappRepo {
         self
     }
+    // --- mail ops (issue 10) ---
+    fn mail_ops(&mut self) -> &mut dyn tms_core::ports::MailOpsRepo {
+        self
+    }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await

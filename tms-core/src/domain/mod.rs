@@ -44,3 +44,5 @@ pub use umrah::{
 };
 // --- outreach (issue 9) ---
 pub mod outreach;
+// --- mail ops (issue 10) ---
+pub mod mail_ops;

@@ -94,6 +94,10 @@ resource_kinds! {
     AuditLog => Compliance, "audit log";
     ActivityReport => Compliance, "activity report";
     PrivacyRequest => Compliance, "privacy request";
+    // --- mail ops (issue 10) ---
+    SupportTicket => Operational, "support ticket";
+    MailRule => Administration, "mail routing rule";
+    MailOpsSettings => Administration, "mail ops settings";
 }
 
 impl fmt::Display for ResourceKind {

@@ -104,3 +104,8 @@ mod whatsapp;
 #[cfg(any(test, feature = "mock"))]
 pub use whatsapp::MockWhatsappRepo;
 pub use whatsapp::{WhatsappConnection, WhatsappRepo, WhatsappStatus, WhatsappStatusKind};
+// --- mail ops store (issue 10) ---
+mod mail_ops;
+#[cfg(any(test, feature = "mock"))]
+pub use mail_ops::MockMailOpsRepo;
+pub use mail_ops::{MailOpsRepo, TicketFilter};

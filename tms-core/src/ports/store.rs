@@ -215,6 +215,9 @@ pub trait UnitOfWork: Send {
     // --- whatsapp (issue 9) ---
     /// WhatsApp connections and delivery statuses.
     fn whatsapp(&mut self) -> &mut dyn crate::ports::WhatsappRepo;
+    // --- mail ops (issue 10) ---
+    /// Mail Ops: sync state, threads, messages, support tickets, rules.
+    fn mail_ops(&mut self) -> &mut dyn crate::ports::MailOpsRepo;
 
     /// Makes every write of this unit durable, or none of them.
     async fn commit(self: Box<Self>) -> Result<()>;

@@ -765,6 +765,11 @@ impl MailConnections {
         uow.settings()
             .put_secret(tenant, GMAIL_SECRET, &sealed)
             .await?;
+        // --- mail ops (issue 10): a connected mailbox is synced ---
+        if uow.mail_ops().sync_state(tenant).await?.is_none() {
+            let state = crate::domain::mail_ops::SyncState::new(tenant);
+            uow.mail_ops().put_sync_state(&state).await?;
+        }
         uow.audit()
             .append(
                 NewAuditEvent::new(
@@ -833,7 +838,10 @@ impl MailConnections {
     /// tokens (even when the revocation fails; see the module doc).
     /// Critical: without `confirmation` this fails with
     /// `ConfirmationRequired`. Audited as `mail.gmail.disconnected`, with
-    /// `revoked` and, if it failed, `revoke_error`.
+    /// `revoked` and, if it failed, `revoke_error`. Mail Ops (issue 10):
+    /// in the same transaction, sync stops and, if the tenant's setting
+    /// `delete_mail_on_disconnect` is on, the stored mail is deleted
+    /// (tickets keep their status history, lose their mail content).
     pub async fn gmail_disconnect(
         &self,
         ctx: &Context,
@@ -858,6 +866,8 @@ impl MailConnections {
         if let Some(why) = &revoke_error {
             after["revoke_error"] = json!(why);
         }
+        // --- mail ops (issue 10): sync stops, stored mail goes by setting ---
+        after["mail_ops"] = crate::service::mail_ops::on_disconnect(&mut *uow, tenant).await?;
         uow.audit()
             .append(
                 NewAuditEvent::new(

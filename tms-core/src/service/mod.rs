@@ -35,3 +35,5 @@ pub mod outreach;
 pub mod mail_connections;
 // --- whatsapp (issue 9) ---
 pub mod whatsapp;
+// --- mail ops (issue 10) ---
+pub mod mail_ops;

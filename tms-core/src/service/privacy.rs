@@ -180,6 +180,10 @@ pub struct PersonExport {
     pub activity: Vec<Value>,
     /// Whether more audit events exist than the bundle carries.
     pub audit_events_truncated: bool,
+    // --- mail ops (issue 10) ---
+    /// A client's support tickets, each with its mail thread's messages
+    /// (internal notes are the agency's, not the person's, and stay out).
+    pub support_tickets: Vec<Value>,
 }
 
 impl fmt::Debug for PersonExport {
@@ -361,6 +365,8 @@ impl Privacy {
             audit_events: Vec::new(),
             activity: Vec::new(),
             audit_events_truncated: false,
+            // --- mail ops (issue 10) ---
+            support_tickets: Vec::new(),
         };
         let mut about = vec![id];
         match &loaded {
@@ -392,6 +398,32 @@ impl Privacy {
                 for recipient in recipients.into_iter().flatten() {
                     out.messages
                         .extend(messages_json(&mut *uow, tenant, recipient, true).await?);
+                }
+                // --- mail ops (issue 10) ---
+                for ticket in uow.mail_ops().tickets_of_client(tenant, client.id).await? {
+                    about.push(ticket.id.as_uuid());
+                    let messages = match ticket.thread_id {
+                        Some(thread) => uow.mail_ops().messages(tenant, thread).await?,
+                        None => Vec::new(),
+                    };
+                    out.support_tickets.push(json!({
+                        "id": ticket.id,
+                        "subject": ticket.subject,
+                        "status": ticket.status.as_str(),
+                        "created_at": ticket.created_at,
+                        "messages": messages.iter().map(|m| json!({
+                            "from": m.from.as_ref().map(|a| &a.address),
+                            "to": m.to.iter().map(|a| &a.address).collect::<Vec<_>>(),
+                            "subject": m.subject,
+                            "text": m.text,
+                            "received_at": m.received_at,
+                            "attachments": m.attachments.iter().map(|a| json!({
+                                "filename": a.filename,
+                                "content_type": a.content_type,
+                                "size": a.size,
+                            })).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
+                    }));
                 }
             }
             Loaded::Pilgrim(pilgrim) => {
@@ -613,6 +645,12 @@ impl Privacy {
         // Campaign recipient rows hold the address too; the suppression
         // list keeps it, as what stops mail to it (issue 9).
         uow.outreach()
+            .forget_client(client.tenant_id, client.id)
+            .await?;
+        // --- mail ops (issue 10) ---
+        // Their mail goes; their tickets stay, anonymised, for the
+        // agency's statistics.
+        uow.mail_ops()
             .forget_client(client.tenant_id, client.id)
             .await?;
         uow.clients().update(&mut client).await

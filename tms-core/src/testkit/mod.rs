@@ -136,6 +136,11 @@ macro_rules! store_contract_tests {
             // --- whatsapp (issue 9) ---
             whatsapp_statuses_are_recorded_once_and_stay_in_their_tenant,
             whatsapp_connections_are_for_administrators_and_sealed,
+            // --- mail ops (issue 10) ---
+            mail_ops_records_round_trip_and_stay_in_their_tenant,
+            mail_sync_routes_tickets_once_backs_off_and_recovers,
+            support_tickets_are_answered_threaded_and_authorized,
+            disconnect_stops_sync_and_deletes_mail_by_setting,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1661,4 +1666,12 @@ mod whatsapp;
 pub use whatsapp::{
     whatsapp_connections_are_for_administrators_and_sealed,
     whatsapp_statuses_are_recorded_once_and_stay_in_their_tenant,
+};
+// --- mail ops (issue 10) ---
+mod mail_ops;
+pub use mail_ops::{
+    FakeGoogle, FakeMailbox, MAILBOX, disconnect_stops_sync_and_deletes_mail_by_setting, inbound,
+    mail_ops_records_round_trip_and_stay_in_their_tenant,
+    mail_sync_routes_tickets_once_backs_off_and_recovers,
+    support_tickets_are_answered_threaded_and_authorized,
 };

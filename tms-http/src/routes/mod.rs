@@ -39,6 +39,8 @@ pub mod outreach;
 pub mod mail_connections;
 // --- whatsapp (issue 9) ---
 pub mod whatsapp;
+// --- mail ops (issue 10) ---
+pub mod mail_ops;
 
 /// One resource module: its routes (relative to `/api/v1`) and its part of
 /// the OpenAPI document.
@@ -143,5 +145,10 @@ pub const RESOURCES: &[Resource] = &[
     Resource {
         router: whatsapp::router,
         openapi: whatsapp::ApiDoc::openapi,
+    },
+    // --- mail ops (issue 10) ---
+    Resource {
+        router: mail_ops::router,
+        openapi: mail_ops::ApiDoc::openapi,
     },
 ];

@@ -241,6 +241,46 @@ async fn start(
     database_url: Option<String>,
     pg: Option<PgDatabase>,
 ) -> TestApp {
+    start_adjusted(config, data_dir, database_url, pg, |server| server).await
+}
+
+// --- mail ops (issue 10) ---
+/// [`spawn`] with the server adjusted before it serves (e.g. a fake
+/// mailbox injected with `Server::with_mailbox`).
+pub async fn spawn_adjusted(
+    db: Db,
+    tweak: impl FnOnce(&mut Config),
+    adjust: impl FnOnce(tms_http::Server) -> tms_http::Server,
+) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let (database_url, pg) = match db {
+        Db::Sqlite => (None, None),
+        Db::Postgres(pg) => (Some(pg.url.clone()), Some(pg)),
+    };
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        database_url: database_url.clone().map(Secret::new),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        first_run: true,
+        log: "warn".into(),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let mut app = start_adjusted(config, data_dir, database_url, pg, adjust).await;
+    if let Some(printed) = app.printed_password.clone() {
+        replace_printed_password(&app, &printed).await;
+        app.first_run_password = Some(OWNER_PASSWORD.to_owned());
+    }
+    app
+}
+
+async fn start_adjusted(
+    config: Config,
+    data_dir: TempDir,
+    database_url: Option<String>,
+    pg: Option<PgDatabase>,
+    adjust: impl FnOnce(tms_http::Server) -> tms_http::Server,
+) -> TestApp {
     // The cheapest argon2 parameters: tests are not about hashing cost.
     let server = Server::build_with(config, |mut deps| {
         deps.hasher = PasswordHasher::with_params(8, 1, 1).expect("params");
@@ -248,6 +288,7 @@ async fn start(
     })
     .await
     .expect("server builds");
+    let server = adjust(server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -30,12 +30,12 @@ use crate::helpers::{Db, OWNER_PASSWORD, PgDatabase, TestApp, audit_actions, htt
 // ----- the SMTP sink ---------------------------------------------------
 
 #[path = "../../../tms-adapters/tests/mail/sink.rs"]
-mod sink;
+pub(crate) mod sink;
 use sink::{Sink, start_sink};
 
 /// Waits (at most 20 s) for `n` messages in the sink; returns each one's
 /// (message, login line).
-async fn received(sink: &Sink, n: usize) -> Vec<(String, String)> {
+pub(crate) async fn received(sink: &Sink, n: usize) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let mut out: Vec<(PathBuf, String, String)> = std::fs::read_dir(&sink.maildir)
@@ -68,9 +68,9 @@ const OTHER_ACCOUNT: &str = "al-noor.bookings@gmail.example";
 /// Google's endpoints on a loopback port: token (authorization code with
 /// PKCE, refresh), revoke, Gmail profile.
 #[derive(Default)]
-struct Peer {
+pub(crate) struct Peer {
     /// code -> the PKCE challenge of the authorization URL it answers.
-    codes: Mutex<HashMap<String, String>>,
+    pub(crate) codes: Mutex<HashMap<String, String>>,
     /// Refreshes are refused with invalid_grant.
     refuse_refresh: AtomicBool,
     refreshes: AtomicU32,
@@ -226,7 +226,7 @@ async fn profile(headers: HeaderMap) -> axum::response::Response {
 }
 
 /// Starts the peer; its base URL.
-async fn start_peer(peer: Arc<Peer>) -> String {
+pub(crate) async fn start_peer(peer: Arc<Peer>) -> String {
     let app = axum::Router::new()
         .route("/token", axum::routing::post(token))
         .route("/revoke", axum::routing::post(revoke))
@@ -240,7 +240,7 @@ async fn start_peer(peer: Arc<Peer>) -> String {
     base
 }
 
-fn gmail_config(peer: &str, sink_port: u16) -> GmailConfig {
+pub(crate) fn gmail_config(peer: &str, sink_port: u16) -> GmailConfig {
     let mut google = GoogleOAuthConfig::new(
         CLIENT_ID,
         Secret::new(CLIENT_SECRET.to_owned()),
@@ -258,7 +258,7 @@ fn gmail_config(peer: &str, sink_port: u16) -> GmailConfig {
     }
 }
 
-fn fast_worker(config: &mut Config) {
+pub(crate) fn fast_worker(config: &mut Config) {
     config.mail.poll = Duration::from_millis(50);
 }
 
@@ -310,11 +310,16 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
     form(url.split_once('?').map(|(_, q)| q).unwrap_or_default())
 }
 
-async fn callback(app: &TestApp, token: &str, code: &str, state: &str) -> reqwest::Response {
+pub(crate) async fn callback(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+    state: &str,
+) -> reqwest::Response {
     http()
         .get(app.url(&format!(
             "/api/v1/mail/gmail/callback?code={code}&state={state}"

@@ -42,3 +42,5 @@ mod mail_connections;
 mod documents_followups;
 // --- whatsapp (issue 9) ---
 mod whatsapp;
+// --- mail ops (issue 10) ---
+mod mail_ops;
