@@ -476,9 +476,21 @@ async fn worker(config: Config) -> Result<ExitCode> {
         keyring.clone(),
         config.public_url(),
     ));
-    crate::mail::run_worker(
+    // --- mail ops (issue 10) ---
+    // The connected mailboxes are synced in the same loop, as in `serve`.
+    let mail_ops = Arc::new(tms_core::service::mail_ops::MailOps::new(
+        deps_for_attachments.clone(),
+        tms_core::service::mail_connections::MailConnections::new(
+            deps_for_attachments.clone(),
+            keyring.clone(),
+            config.gmail.provider()?,
+        ),
+        config.gmail.mailbox()?,
+    ));
+    crate::mail::run_worker_with(
         courier,
         Some(campaigns),
+        Some(mail_ops),
         config.mail.poll,
         crate::shutdown_signal(),
     )

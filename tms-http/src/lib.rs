@@ -214,10 +214,12 @@ impl AppState {
                 }),
             )),
             // --- mail ops (issue 10) ---
-            // --- mail ops wiring (issue 10): GmailMailbox after merge ---
-            // `tms_adapters::mail::GmailMailbox` (built from the Google
-            // configuration) becomes the reader here; until then none.
-            mailbox: None,
+            // The Gmail API reader, when Google is configured (tests inject
+            // another with `with_mailbox`).
+            mailbox: config.gmail.mailbox().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the Gmail API client cannot be built; Mail Ops is off");
+                None
+            }),
             // Rebuilt below over the same mail connections.
             mail_ops: Arc::new(tms_core::service::mail_ops::MailOps::new(
                 deps.clone(),

@@ -22,9 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tms_adapters::mail::{GoogleOAuth, GoogleOAuthConfig, SmtpConfig, SmtpMailer, SmtpTls};
+use tms_adapters::mail::{
+    GMAIL_API_URL, GmailMailbox, GmailMailboxConfig, GoogleOAuth, GoogleOAuthConfig, SmtpConfig,
+    SmtpMailer, SmtpTls,
+};
 use tms_core::id::TenantId;
-use tms_core::ports::{MailTransport, OAuthProvider};
+use tms_core::ports::{MailTransport, MailboxReader, OAuthProvider};
 use tms_core::security::secret::Secret;
 use tms_core::service::mail_connections::{MailConnections, RoutePlan, SmtpSecurity};
 use tms_core::service::messaging::{MailRoute, MailRoutes};
@@ -41,6 +44,10 @@ pub struct GmailConfig {
     pub smtp_port: u16,
     /// Its protection (TLS from the first byte).
     pub smtp_tls: SmtpTls,
+    // --- mail ops (issue 10) ---
+    /// The Gmail API (`TMS_GMAIL_API_URL`), which Mail Ops reads the
+    /// connected mailboxes through.
+    pub api_url: String,
 }
 
 impl fmt::Debug for GmailConfig {
@@ -50,6 +57,7 @@ impl fmt::Debug for GmailConfig {
             .field("smtp_host", &self.smtp_host)
             .field("smtp_port", &self.smtp_port)
             .field("smtp_tls", &self.smtp_tls)
+            .field("api_url", &self.api_url)
             .finish()
     }
 }
@@ -61,6 +69,7 @@ impl Default for GmailConfig {
             smtp_host: "smtp.gmail.com".to_owned(),
             smtp_port: 465,
             smtp_tls: SmtpTls::Tls,
+            api_url: GMAIL_API_URL.to_owned(),
         }
     }
 }
@@ -97,6 +106,14 @@ impl GmailConfig {
                  together: set all three or none",
             ),
         }
+        if let Some(url) = env("TMS_GMAIL_API_URL") {
+            let url = url.trim().trim_end_matches('/');
+            if url.starts_with("https://") || url.starts_with("http://") {
+                config.api_url = url.to_owned();
+            } else {
+                errors.push("TMS_GMAIL_API_URL", "must be an http(s) URL");
+            }
+        }
         if let Some(host) = env("TMS_GMAIL_SMTP_HOST") {
             config.smtp_host = host.trim().to_owned();
         }
@@ -123,6 +140,20 @@ impl GmailConfig {
             Some(google) => Ok(Some(Arc::new(GoogleOAuth::new(google.clone())?))),
             None => Ok(None),
         }
+    }
+
+    // --- mail ops (issue 10) ---
+    /// The Gmail API reader of the connected mailboxes (Mail Ops), when
+    /// Google is configured: a mailbox is only ever connected through it.
+    pub fn mailbox(&self) -> Result<Option<Arc<dyn MailboxReader>>> {
+        if self.google.is_none() {
+            return Ok(None);
+        }
+        let config = GmailMailboxConfig {
+            base_url: self.api_url.clone(),
+            ..GmailMailboxConfig::default()
+        };
+        Ok(Some(Arc::new(GmailMailbox::new(config)?)))
     }
 }
 
