@@ -111,6 +111,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         kind: SubjectKind,
         id: uuid::Uuid,
     ) -> Result<Option<DateTime<Utc>>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .column("erased_at")
             .from("privacy_erasures")
@@ -131,6 +132,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         id: uuid::Uuid,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = built(
             Query::insert()
                 .into_table("privacy_erasures")
@@ -154,6 +156,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
+        self.for_tenant(tenant).await?;
         if resources.is_empty() {
             return Ok(Vec::new());
         }
@@ -170,6 +173,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
+        self.for_tenant(tenant).await?;
         let q = Self::events_where(tenant, after_seq, limit, |q| {
             q.and_where(Expr::col("actor_user_id").eq(uuid(user)));
         });
@@ -182,6 +186,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         resources: &[uuid::Uuid],
         at: DateTime<Utc>,
     ) -> Result<AuditErasure> {
+        self.for_tenant(tenant).await?;
         let mut done = AuditErasure::default();
         if resources.is_empty() {
             return Ok(done);
@@ -229,6 +234,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         tenant: TenantId,
         client: ClientId,
     ) -> Result<Vec<PilgrimId>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .column("id")
             .from("pilgrims")
@@ -251,6 +257,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         client: Option<ClientId>,
         names: &[String],
     ) -> Result<Vec<BookingId>> {
+        self.for_tenant(tenant).await?;
         let mut any = Expr::val(false);
         if let Some(client) = client {
             any = any.or(Expr::col("client_id").eq(uuid(client)));
@@ -280,6 +287,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn outbox_to(&mut self, tenant: TenantId, to: &Email) -> Result<Vec<OutboxMessage>> {
+        self.for_tenant(tenant).await?;
         // The payload is `EmailPayload` as JSON, recipient first: compare
         // its exact prefix (no LIKE, so `_` in an address is not a wildcard).
         let prefix = format!(
@@ -308,6 +316,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn scrub_outbox(&mut self, tenant: TenantId, id: MessageId, to: &Email) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let payload = serde_json::to_string(&EmailPayload {
             to: to.as_str().to_owned(),
             subject: "[erased]".to_owned(),
@@ -348,6 +357,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         user: UserId,
         at: DateTime<Utc>,
     ) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::update()
             .table("tokens")
             .value("used_at", self.tx.backend.ts(at))
@@ -359,6 +369,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn forget_login_attempts(&mut self, tenant: TenantId, email: &Email) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("lockout_accounts")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -368,6 +379,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
+        self.for_system().await?;
         let q = Query::select()
             .column("tenant_id")
             .from("tenants")
@@ -386,6 +398,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         tenant: TenantId,
         before: DateTime<Utc>,
     ) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         fn account(state: &str) -> Option<Option<DateTime<Utc>>> {
             serde_json::from_str::<AccountLockout>(state)
                 .ok()
@@ -410,6 +423,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         tenant: TenantId,
         before: DateTime<Utc>,
     ) -> Result<(u64, u64)> {
+        self.for_tenant(tenant).await?;
         let done = || {
             Expr::col("status").is_in([OutboxStatus::Sent.as_str(), OutboxStatus::Failed.as_str()])
         };
@@ -448,6 +462,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<BookingId>> {
+        self.for_tenant(tenant).await?;
         let anonymised = Query::select()
             .column("subject_id")
             .from("privacy_erasures")

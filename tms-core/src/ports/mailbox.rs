@@ -167,8 +167,11 @@ pub trait MailboxReader: Send + Sync + fmt::Debug {
 
     /// One message, parsed. Mail that does not parse cleanly still comes
     /// back, with [`InboundMail::defects`] saying what is missing.
-    async fn fetch(&self, access_token: &Secret<String>, message_id: &str)
-    -> Result<FetchedMessage>;
+    async fn fetch(
+        &self,
+        access_token: &Secret<String>,
+        message_id: &str,
+    ) -> Result<FetchedMessage>;
 
     /// An attachment's bytes (on demand; never stored).
     async fn fetch_attachment(
