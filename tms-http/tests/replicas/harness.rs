@@ -210,7 +210,7 @@ impl ServerEnv {
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("tms-server serve");
         let server = Server {
@@ -323,4 +323,68 @@ pub fn message_ids(maildir: &Path) -> Vec<String> {
         }
     }
     ids
+}
+
+/// The shared SMTP sink's script, started on a port the test chose (the
+/// fault tests stop it and start it again where the server expects it).
+pub fn start_sink_at(port: u16, maildir: &Path) -> Child {
+    use std::io::{BufRead as _, BufReader};
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .join("tms-adapters/tests/mail/smtp_sink.py");
+    std::fs::create_dir_all(maildir).expect("maildir");
+    let mut child = Command::new(crate::sink::python())
+        .args(["-W", "ignore"])
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(maildir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the SMTP sink");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the sink's first line");
+    assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+    child
+}
+
+/// Asks for `n` password-reset mails (each from its own address, past the
+/// per-IP throttle).
+pub async fn request_resets(server: &Server, n: usize) {
+    for _ in 0..n {
+        let r = http()
+            .post(server.url("/api/v1/auth/password-reset"))
+            .header("X-Forwarded-For", next_ip())
+            .json(&json!({ "tenant": SLUG, "email": EMAIL }))
+            .send()
+            .await
+            .expect("reset request");
+        assert_eq!(r.status(), 202);
+    }
+}
+
+/// Runs `sql` (one count) as the owner until it reaches `n`, polling
+/// generously; the last count.
+pub async fn wait_for_count(db: &Database, sql: &str, n: i64) -> i64 {
+    let mut last = -1;
+    for _ in 0..3000 {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&db.owner_url).await {
+            let count: Result<(i64,), _> = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&mut conn)
+                .await;
+            let _ = conn.close().await;
+            if let Ok((count,)) = count {
+                last = count;
+                if count >= n {
+                    return count;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
 }

@@ -21,7 +21,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 
 use harness::{Database, PASSWORD, ServerEnv, http, message_ids, next_ip};
 
@@ -129,43 +128,185 @@ async fn two_workers_deliver_each_message_exactly_once() {
     env.init();
     let (a, b) = tokio::join!(env.serve(), env.serve());
     // N password-reset mails, asked for half on A, half on B.
-    for i in 0..N {
-        let server = if i % 2 == 0 { &a } else { &b };
-        let r = http()
-            .post(server.url("/api/v1/auth/password-reset"))
-            .header("X-Forwarded-For", next_ip())
-            .json(&json!({ "tenant": harness::SLUG, "email": harness::EMAIL }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-    }
-    let sent = wait_until_sent(&db, N).await;
-    assert_eq!(sent, N);
+    let (_, _) = tokio::join!(
+        harness::request_resets(&a, N / 2),
+        harness::request_resets(&b, N - N / 2)
+    );
+    let sent = harness::wait_for_count(&db, SENT, N as i64).await;
+    assert_eq!(sent, N as i64);
     let ids = message_ids(&sink.maildir);
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), N, "every message arrived");
     assert_eq!(ids.len(), N, "none arrived twice");
 }
 
-/// Polls (as the owner) until `n` outbox messages are sent; how many are.
-async fn wait_until_sent(db: &Database, n: usize) -> usize {
-    let mut sent = 0;
-    for _ in 0..1200 {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&db.owner_url).await {
-            let count: Result<(i64,), _> =
-                sqlx::query_as("SELECT count(*) FROM outbox WHERE status = 'sent'")
-                    .fetch_one(&mut conn)
-                    .await;
-            let _ = conn.close().await;
-            if let Ok((count,)) = count {
-                sent = usize::try_from(count).unwrap_or_default();
-                if sent >= n {
-                    return sent;
-                }
-            }
+const SENT: &str = "SELECT count(*) FROM outbox WHERE status = 'sent'";
+
+// --- faults (issue 11) ---
+
+mod cluster;
+
+/// The database stops under a running server: requests get 503 with
+/// `Retry-After` (never a 500, never a dead process), `/healthz` stays 200
+/// and `/readyz` says 503; the database comes back and so does the
+/// service, by itself, with everything committed before the stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_and_service_recovers_by_itself() {
+    let Some(cluster) = cluster::Cluster::start() else {
+        return;
+    };
+    let db = Database::create_on(&cluster.admin_url())
+        .await
+        .expect("the test cluster answers");
+    let env = ServerEnv::for_database(&db)
+        .with("TMS_WORKER", "false")
+        // Waiting for a connection is bounded well inside the test's waits.
+        .with("TMS_REQUEST_TIMEOUT_SECS", "30");
+    env.init();
+    let mut server = env.serve().await;
+    let token = server.login().await;
+    let clients_url = server.url("/api/v1/clients");
+    let branches: Value = http()
+        .get(server.url("/api/v1/branches"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let branch = branches["items"][0]["id"].as_str().expect("a branch");
+    let mut committed = Vec::new();
+    for i in 0..5 {
+        let r = http()
+            .post(&clients_url)
+            .bearer_auth(&token)
+            .json(&json!({ "name": format!("Before Outage {i}"), "branch_id": branch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        committed.push(body["client"]["id"].as_str().unwrap().to_owned());
+    }
+
+    cluster.stop_server();
+    for _ in 0..3 {
+        let r = http()
+            .get(&clients_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503, "a read while the database is down");
+        assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
+        let r = http()
+            .post(&clients_url)
+            .bearer_auth(&token)
+            .json(&json!({ "name": "During Outage", "branch_id": branch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503, "a write while the database is down");
+        assert!(r.headers().contains_key("retry-after"));
+        let r = server.login_from(&next_ip(), PASSWORD).await;
+        assert_eq!(r.status(), 503, "a login while the database is down");
+        assert!(r.headers().contains_key("retry-after"));
+        let r = http().get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the process is up");
+        let r = http().get(server.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 503, "not ready");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    assert!(
+        server.child.try_wait().expect("status").is_none(),
+        "the server is still running"
+    );
+
+    cluster.start_server();
+    server.wait_ready().await;
+    // The same session (it is in the database), the same rows.
+    let mut listed = None;
+    for _ in 0..600 {
+        let r = http()
+            .get(format!("{clients_url}?limit=100"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            listed = Some(r.json::<Value>().await.unwrap());
+            break;
         }
+        assert_eq!(r.status(), 503, "only 503 while recovering");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sent
+    let listed = listed.expect("service recovered");
+    let ids: HashSet<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    for id in &committed {
+        assert!(ids.contains(id.as_str()), "client {id} committed before the stop");
+    }
+    let r = http()
+        .post(&clients_url)
+        .bearer_auth(&token)
+        .json(&json!({ "name": "After Outage", "branch_id": branch }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "writes work again");
+    server.kill();
+}
+
+/// The SMTP server is down while mail is written: the worker keeps the
+/// messages (transient failures, retried with backoff) and delivers each
+/// once after the server comes back on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_written_while_smtp_is_down_is_delivered_once_it_is_back() {
+    const N: usize = 5;
+    let Some(db) = Database::create().await else {
+        return;
+    };
+    // Checked now, so that a missing aiosmtpd skips before anything runs.
+    let Some(probe) = sink::start_sink() else {
+        return;
+    };
+    drop(probe);
+    let port = harness::free_port();
+    let env = ServerEnv::for_database(&db)
+        .with("TMS_MAIL_TRANSPORT", "smtp")
+        .with("TMS_SMTP_HOST", "127.0.0.1")
+        .with("TMS_SMTP_PORT", port.to_string())
+        .with("TMS_SMTP_TLS", "none")
+        .with("TMS_WORKER", "true")
+        .with("TMS_WORKER_POLL_MS", "50")
+        // 1 s, doubling: 8 attempts span about two minutes.
+        .with("TMS_WORKER_RETRY_BASE_MS", "1000");
+    env.init();
+    let server = env.serve().await;
+    harness::request_resets(&server, N).await;
+    // Every message has been tried and has failed, transiently.
+    let tried = harness::wait_for_count(
+        &db,
+        "SELECT count(*) FROM outbox WHERE status = 'pending' AND attempts >= 1",
+        N as i64,
+    )
+    .await;
+    assert_eq!(tried, N as i64, "each message tried while the server is down");
+    let failed: i64 = harness::wait_for_count(&db, SENT, 0).await;
+    assert_eq!(failed, 0, "nothing sent while the server is down");
+
+    let maildir = tempfile::tempdir().expect("maildir");
+    let mut smtp = harness::start_sink_at(port, maildir.path());
+    let sent = harness::wait_for_count(&db, SENT, N as i64).await;
+    let ids = message_ids(maildir.path());
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+    assert_eq!(sent, N as i64, "delivered after the server came back");
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (N, N), "each once: {ids:?}");
 }
