@@ -879,13 +879,23 @@ mod tests {
             None,
             env(&[
                 ("TMS_DATABASE_URL", "postgres://tms:hunter2-pw@db/tms"),
+                (
+                    "TMS_DATABASE_OWNER_URL",
+                    "postgres://owner:swordfish-pw@db/tms",
+                ),
                 ("TMS_KEYRING", "1:c2VjcmV0LWtleQ=="),
                 ("TMS_JWT_KEY", "and-another-secret"),
             ]),
         )
         .unwrap();
         let shown = format!("{c:?}");
-        for secret in ["hunter2", "c2VjcmV0", "another-secret", "db/tms"] {
+        for secret in [
+            "hunter2",
+            "swordfish",
+            "c2VjcmV0",
+            "another-secret",
+            "db/tms",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres"));

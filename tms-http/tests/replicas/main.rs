@@ -77,7 +77,9 @@ async fn lockout_sessions_and_confirmations_are_shared_between_replicas() {
         .json()
         .await
         .unwrap();
-    let id = client["client"]["id"].as_str().unwrap_or_else(|| panic!("client: {client}"));
+    let id = client["client"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("client: {client}"));
     let on_a = http()
         .delete(a.url(&format!("/api/v1/clients/{id}")))
         .bearer_auth(&token)
@@ -249,7 +251,10 @@ async fn a_database_outage_is_503_and_service_recovers_by_itself() {
         .filter_map(|c| c["id"].as_str())
         .collect();
     for id in &committed {
-        assert!(ids.contains(id.as_str()), "client {id} committed before the stop");
+        assert!(
+            ids.contains(id.as_str()),
+            "client {id} committed before the stop"
+        );
     }
     let r = http()
         .post(&clients_url)
@@ -296,7 +301,10 @@ async fn mail_written_while_smtp_is_down_is_delivered_once_it_is_back() {
         N as i64,
     )
     .await;
-    assert_eq!(tried, N as i64, "each message tried while the server is down");
+    assert_eq!(
+        tried, N as i64,
+        "each message tried while the server is down"
+    );
     let failed: i64 = harness::wait_for_count(&db, SENT, 0).await;
     assert_eq!(failed, 0, "nothing sent while the server is down");
 
@@ -418,12 +426,8 @@ async fn a_server_killed_mid_campaign_loses_and_doubles_nothing() {
     let _server = env.serve().await;
     let sent = harness::wait_for_count(&db, SENT, RECIPIENTS as i64).await;
     assert_eq!(sent, RECIPIENTS as i64, "every recipient's message sent");
-    let not_sent = harness::wait_for_count(
-        &db,
-        "SELECT count(*) FROM outbox WHERE status <> 'sent'",
-        0,
-    )
-    .await;
+    let not_sent =
+        harness::wait_for_count(&db, "SELECT count(*) FROM outbox WHERE status <> 'sent'", 0).await;
     assert_eq!(not_sent, 0, "nothing left pending or failed");
     let ids = message_ids(&sink.maildir);
     let unique: HashSet<&String> = ids.iter().collect();
