@@ -61,6 +61,14 @@
 //!   `(tenant_id, id)`, and every query filters on the tenant: another
 //!   tenant's id is exactly a missing one. Lists filter branches in SQL and
 //!   page by `(created_at, id)` on an index that starts with the tenant.
+//!   On PostgreSQL, row-level security (schema 16) backs this up: every
+//!   repository method first scopes its transaction to its tenant
+//!   (`tms.tenant_id`, transaction-local), and forced policies let the
+//!   transaction see and write that tenant's rows only; the few
+//!   cross-tenant reads of system work (login's tenant lookup, the outbox
+//!   claim, due campaigns, retention's tenant list, key rotation) use a
+//!   `tms.system` setting that only per-table `system_*` policies accept.
+//!   Connect as a role that owns no table ([`SqlStoreOptions::owner_url`]).
 //! - **Concurrency**: mutable rows carry `version`; a stale update is
 //!   `Conflict`. Duplicates are `Conflict`. Serialization failures,
 //!   deadlocks, a busy SQLite and lost connections are `Unavailable`, which

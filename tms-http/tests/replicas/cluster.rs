@@ -17,7 +17,7 @@ pub struct Cluster {
 }
 
 fn as_root() -> bool {
-    // SAFETY-free: `id -u` rather than libc, to stay dependency-free.
+    // `id -u` rather than a libc call: no dependency for one question.
     Command::new("id")
         .arg("-u")
         .output()
