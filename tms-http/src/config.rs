@@ -13,6 +13,7 @@
 //! | variable | file key | default | meaning |
 //! |---|---|---|---|
 //! | `TMS_DATABASE_URL` | `database_url` | `sqlite://<data_dir>/tms.db?mode=rwc` | `sqlite://…`, `sqlite::memory:` or `postgres://…` |
+//! | `TMS_DATABASE_OWNER_URL` | `database_owner_url` | — | PostgreSQL: the tables' owner, for migrations; then `TMS_DATABASE_URL` is the server's own role, granted row access only and held to row-level security (see below) |
 //! | `TMS_DATA_DIR` | `data_dir` | `./tms-data` | embedded defaults: SQLite file, `files/`, `mail/`, generated keys; created on first run |
 //! | `TMS_LISTEN` | `listen` | `127.0.0.1:8080` | address and port to listen on |
 //! | `TMS_PUBLIC_URL` | `public_url` | `http://<listen>` | the URL users reach the server at (printed on first run) |
@@ -63,6 +64,19 @@
 //! and its backups. Secrets never appear in `Debug` output or logs; the
 //! database URL shows only its scheme, since it may carry a password.
 //!
+//! # PostgreSQL roles
+//!
+//! In production the server connects as a role that owns no table
+//! (`TMS_DATABASE_URL`, e.g. `tms_app`), so that PostgreSQL's row-level
+//! security policies (schema 16) bind it, and migrations run as the owner
+//! (`TMS_DATABASE_OWNER_URL`). On start, `serve` and `migrate` migrate
+//! through the owner URL and grant the server's role `SELECT, INSERT,
+//! UPDATE, DELETE` on the tables; the role is the operator's to create once:
+//! `CREATE ROLE tms_app LOGIN PASSWORD '…'` (not a superuser, no
+//! `BYPASSRLS`). Without an owner URL the server's role migrates itself,
+//! and the policies still bind it (they are forced on the owner) unless it
+//! is a superuser.
+//!
 //! # Example file
 //!
 //! ```toml
@@ -111,6 +125,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The database; `None` is the SQLite file in [`Config::data_dir`].
     pub database_url: Option<Secret<String>>,
+    /// PostgreSQL: the tables' owner, for migrations (the module doc's
+    /// "PostgreSQL roles").
+    pub database_owner_url: Option<Secret<String>>,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The URL users reach the server at; `None` is `http://<listen>`.
@@ -262,6 +279,13 @@ impl fmt::Debug for Config {
                     .map(|u| url_scheme(u.expose()))
                     .unwrap_or("<embedded sqlite>"),
             )
+            .field(
+                "database_owner_url",
+                &self
+                    .database_owner_url
+                    .as_ref()
+                    .map(|u| url_scheme(u.expose())),
+            )
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("keyring", &set(self.keyring.is_some()))
@@ -304,6 +328,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
+            database_owner_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             keyring: None,
@@ -335,6 +360,7 @@ impl Default for Config {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<Secret<String>>,
+    database_owner_url: Option<Secret<String>>,
     listen: Option<String>,
     public_url: Option<String>,
     keyring: Option<Secret<String>>,
@@ -436,6 +462,9 @@ impl Config {
         config.database_url = env("TMS_DATABASE_URL")
             .map(Secret::new)
             .or(file.database_url);
+        config.database_owner_url = env("TMS_DATABASE_OWNER_URL")
+            .map(Secret::new)
+            .or(file.database_owner_url);
         if let Some(v) = env("TMS_LISTEN").or(file.listen) {
             match v.trim().parse() {
                 Ok(addr) => config.listen = addr,
@@ -866,13 +895,23 @@ mod tests {
             None,
             env(&[
                 ("TMS_DATABASE_URL", "postgres://tms:hunter2-pw@db/tms"),
+                (
+                    "TMS_DATABASE_OWNER_URL",
+                    "postgres://owner:swordfish-pw@db/tms",
+                ),
                 ("TMS_KEYRING", "1:c2VjcmV0LWtleQ=="),
                 ("TMS_JWT_KEY", "and-another-secret"),
             ]),
         )
         .unwrap();
         let shown = format!("{c:?}");
-        for secret in ["hunter2", "c2VjcmV0", "another-secret", "db/tms"] {
+        for secret in [
+            "hunter2",
+            "swordfish",
+            "c2VjcmV0",
+            "another-secret",
+            "db/tms",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres"));

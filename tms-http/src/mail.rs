@@ -13,6 +13,8 @@
 //! | `TMS_SMTP_PASSWORD` | `smtp_password` | — | SMTP password (never logged) |
 //! | `TMS_WORKER` | `worker` | `true` | run the outbox worker inside `serve` (`tms-server worker` runs it alone) |
 //! | `TMS_WORKER_POLL_MS` | `worker_poll_ms` | `1000` | how long an idle worker waits before looking again |
+//! | `TMS_WORKER_RETRY_BASE_MS` | — | `30000` | the delay before the first retry of a transiently failed message (doubling, with jitter, at most an hour) |
+//! | `TMS_WORKER_LEASE_SECS` | — | `300` | how long a claimed message stays hidden from other workers: a worker killed mid-send leaves it to come back after this |
 //!
 //! Several servers may run the worker on one PostgreSQL: claims use `FOR
 //! UPDATE SKIP LOCKED`, so no message is sent twice (see
@@ -27,7 +29,7 @@ use std::time::Duration;
 use tms_adapters::mail::{FolderMailer, SmtpConfig, SmtpMailer, SmtpTls};
 use tms_core::domain::Email;
 use tms_core::security::secret::Secret;
-use tms_core::service::messaging::{Courier, MailRoute, SingleRoute};
+use tms_core::service::messaging::{Courier, MailRoute, RetryPolicy, SingleRoute};
 use tms_core::service::outreach::Outreach;
 use tms_core::service::tenancy::Deps;
 use tms_core::{Error, FieldErrors, Result};
@@ -57,6 +59,9 @@ pub struct MailConfig {
     pub worker: bool,
     /// An idle worker's wait.
     pub poll: Duration,
+    /// The delivery retry policy (base delay and lease from the
+    /// environment, the rest [`RetryPolicy`]'s defaults).
+    pub retry: RetryPolicy,
 }
 
 impl fmt::Debug for MailConfig {
@@ -67,6 +72,7 @@ impl fmt::Debug for MailConfig {
             .field("smtp", &self.smtp)
             .field("worker", &self.worker)
             .field("poll", &self.poll)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -80,6 +86,7 @@ impl Default for MailConfig {
             smtp: None,
             worker: true,
             poll: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -146,6 +153,23 @@ impl MailConfig {
         };
         if let Some(ms) = poll {
             config.poll = Duration::from_millis(ms);
+        }
+        // --- retry and lease (issue 11) ---
+        let mut positive = |name: &'static str| match env(name) {
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    errors.push(name, "must be a positive whole number");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(ms) = positive("TMS_WORKER_RETRY_BASE_MS") {
+            config.retry.base_delay = chrono::Duration::milliseconds(ms);
+        }
+        if let Some(secs) = positive("TMS_WORKER_LEASE_SECS") {
+            config.retry.lease = chrono::Duration::seconds(secs);
         }
         let tls = match env("TMS_SMTP_TLS")
             .or(file.smtp_tls)
@@ -233,7 +257,7 @@ impl MailConfig {
 /// The outbox worker over `deps` for the configured route.
 pub fn courier(deps: Deps, config: &MailConfig, data_dir: &Path) -> Result<Courier> {
     let route = config.route(data_dir)?;
-    Ok(Courier::new(deps, Arc::new(SingleRoute(route))))
+    Ok(Courier::new(deps, Arc::new(SingleRoute(route))).with_policy(config.retry))
 }
 
 // --- mail connections (issue 9) ---
@@ -249,7 +273,7 @@ pub fn courier_with_routes(
 ) -> Result<Courier> {
     let route = config.route(data_dir)?;
     let routes = crate::mail_routes::StoredRoutes::new(connections, route, gmail);
-    Ok(Courier::new(deps, Arc::new(routes)))
+    Ok(Courier::new(deps, Arc::new(routes)).with_policy(config.retry))
 }
 
 /// Runs `courier` until `shutdown` resolves: on every pass, expands the

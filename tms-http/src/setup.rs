@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use rand::Rng as _;
 use tms_adapters::blob::{LocalBlobStore, S3BlobStore};
-use tms_adapters::sql::SqlStore;
+use tms_adapters::sql::{SqlStore, SqlStoreOptions};
 use tms_core::domain::TenantSlug;
 use tms_core::ports::{BlobStore, OsRandom, Store};
 use tms_core::security::jwt::{JwtKey, SessionJwt};
@@ -172,9 +172,15 @@ pub fn load_jwt_key_text(config: &Config) -> Result<Secret<String>> {
     Ok(Secret::new(text))
 }
 
-/// Connects to the configured database and applies migrations.
+/// Connects to the configured database and applies migrations — through
+/// the owner URL when one is configured, granting the server's role row
+/// access (see [`crate::config`], "PostgreSQL roles").
 pub async fn connect_store(config: &Config) -> Result<SqlStore> {
-    SqlStore::connect(config.database_url().expose()).await
+    let mut options = SqlStoreOptions::new(config.database_url().expose());
+    if let Some(owner) = &config.database_owner_url {
+        options = options.owner_url(owner.expose());
+    }
+    options.connect().await
 }
 
 // --- files (issue 8) ---

@@ -149,6 +149,7 @@ impl SqlUnitOfWork {
         tenant: TenantId,
         events: Vec<NewAuditEvent>,
     ) -> Result<Vec<AuditEvent>> {
+        self.for_tenant(tenant).await?;
         let (mut seq, mut prev) = self.lock_head(tenant).await?;
         let mut out = Vec::with_capacity(events.len());
         for mut event in events {
@@ -260,6 +261,7 @@ impl AuditLog for SqlUnitOfWork {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(EVENT_COLS)
             .from("audit_events")
@@ -272,6 +274,7 @@ impl AuditLog for SqlUnitOfWork {
     }
 
     async fn head(&mut self, tenant: TenantId) -> Result<(i64, [u8; 32])> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(["seq", "hash"])
             .from("audit_heads")

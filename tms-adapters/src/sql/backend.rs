@@ -73,6 +73,7 @@ impl Pool {
             backend: self.backend(),
             inner,
             failed: false,
+            scope: None,
         })
     }
 
@@ -92,6 +93,20 @@ impl Pool {
                 .map_err(map_err)?,
         };
         Ok(())
+    }
+
+    /// PostgreSQL: the role this pool connects as (`None` on SQLite).
+    pub(crate) async fn current_user(&self) -> Result<Option<String>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Ok(None),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => sqlx::query_scalar::<_, String>("SELECT current_user::text")
+                .fetch_one(pool)
+                .await
+                .map(Some)
+                .map_err(map_err),
+        }
     }
 
     pub(crate) async fn close(&self) {
@@ -120,6 +135,22 @@ pub(crate) struct Tx {
     /// would answer COMMIT with a silent ROLLBACK); SQLite has not, but the
     /// unit of work behaves the same on both: it refuses to commit.
     pub(crate) failed: bool,
+    /// Whose rows PostgreSQL's row-level security currently lets this
+    /// transaction see ([`Tx::set_scope`]); `None` until first set.
+    scope: Option<RowScope>,
+}
+
+/// Whose rows a transaction may touch under PostgreSQL's row-level
+/// security policies (schema 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowScope {
+    /// One tenant's rows: `tms.tenant_id` is set, `tms.system` is off.
+    Tenant(uuid::Uuid),
+    /// The few cross-tenant reads and claims of system work (tenant lookup
+    /// by slug at login, outbox claiming, due campaigns, retention's tenant
+    /// list, key rotation's scan): `tms.system` is on, and only the
+    /// `system_*` policies that schema 16 grants table by table accept it.
+    System,
 }
 
 impl Tx {
@@ -128,6 +159,37 @@ impl Tx {
             self.failed = true;
             map_err(e)
         })
+    }
+
+    /// Points the row-level security settings at `scope`, unless they point
+    /// there already: one round trip when the scope changes, none otherwise.
+    /// The settings are transaction-local (`set_config(…, true)`), so they
+    /// end with the transaction and never leak to the pooled connection's
+    /// next user. SQLite has no row-level security: a no-op there.
+    pub(crate) async fn set_scope(&mut self, scope: RowScope) -> Result<()> {
+        if self.scope == Some(scope) {
+            return Ok(());
+        }
+        #[cfg(feature = "postgres")]
+        // Irrefutable when PostgreSQL is the only backend compiled in.
+        #[allow(irrefutable_let_patterns)]
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            let (tenant, system) = match scope {
+                RowScope::Tenant(id) => (id.to_string(), ""),
+                RowScope::System => (String::new(), "on"),
+            };
+            let result = sqlx::query(
+                "SELECT set_config('tms.tenant_id', $1, true), set_config('tms.system', $2, true)",
+            )
+            .bind(tenant)
+            .bind(system)
+            .execute(&mut **tx)
+            .await
+            .map(drop);
+            self.track(result)?;
+        }
+        self.scope = Some(scope);
+        Ok(())
     }
 
     /// Runs a statement; how many rows it touched.
@@ -219,6 +281,24 @@ impl Tx {
             TxInner::Sqlite(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
             #[cfg(feature = "postgres")]
             TxInner::Postgres(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
+        };
+        self.track(result)
+    }
+
+    /// Runs SQL built at run time from trusted parts only (identifiers
+    /// quoted by the caller), e.g. a `GRANT` to a configured role.
+    pub(crate) async fn raw_built(&mut self, sql: String) -> Result<()> {
+        let result = match &mut self.inner {
+            #[cfg(feature = "sqlite")]
+            TxInner::Sqlite(tx) => sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut **tx)
+                .await
+                .map(drop),
+            #[cfg(feature = "postgres")]
+            TxInner::Postgres(tx) => sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut **tx)
+                .await
+                .map(drop),
         };
         self.track(result)
     }

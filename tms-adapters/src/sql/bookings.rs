@@ -220,6 +220,7 @@ fn iso(d: NaiveDate) -> String {
 #[async_trait]
 impl CatalogueRepo for SqlUnitOfWork {
     async fn insert_category(&mut self, category: &Category) -> Result<()> {
+        self.for_tenant(category.tenant_id).await?;
         let values = [
             uuid(category.tenant_id),
             uuid(category.id),
@@ -239,6 +240,7 @@ impl CatalogueRepo for SqlUnitOfWork {
     }
 
     async fn get_category(&mut self, tenant: TenantId, id: CategoryId) -> Result<Option<Category>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CATEGORY_COLS)
             .from("categories")
@@ -253,6 +255,7 @@ impl CatalogueRepo for SqlUnitOfWork {
         tenant: TenantId,
         page: PageRequest,
     ) -> Result<Page<Category>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(CATEGORY_COLS)
             .from("categories")
@@ -272,6 +275,7 @@ impl CatalogueRepo for SqlUnitOfWork {
     }
 
     async fn insert_package(&mut self, package: &Package) -> Result<()> {
+        self.for_tenant(package.tenant_id).await?;
         let d = &package.details;
         let values = [
             uuid(package.tenant_id),
@@ -302,6 +306,7 @@ impl CatalogueRepo for SqlUnitOfWork {
     }
 
     async fn get_package(&mut self, tenant: TenantId, id: PackageId) -> Result<Option<Package>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(PACKAGE_COLS)
             .from("packages")
@@ -312,6 +317,7 @@ impl CatalogueRepo for SqlUnitOfWork {
     }
 
     async fn update_package(&mut self, package: &mut Package) -> Result<()> {
+        self.for_tenant(package.tenant_id).await?;
         let d = &package.details;
         let q = Query::update()
             .table("packages")
@@ -353,6 +359,7 @@ impl CatalogueRepo for SqlUnitOfWork {
         published_only: bool,
         page: PageRequest,
     ) -> Result<Page<Package>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(PACKAGE_COLS)
             .from("packages")
@@ -375,6 +382,7 @@ impl CatalogueRepo for SqlUnitOfWork {
     }
 
     async fn take_places(&mut self, tenant: TenantId, id: PackageId, n: u32) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let n = i64::from(n);
         let q = Query::update()
             .table("packages")
@@ -403,6 +411,7 @@ impl CatalogueRepo for SqlUnitOfWork {
     }
 
     async fn release_places(&mut self, tenant: TenantId, id: PackageId, n: u32) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let n = i64::from(n);
         let q = Query::update()
             .table("packages")
@@ -465,6 +474,7 @@ fn booking_of(row: &Row) -> Result<BookingRecord> {
 #[async_trait]
 impl BookingRepo for SqlUnitOfWork {
     async fn next_reference(&mut self, tenant: TenantId, year: i32) -> Result<BookingReference> {
+        self.for_tenant(tenant).await?;
         let create = Query::insert()
             .into_table("booking_counters")
             .columns(["tenant_id", "year", "next_number"])
@@ -493,6 +503,7 @@ impl BookingRepo for SqlUnitOfWork {
     }
 
     async fn insert(&mut self, booking: &BookingRecord) -> Result<()> {
+        self.for_tenant(booking.tenant_id).await?;
         let values = [
             uuid(booking.tenant_id),
             uuid(booking.id),
@@ -519,6 +530,7 @@ impl BookingRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: BookingId) -> Result<Option<BookingRecord>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(BOOKING_COLS)
             .from("bookings")
@@ -535,6 +547,7 @@ impl BookingRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, booking: &mut BookingRecord) -> Result<()> {
+        self.for_tenant(booking.tenant_id).await?;
         let q = Query::update()
             .table("bookings")
             .value("status", booking.status.as_str())
@@ -561,6 +574,7 @@ impl BookingRepo for SqlUnitOfWork {
     }
 
     async fn delete(&mut self, tenant: TenantId, id: BookingId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("bookings")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -575,6 +589,7 @@ impl BookingRepo for SqlUnitOfWork {
         filter: BookingFilter,
         page: PageRequest,
     ) -> Result<Page<BookingRecord>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(BOOKING_COLS)
             .from("bookings")
@@ -653,6 +668,7 @@ fn ticket_of(row: &Row) -> Result<Ticket> {
 #[async_trait]
 impl TicketRepo for SqlUnitOfWork {
     async fn insert(&mut self, ticket: &Ticket) -> Result<()> {
+        self.for_tenant(ticket.tenant_id).await?;
         let values = [
             uuid(ticket.tenant_id),
             uuid(ticket.id),
@@ -683,6 +699,7 @@ impl TicketRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TICKET_COLS)
             .from("tickets")
@@ -693,6 +710,7 @@ impl TicketRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, ticket: &mut Ticket) -> Result<()> {
+        self.for_tenant(ticket.tenant_id).await?;
         let q = Query::update()
             .table("tickets")
             .value("status", ticket.status.as_str())
@@ -716,6 +734,7 @@ impl TicketRepo for SqlUnitOfWork {
         booking: BookingId,
         page: PageRequest,
     ) -> Result<Page<Ticket>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(TICKET_COLS)
             .from("tickets")
@@ -736,6 +755,7 @@ impl TicketRepo for SqlUnitOfWork {
     }
 
     async fn count_for_booking(&mut self, tenant: TenantId, booking: BookingId) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .expr_as(Expr::col("id").count(), "n")
             .from("tickets")
@@ -756,6 +776,7 @@ impl TicketRepo for SqlUnitOfWork {
 #[async_trait]
 impl IdempotencyRepo for SqlUnitOfWork {
     async fn claim(&mut self, record: &IdempotencyRecord) -> Result<Claim> {
+        self.for_tenant(record.tenant_id).await?;
         let insert = Query::insert()
             .into_table("idempotency_keys")
             .columns([

@@ -193,6 +193,11 @@ impl ClientRepo for SqlUnitOfWork {
 
     async fn insert_many(&mut self, clients: &[Client]) -> Result<()> {
         for chunk in clients.chunks(INSERT_BATCH) {
+            // One tenant per statement: on PostgreSQL a row of another
+            // tenant in the chunk fails the row-level security check.
+            if let Some(first) = chunk.first() {
+                self.for_tenant(first.tenant_id).await?;
+            }
             let mut q = Query::insert();
             q.into_table("clients").columns(CLIENT_COLS);
             for client in chunk {
@@ -208,6 +213,7 @@ impl ClientRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: ClientId) -> Result<Option<Client>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CLIENT_COLS)
             .from("clients")
@@ -221,6 +227,7 @@ impl ClientRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, client: &mut Client) -> Result<()> {
+        self.for_tenant(client.tenant_id).await?;
         let values = self.client_values(client);
         let mut q = Query::update();
         q.table("clients");
@@ -254,6 +261,7 @@ impl ClientRepo for SqlUnitOfWork {
     }
 
     async fn delete(&mut self, tenant: TenantId, id: ClientId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         // Consents go first (explicitly, not only by cascade: SQLite needs
         // foreign keys switched on for the cascade).
         let consents = Query::delete()
@@ -276,6 +284,7 @@ impl ClientRepo for SqlUnitOfWork {
         filter: &ClientFilter,
         page: PageRequest,
     ) -> Result<Page<Client>> {
+        self.for_tenant(scope.tenant_id).await?;
         let empty = Page {
             items: Vec::new(),
             next: None,
@@ -337,6 +346,7 @@ impl ClientRepo for SqlUnitOfWork {
         scope: &Scope,
         probe: &DuplicateProbe,
     ) -> Result<Vec<ClientId>> {
+        self.for_tenant(scope.tenant_id).await?;
         if probe.is_empty() {
             return Ok(Vec::new());
         }
@@ -376,6 +386,7 @@ impl ClientRepo for SqlUnitOfWork {
     }
 
     async fn add_consent(&mut self, c: &ConsentRecord) -> Result<()> {
+        self.for_tenant(c.tenant_id).await?;
         let mut q = Query::insert();
         q.into_table("client_consents")
             .columns(CONSENT_COLS)
@@ -398,6 +409,7 @@ impl ClientRepo for SqlUnitOfWork {
     }
 
     async fn consents(&mut self, tenant: TenantId, client: ClientId) -> Result<Vec<ConsentRecord>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CONSENT_COLS)
             .from("client_consents")
@@ -416,6 +428,7 @@ impl ClientRepo for SqlUnitOfWork {
         client: ClientId,
         channel: ConsentChannel,
     ) -> Result<Option<ConsentRecord>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CONSENT_COLS)
             .from("client_consents")

@@ -57,6 +57,7 @@ fn owner_filter(q: &mut sea_query::SelectStatement, tenant: TenantId, owner: Fil
 #[async_trait]
 impl FileRepo for SqlUnitOfWork {
     async fn insert(&mut self, file: &StoredFile) -> Result<()> {
+        self.for_tenant(file.tenant_id).await?;
         let size = i64::try_from(file.size).map_err(|_| Error::invalid("file", "is too large"))?;
         self.insert_new(
             Query::insert()
@@ -81,6 +82,7 @@ impl FileRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: FileId) -> Result<Option<StoredFile>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(FILE_COLS)
             .from("files")
@@ -96,6 +98,7 @@ impl FileRepo for SqlUnitOfWork {
         owner: FileOwner,
         page: PageRequest,
     ) -> Result<Page<StoredFile>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(FILE_COLS).from("files");
         owner_filter(&mut q, tenant, owner);
@@ -109,6 +112,7 @@ impl FileRepo for SqlUnitOfWork {
     }
 
     async fn delete(&mut self, tenant: TenantId, id: FileId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("files")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -122,6 +126,7 @@ impl FileRepo for SqlUnitOfWork {
         tenant: TenantId,
         owner: FileOwner,
     ) -> Result<Vec<StoredFile>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(FILE_COLS).from("files");
         owner_filter(&mut q, tenant, owner);
@@ -140,6 +145,7 @@ impl FileRepo for SqlUnitOfWork {
     }
 
     async fn branding(&mut self, tenant: TenantId) -> Result<BrandingSettings> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns([
                 "agency_name",
@@ -171,6 +177,7 @@ impl FileRepo for SqlUnitOfWork {
     }
 
     async fn put_branding(&mut self, branding: &mut BrandingSettings) -> Result<()> {
+        self.for_tenant(branding.tenant_id).await?;
         let address = serde_json::to_string(&branding.address)
             .map_err(|e| Error::internal(format!("branding address: {e}")))?;
         let contact = branding.emergency_contact.as_ref();

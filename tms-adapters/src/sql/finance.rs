@@ -172,6 +172,7 @@ impl FinanceRepo for SqlUnitOfWork {
         tenant: TenantId,
         series: &InvoiceSeries,
     ) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let create = Query::insert()
             .into_table("invoice_counters")
             .columns(["tenant_id", "series", "next_number"])
@@ -198,6 +199,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<()> {
+        self.for_tenant(invoice.tenant_id).await?;
         let values = [
             uuid(invoice.tenant_id),
             uuid(invoice.id),
@@ -231,6 +233,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn get_invoice(&mut self, tenant: TenantId, id: InvoiceId) -> Result<Option<Invoice>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(INVOICE_COLS)
             .from("invoices")
@@ -241,6 +244,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn update_invoice(&mut self, invoice: &mut Invoice) -> Result<()> {
+        self.for_tenant(invoice.tenant_id).await?;
         let q = Query::update()
             .table("invoices")
             .value("number", number_value(invoice.number)?)
@@ -274,6 +278,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn insert_credit_note(&mut self, note: &CreditNote) -> Result<()> {
+        self.for_tenant(note.tenant_id).await?;
         let number = i64::try_from(note.number)
             .map_err(|_| Error::internal("credit note number overflow"))?;
         let values = [
@@ -312,6 +317,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn insert_payment(&mut self, payment: &Payment) -> Result<()> {
+        self.for_tenant(payment.tenant_id).await?;
         let values = [
             uuid(payment.tenant_id),
             uuid(payment.id),
@@ -359,6 +365,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn get_payment(&mut self, tenant: TenantId, id: PaymentId) -> Result<Option<Payment>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(PAYMENT_COLS)
             .from("payments")
@@ -374,6 +381,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn insert_refund(&mut self, refund: &Refund, before: Money) -> Result<()> {
+        self.for_tenant(refund.tenant_id).await?;
         let after = before.checked_add(refund.amount)?;
         let q = Query::update()
             .table("payments")
@@ -418,6 +426,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn insert_exchange_rate(&mut self, rate: &ExchangeRate) -> Result<()> {
+        self.for_tenant(rate.tenant_id).await?;
         let values = [
             uuid(rate.tenant_id),
             uuid(rate.id),
@@ -446,6 +455,7 @@ impl FinanceRepo for SqlUnitOfWork {
         quote: Currency,
         on: NaiveDate,
     ) -> Result<Option<ExchangeRate>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(RATE_COLS)
             .from("exchange_rates")
@@ -462,6 +472,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn insert_tax_rate(&mut self, rate: &TenantTaxRate) -> Result<()> {
+        self.for_tenant(rate.tenant_id).await?;
         let values = [
             uuid(rate.tenant_id),
             Expr::val(rate.code.as_str()),
@@ -480,6 +491,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn tax_rates(&mut self, tenant: TenantId) -> Result<Vec<TenantTaxRate>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TAX_RATE_COLS)
             .from("tax_rates")
@@ -495,6 +507,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn tax_rate(&mut self, tenant: TenantId, code: &str) -> Result<Option<TenantTaxRate>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TAX_RATE_COLS)
             .from("tax_rates")
@@ -510,6 +523,7 @@ impl FinanceRepo for SqlUnitOfWork {
         filter: &InvoiceFilter,
         page: PageRequest,
     ) -> Result<Page<Invoice>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(INVOICE_COLS).from("invoices");
         scoped(&mut q, scope);
@@ -560,6 +574,7 @@ impl FinanceRepo for SqlUnitOfWork {
         filter: &PaymentFilter,
         page: PageRequest,
     ) -> Result<Page<Payment>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(PAYMENT_COLS).from("payments");
         scoped(&mut q, scope);
@@ -598,6 +613,7 @@ impl FinanceRepo for SqlUnitOfWork {
         scope: &Scope,
         client: ClientId,
     ) -> Result<Vec<ClientTotals>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.column("currency")
             .expr_as(sum("total_minor"), "a")
@@ -648,18 +664,22 @@ impl FinanceRepo for SqlUnitOfWork {
         tenant: TenantId,
         booking: BookingId,
     ) -> Result<Vec<Payable>> {
+        self.for_tenant(tenant).await?;
         self.sql_payables_of_booking(tenant, booking).await
     }
 
     async fn insert_payable(&mut self, payable: &Payable) -> Result<()> {
+        self.for_tenant(payable.tenant_id).await?;
         self.sql_insert_payable(payable).await
     }
 
     async fn get_payable(&mut self, tenant: TenantId, id: PayableId) -> Result<Option<Payable>> {
+        self.for_tenant(tenant).await?;
         self.sql_get_payable(tenant, id).await
     }
 
     async fn update_payable(&mut self, payable: &mut Payable) -> Result<()> {
+        self.for_tenant(payable.tenant_id).await?;
         self.sql_update_payable(payable).await
     }
 
@@ -669,10 +689,12 @@ impl FinanceRepo for SqlUnitOfWork {
         filter: &PayableFilter,
         page: PageRequest,
     ) -> Result<Page<Payable>> {
+        self.for_tenant(scope.tenant_id).await?;
         self.sql_list_payables(scope, filter, page).await
     }
 
     async fn insert_supplier_payment(&mut self, payment: &SupplierPayment) -> Result<()> {
+        self.for_tenant(payment.tenant_id).await?;
         self.sql_insert_supplier_payment(payment).await
     }
 
@@ -681,6 +703,7 @@ impl FinanceRepo for SqlUnitOfWork {
         tenant: TenantId,
         id: SupplierPaymentId,
     ) -> Result<Option<SupplierPayment>> {
+        self.for_tenant(tenant).await?;
         self.sql_get_supplier_payment(tenant, id).await
     }
 
@@ -691,6 +714,7 @@ impl FinanceRepo for SqlUnitOfWork {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<PostedLine>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(LEDGER_COLS).from("ledger_entries");
         scoped(&mut q, scope);
@@ -720,6 +744,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn post_journal(&mut self, journal: &Journal) -> Result<()> {
+        self.for_tenant(journal.tenant_id).await?;
         journal.check()?;
         for (line, l) in journal.lines.iter().enumerate() {
             let line = i64::try_from(line).map_err(|_| Error::internal("too many lines"))?;
@@ -747,6 +772,7 @@ impl FinanceRepo for SqlUnitOfWork {
     }
 
     async fn ledger_lines(&mut self, tenant: TenantId) -> Result<Vec<LedgerLine>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(LEDGER_COLS)
             .from("ledger_entries")
@@ -769,6 +795,7 @@ impl FinanceRepo for SqlUnitOfWork {
         tenant: TenantId,
         id: tms_core::id::CreditNoteId,
     ) -> Result<Option<CreditNote>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CREDIT_NOTE_COLS)
             .from("credit_notes")

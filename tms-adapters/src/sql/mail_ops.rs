@@ -258,6 +258,7 @@ impl SqlUnitOfWork {
         tenant: TenantId,
         client: ClientId,
     ) -> Result<Vec<uuid::Uuid>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .column("thread_id")
             .from("support_tickets")
@@ -276,6 +277,7 @@ impl SqlUnitOfWork {
     /// Deletes threads (their messages go with them, by cascade — and
     /// explicitly, for stores without it).
     async fn delete_threads(&mut self, tenant: TenantId, threads: &[uuid::Uuid]) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let mut deleted = 0;
         for chunk in threads.chunks(500) {
             let list: Vec<Expr> = chunk.iter().map(|id| uuid(*id)).collect();
@@ -299,6 +301,7 @@ impl SqlUnitOfWork {
 #[async_trait]
 impl MailOpsRepo for SqlUnitOfWork {
     async fn settings(&mut self, tenant: TenantId) -> Result<MailOpsSettings> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(SETTINGS_COLS)
             .from("mail_ops_settings")
@@ -311,6 +314,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn put_settings(&mut self, s: &mut MailOpsSettings) -> Result<()> {
+        self.for_tenant(s.tenant_id).await?;
         let sla = to_json("sla targets", &s.sla)?;
         let written = if s.version == 0 {
             let q = Query::insert()
@@ -352,6 +356,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn sync_state(&mut self, tenant: TenantId) -> Result<Option<SyncState>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(SYNC_COLS)
             .from("mail_sync_state")
@@ -361,6 +366,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn put_sync_state(&mut self, s: &SyncState) -> Result<()> {
+        self.for_tenant(s.tenant_id).await?;
         let q = Query::insert()
             .into_table("mail_sync_state")
             .columns(SYNC_COLS)
@@ -389,6 +395,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn delete_sync_state(&mut self, tenant: TenantId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("mail_sync_state")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -397,6 +404,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn due_syncs(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<TenantId>> {
+        self.for_system().await?;
         let q = Query::select()
             .column("tenant_id")
             .from("mail_sync_state")
@@ -423,6 +431,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         provider_thread_id: &str,
     ) -> Result<Option<MailThread>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(THREAD_COLS)
             .from("mail_threads")
@@ -437,6 +446,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         id: MailThreadId,
     ) -> Result<Option<MailThread>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(THREAD_COLS)
             .from("mail_threads")
@@ -447,6 +457,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn insert_thread(&mut self, t: &MailThread) -> Result<()> {
+        self.for_tenant(t.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("mail_threads")
@@ -471,6 +482,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         id: MailThreadId,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = Query::update()
             .table("mail_threads")
             .value("last_message_at", self.ts(at))
@@ -483,6 +495,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn insert_message(&mut self, m: &MailMessage) -> Result<bool> {
+        self.for_tenant(m.tenant_id).await?;
         let from = m
             .from
             .as_ref()
@@ -523,6 +536,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn has_message(&mut self, tenant: TenantId, provider_message_id: &str) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .expr(Expr::val(1))
             .from("mail_messages")
@@ -537,6 +551,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         thread: MailThreadId,
     ) -> Result<Vec<MailMessage>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(MESSAGE_COLS)
             .from("mail_messages")
@@ -554,6 +569,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn delete_mail(&mut self, tenant: TenantId) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let tickets = Query::update()
             .table("support_tickets")
             .value("thread_id", opt_uuid(None::<uuid::Uuid>))
@@ -578,6 +594,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn insert_ticket(&mut self, t: &SupportTicket) -> Result<()> {
+        self.for_tenant(t.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("support_tickets")
@@ -609,6 +626,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         id: SupportTicketId,
     ) -> Result<Option<SupportTicket>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TICKET_COLS)
             .from("support_tickets")
@@ -619,6 +637,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn update_ticket(&mut self, t: &mut SupportTicket) -> Result<()> {
+        self.for_tenant(t.tenant_id).await?;
         let q = Query::update()
             .table("support_tickets")
             .value("branch_id", uuid(t.branch_id))
@@ -657,6 +676,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         thread: MailThreadId,
     ) -> Result<Option<SupportTicket>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TICKET_COLS)
             .from("support_tickets")
@@ -675,6 +695,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         filter: &TicketFilter,
         page: PageRequest,
     ) -> Result<Page<SupportTicket>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(TICKET_COLS)
             .from("support_tickets")
@@ -710,6 +731,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn insert_note(&mut self, n: &TicketNote) -> Result<()> {
+        self.for_tenant(n.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("support_ticket_notes")
@@ -732,6 +754,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         ticket: SupportTicketId,
     ) -> Result<Vec<TicketNote>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(NOTE_COLS)
             .from("support_ticket_notes")
@@ -744,6 +767,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn insert_rule(&mut self, r: &RoutingRule) -> Result<()> {
+        self.for_tenant(r.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("mail_routing_rules")
@@ -767,6 +791,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn get_rule(&mut self, tenant: TenantId, id: MailRuleId) -> Result<Option<RoutingRule>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(RULE_COLS)
             .from("mail_routing_rules")
@@ -777,6 +802,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn update_rule(&mut self, r: &mut RoutingRule) -> Result<()> {
+        self.for_tenant(r.tenant_id).await?;
         let q = Query::update()
             .table("mail_routing_rules")
             .value("position", i64::from(r.position))
@@ -807,6 +833,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn delete_rule(&mut self, tenant: TenantId, id: MailRuleId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("mail_routing_rules")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -816,6 +843,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn rules(&mut self, tenant: TenantId) -> Result<Vec<RoutingRule>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(RULE_COLS)
             .from("mail_routing_rules")
@@ -832,6 +860,7 @@ impl MailOpsRepo for SqlUnitOfWork {
         tenant: TenantId,
         client: ClientId,
     ) -> Result<Vec<SupportTicket>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TICKET_COLS)
             .from("support_tickets")
@@ -844,6 +873,7 @@ impl MailOpsRepo for SqlUnitOfWork {
     }
 
     async fn forget_client(&mut self, tenant: TenantId, client: ClientId) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let threads = self.client_threads(tenant, client).await?;
         let tickets = Query::update()
             .table("support_tickets")

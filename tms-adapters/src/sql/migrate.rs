@@ -121,6 +121,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0015_mail_ops.sql"),
         postgres: include_str!("../../migrations/postgres/0015_mail_ops.sql"),
     },
+    // --- 16: row-level security (issue 11) ---
+    Migration {
+        version: 16,
+        name: "row-level security",
+        sqlite: include_str!("../../migrations/sqlite/0016_row_level_security.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_row_level_security.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -211,5 +218,37 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<()> {
         )
         .await?;
     }
+    tx.commit().await
+}
+
+/// PostgreSQL: lets `role` (the server's, which does not own the tables)
+/// read and write rows — under the row-level security policies of schema
+/// 16 — and read the migration record, nothing more: no DDL, no
+/// `TRUNCATE`, no writes to `tms_schema_migrations`. Run as the owner after
+/// [`migrate`]; idempotent. `None` (SQLite) does nothing.
+pub(crate) async fn grant_rows(owner: &Pool, role: Option<&str>) -> Result<()> {
+    let (Backend::Postgres, Some(role)) = (owner.backend(), role) else {
+        return Ok(());
+    };
+    // The role goes in as a string literal and format() quotes it as an
+    // identifier; the schema is whichever the owner migrated into.
+    if role.contains('$') {
+        return Err(Error::invalid(
+            "database_url",
+            "the role name must not contain `$`",
+        ));
+    }
+    let role = role.replace('\'', "''");
+    let mut tx = owner.begin().await?;
+    tx.raw("SELECT pg_advisory_xact_lock(7414000001)").await?;
+    tx.raw_built(format!(
+        "DO $$ DECLARE s text := current_schema(); r text := '{role}'; BEGIN \
+         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, r); \
+         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', s, r); \
+         EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', s, r); \
+         EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON tms_schema_migrations FROM %I', r); \
+         END $$"
+    ))
+    .await?;
     tx.commit().await
 }

@@ -61,6 +61,14 @@
 //!   `(tenant_id, id)`, and every query filters on the tenant: another
 //!   tenant's id is exactly a missing one. Lists filter branches in SQL and
 //!   page by `(created_at, id)` on an index that starts with the tenant.
+//!   On PostgreSQL, row-level security (schema 16) backs this up: every
+//!   repository method first scopes its transaction to its tenant
+//!   (`tms.tenant_id`, transaction-local), and forced policies let the
+//!   transaction see and write that tenant's rows only; the few
+//!   cross-tenant reads of system work (login's tenant lookup, the outbox
+//!   claim, due campaigns, retention's tenant list, key rotation) use a
+//!   `tms.system` setting that only per-table `system_*` policies accept.
+//!   Connect as a role that owns no table ([`SqlStoreOptions::owner_url`]).
 //! - **Concurrency**: mutable rows carry `version`; a stale update is
 //!   `Conflict`. Duplicates are `Conflict`. Serialization failures,
 //!   deadlocks, a busy SQLite and lost connections are `Unavailable`, which
@@ -130,6 +138,7 @@ use backend::{Pool, map_err};
 #[derive(Clone)]
 pub struct SqlStoreOptions {
     url: String,
+    owner_url: Option<String>,
     max_connections: Option<u32>,
     acquire_timeout: Duration,
     busy_timeout: Duration,
@@ -142,6 +151,7 @@ impl std::fmt::Debug for SqlStoreOptions {
         let scheme = self.url.split(':').next().unwrap_or_default();
         f.debug_struct("SqlStoreOptions")
             .field("url", &format_args!("{scheme}:…"))
+            .field("owner_url", &self.owner_url.as_ref().map(|_| "…"))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("busy_timeout", &self.busy_timeout)
@@ -156,6 +166,7 @@ impl SqlStoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            owner_url: None,
             max_connections: None,
             acquire_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(10),
@@ -188,19 +199,65 @@ impl SqlStoreOptions {
         self
     }
 
+    /// PostgreSQL: the URL of the role that owns the tables, for
+    /// migrations, when [`SqlStoreOptions::new`]'s URL is a role that does
+    /// not own them (the production set-up: row-level security binds the
+    /// server's role, which may only read and write rows).
+    ///
+    /// [`SqlStoreOptions::connect`] then migrates through a short-lived
+    /// connection as the owner and grants the server's role (the user of
+    /// the main URL) `SELECT, INSERT, UPDATE, DELETE` on the tables — read
+    /// only on `tms_schema_migrations` — and closes that connection. The
+    /// role itself is the operator's to create (`CREATE ROLE tms_app
+    /// LOGIN PASSWORD '…'`); it must not be a superuser or have
+    /// `BYPASSRLS`. Without an owner URL the main URL migrates, as before:
+    /// the policies bind that role too (they are `FORCE`d), unless it is a
+    /// superuser.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> tms_core::Result<()> {
+    /// use tms_adapters::sql::SqlStoreOptions;
+    /// let store = SqlStoreOptions::new("postgres://tms_app:app-pw@db/tms")
+    ///     .owner_url("postgres://tms_owner:owner-pw@db/tms")
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn owner_url(mut self, url: impl Into<String>) -> Self {
+        self.owner_url = Some(url.into());
+        self
+    }
+
     /// Connects, and applies migrations unless told not to. An unreachable
     /// database is `Unavailable`; a URL of no enabled database is `Invalid`.
     pub async fn connect(self) -> Result<SqlStore> {
-        let pool = self.pool().await?;
+        let pool = self.pool(&self.url).await?;
         let store = SqlStore { pool };
-        if self.migrate {
-            store.migrate().await?;
+        match (&self.owner_url, self.migrate) {
+            (Some(owner_url), true) => {
+                let owner = self.pool(owner_url).await?;
+                if owner.backend() != store.backend() {
+                    return Err(Error::invalid(
+                        "database_owner_url",
+                        "names another kind of database than the database URL",
+                    ));
+                }
+                let role = store.pool.current_user().await?;
+                let outcome = async {
+                    migrate::migrate(&owner).await?;
+                    migrate::grant_rows(&owner, role.as_deref()).await
+                }
+                .await;
+                owner.close().await;
+                outcome?;
+            }
+            (None, true) => store.migrate().await?,
+            (_, false) => {}
         }
         Ok(store)
     }
 
-    async fn pool(&self) -> Result<Pool> {
-        let url = self.url.as_str();
+    async fn pool(&self, url: &str) -> Result<Pool> {
         #[cfg(feature = "sqlite")]
         if url.starts_with("sqlite:") {
             use sqlx::sqlite::{

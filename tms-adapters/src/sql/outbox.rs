@@ -134,6 +134,7 @@ pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
 #[async_trait]
 impl OutboxRepo for SqlUnitOfWork {
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<()> {
+        self.for_tenant(message.tenant_id).await?;
         let payload = payload_of(message)?;
         self.insert_new(
             Query::insert()
@@ -157,6 +158,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<OutboxMessage>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(OUTBOX_COLS)
             .from("outbox")
@@ -176,6 +178,7 @@ impl OutboxRepo for SqlUnitOfWork {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
+        self.for_system().await?;
         let mut paused = Query::select();
         paused
             .column("tenant_id")
@@ -218,6 +221,7 @@ impl OutboxRepo for SqlUnitOfWork {
         message: &OutboxMessage,
         attempt: &DeliveryAttempt,
     ) -> Result<()> {
+        self.for_tenant(message.tenant_id).await?;
         let insert = Query::insert()
             .into_table("delivery_log")
             .columns([
@@ -265,6 +269,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn release(&mut self, message: &OutboxMessage, not_before: DateTime<Utc>) -> Result<()> {
+        self.for_tenant(message.tenant_id).await?;
         let update = Query::update()
             .table("outbox")
             .value(
@@ -282,6 +287,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn sent_since(&mut self, tenant: TenantId, since: DateTime<Utc>) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .expr_as(Expr::col("id").count(), "n")
             .from("delivery_log")
@@ -297,6 +303,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn controls(&mut self, tenant: TenantId) -> Result<OutboxControls> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(["paused", "daily_limit"])
             .from("outbox_controls")
@@ -307,6 +314,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn set_controls(&mut self, tenant: TenantId, controls: &OutboxControls) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let limit = controls.daily_limit.map(i64::from);
         let insert = Query::insert()
             .into_table("outbox_controls")
@@ -324,6 +332,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: MessageId) -> Result<Option<OutboxMessage>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(OUTBOX_COLS)
             .from("outbox")
@@ -334,6 +343,7 @@ impl OutboxRepo for SqlUnitOfWork {
     }
 
     async fn deliveries(&mut self, tenant: TenantId, id: MessageId) -> Result<Vec<DeliveryRecord>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns([
                 "attempt",

@@ -247,6 +247,7 @@ impl SqlUnitOfWork {
 #[async_trait]
 impl OutreachRepo for SqlUnitOfWork {
     async fn insert_template(&mut self, t: &Template) -> Result<()> {
+        self.for_tenant(t.tenant_id).await?;
         let variables = to_json("template variables", &t.variables)?;
         let variants = to_json("template variants", &t.variants)?;
         self.insert_new(
@@ -274,6 +275,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn get_template(&mut self, tenant: TenantId, id: TemplateId) -> Result<Option<Template>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(TEMPLATE_COLS).from("outreach_templates");
         Self::by_tenant_and_id(&mut q, tenant, id);
@@ -281,6 +283,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn update_template(&mut self, t: &mut Template) -> Result<()> {
+        self.for_tenant(t.tenant_id).await?;
         let variables = to_json("template variables", &t.variables)?;
         let variants = to_json("template variants", &t.variants)?;
         let q = Query::update()
@@ -313,6 +316,7 @@ impl OutreachRepo for SqlUnitOfWork {
         tenant: TenantId,
         page: PageRequest,
     ) -> Result<Page<Template>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(TEMPLATE_COLS)
             .from("outreach_templates")
@@ -327,6 +331,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn suppress(&mut self, s: &Suppression) -> Result<bool> {
+        self.for_tenant(s.tenant_id).await?;
         match self
             .insert_new(
                 Query::insert()
@@ -357,6 +362,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn unsuppress(&mut self, tenant: TenantId, address: &Address) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("outreach_suppressions")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -366,6 +372,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn is_suppressed(&mut self, tenant: TenantId, address: &Address) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .expr(Expr::val(1))
             .from("outreach_suppressions")
@@ -380,6 +387,7 @@ impl OutreachRepo for SqlUnitOfWork {
         tenant: TenantId,
         page: PageRequest,
     ) -> Result<Page<Suppression>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(["tenant_id", "id", "address", "kind", "reason", "created_at"])
             .from("outreach_suppressions")
@@ -401,6 +409,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn insert_campaign(&mut self, c: &Campaign) -> Result<()> {
+        self.for_tenant(c.tenant_id).await?;
         let variables = to_json("campaign variables", &c.variables)?;
         self.insert_new(
             Query::insert()
@@ -430,6 +439,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn get_campaign(&mut self, tenant: TenantId, id: CampaignId) -> Result<Option<Campaign>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(CAMPAIGN_COLS).from("outreach_campaigns");
         Self::by_tenant_and_id(&mut q, tenant, id);
@@ -437,6 +447,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn update_campaign(&mut self, c: &mut Campaign) -> Result<()> {
+        self.for_tenant(c.tenant_id).await?;
         let variables = to_json("campaign variables", &c.variables)?;
         let q = Query::update()
             .table("outreach_campaigns")
@@ -467,6 +478,7 @@ impl OutreachRepo for SqlUnitOfWork {
         tenant: TenantId,
         page: PageRequest,
     ) -> Result<Page<Campaign>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(CAMPAIGN_COLS)
             .from("outreach_campaigns")
@@ -481,6 +493,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn active_campaigns(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Campaign>> {
+        self.for_system().await?;
         let q = Query::select()
             .columns(CAMPAIGN_COLS)
             .from("outreach_campaigns")
@@ -502,6 +515,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn candidates(&mut self, query: &CandidateQuery) -> Result<Vec<Candidate>> {
+        self.for_tenant(query.tenant_id).await?;
         let address = match query.channel {
             OutreachChannel::Email => "email",
             OutreachChannel::Whatsapp => "phone",
@@ -538,6 +552,7 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn add_recipient(&mut self, r: &CampaignRecipient) -> Result<bool> {
+        self.for_tenant(r.tenant_id).await?;
         match self
             .insert_new(
                 Query::insert()
@@ -569,6 +584,7 @@ impl OutreachRepo for SqlUnitOfWork {
         campaign: CampaignId,
         id: CampaignRecipientId,
     ) -> Result<Option<CampaignRecipient>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(RECIPIENT_COLS).from("outreach_recipients");
         Self::by_tenant_and_id(&mut q, tenant, id);
@@ -581,6 +597,7 @@ impl OutreachRepo for SqlUnitOfWork {
         tenant: TenantId,
         campaign: CampaignId,
     ) -> Result<CampaignProgress> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .expr_as(Expr::col(("r", "state")), "state")
             .expr_as(Expr::col(("o", "status")), "status")
@@ -620,10 +637,12 @@ impl OutreachRepo for SqlUnitOfWork {
     }
 
     async fn withdraw_pending(&mut self, tenant: TenantId, campaign: CampaignId) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         self.withdraw(tenant, "campaign_id", uuid(campaign)).await
     }
 
     async fn forget_client(&mut self, tenant: TenantId, client: ClientId) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("outreach_recipients")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))

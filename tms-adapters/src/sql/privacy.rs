@@ -113,6 +113,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         kind: SubjectKind,
         id: uuid::Uuid,
     ) -> Result<Option<DateTime<Utc>>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .column("erased_at")
             .from("privacy_erasures")
@@ -133,6 +134,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         id: uuid::Uuid,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = built(
             Query::insert()
                 .into_table("privacy_erasures")
@@ -156,6 +158,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
+        self.for_tenant(tenant).await?;
         if resources.is_empty() {
             return Ok(Vec::new());
         }
@@ -172,6 +175,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
+        self.for_tenant(tenant).await?;
         let q = Self::events_where(tenant, after_seq, limit, |q| {
             q.and_where(Expr::col("actor_user_id").eq(uuid(user)));
         });
@@ -184,6 +188,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         resources: &[uuid::Uuid],
         at: DateTime<Utc>,
     ) -> Result<AuditErasure> {
+        self.for_tenant(tenant).await?;
         let mut done = AuditErasure::default();
         if resources.is_empty() {
             return Ok(done);
@@ -231,6 +236,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         tenant: TenantId,
         client: ClientId,
     ) -> Result<Vec<PilgrimId>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .column("id")
             .from("pilgrims")
@@ -253,6 +259,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         client: Option<ClientId>,
         names: &[String],
     ) -> Result<Vec<BookingId>> {
+        self.for_tenant(tenant).await?;
         let mut any = Expr::val(false);
         if let Some(client) = client {
             any = any.or(Expr::col("client_id").eq(uuid(client)));
@@ -282,6 +289,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn outbox_to(&mut self, tenant: TenantId, to: &str) -> Result<Vec<OutboxMessage>> {
+        self.for_tenant(tenant).await?;
         // The payload is `EmailPayload` or `WhatsappPayload` as JSON,
         // recipient first in both: compare its exact prefix (no LIKE, so
         // `_` in an address is not a wildcard).
@@ -311,6 +319,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn scrub_outbox(&mut self, tenant: TenantId, id: MessageId, to: &Email) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let payload = serde_json::to_string(&EmailPayload {
             to: to.as_str().to_owned(),
             subject: "[erased]".to_owned(),
@@ -352,6 +361,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         user: UserId,
         at: DateTime<Utc>,
     ) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::update()
             .table("tokens")
             .value("used_at", self.tx.backend.ts(at))
@@ -363,6 +373,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn forget_login_attempts(&mut self, tenant: TenantId, email: &Email) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("lockout_accounts")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -372,6 +383,7 @@ impl PrivacyRepo for SqlUnitOfWork {
     }
 
     async fn tenant_ids(&mut self) -> Result<Vec<TenantId>> {
+        self.for_system().await?;
         let q = Query::select()
             .column("tenant_id")
             .from("tenants")
@@ -390,6 +402,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         tenant: TenantId,
         before: DateTime<Utc>,
     ) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         fn account(state: &str) -> Option<Option<DateTime<Utc>>> {
             serde_json::from_str::<AccountLockout>(state)
                 .ok()
@@ -414,6 +427,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         tenant: TenantId,
         before: DateTime<Utc>,
     ) -> Result<(u64, u64)> {
+        self.for_tenant(tenant).await?;
         let done = || {
             Expr::col("status").is_in([OutboxStatus::Sent.as_str(), OutboxStatus::Failed.as_str()])
         };
@@ -452,6 +466,7 @@ impl PrivacyRepo for SqlUnitOfWork {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<BookingId>> {
+        self.for_tenant(tenant).await?;
         let anonymised = Query::select()
             .column("subject_id")
             .from("privacy_erasures")

@@ -22,7 +22,7 @@ use tms_core::security::token::{SingleUseToken, TokenHash, TokenPurpose};
 use tms_core::security::totp::RecoveryCodes;
 use tms_core::{Error, Result};
 
-use super::backend::{Row, Tx};
+use super::backend::{Row, RowScope, Tx};
 
 /// One transaction with every repository: the unit of work implements each
 /// repository trait itself and hands out `&mut self`.
@@ -33,6 +33,27 @@ pub(crate) struct SqlUnitOfWork {
 impl SqlUnitOfWork {
     pub(crate) fn new(tx: Tx) -> Self {
         Self { tx }
+    }
+
+    /// Scopes the transaction to `tenant`'s rows (PostgreSQL row-level
+    /// security; a no-op on SQLite).
+    ///
+    /// **The one rule for a repository method**: its first statement is
+    /// `self.for_tenant(tenant).await?` with the tenant it works for — or,
+    /// for a documented cross-tenant read of system work,
+    /// `self.for_system().await?`, which only the `system_*` policies of
+    /// the tables named in schema 16 accept. Forgetting it is not a silent
+    /// leak: the policies then see no tenant and the method sees no rows
+    /// (and writes fail), which the store contract suite run as the
+    /// non-owner role (`tms-adapters/tests/store`) catches.
+    pub(super) async fn for_tenant(&mut self, tenant: impl Into<uuid::Uuid>) -> Result<()> {
+        self.tx.set_scope(RowScope::Tenant(tenant.into())).await
+    }
+
+    /// Scopes the transaction to system work across tenants; see
+    /// [`SqlUnitOfWork::for_tenant`].
+    pub(super) async fn for_system(&mut self) -> Result<()> {
+        self.tx.set_scope(RowScope::System).await
     }
 
     pub(super) fn ts(&self, at: DateTime<Utc>) -> Expr {
@@ -224,6 +245,7 @@ fn tenant_of(row: &Row) -> Result<Tenant> {
 #[async_trait]
 impl TenantRepo for SqlUnitOfWork {
     async fn insert(&mut self, tenant: &Tenant) -> Result<()> {
+        self.for_tenant(tenant.id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("tenants")
@@ -242,6 +264,7 @@ impl TenantRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, id: TenantId) -> Result<Option<Tenant>> {
+        self.for_tenant(id).await?;
         let q = Query::select()
             .columns(TENANT_COLS)
             .from("tenants")
@@ -251,6 +274,7 @@ impl TenantRepo for SqlUnitOfWork {
     }
 
     async fn find_by_slug(&mut self, slug: &TenantSlug) -> Result<Option<Tenant>> {
+        self.for_system().await?;
         let q = Query::select()
             .columns(TENANT_COLS)
             .from("tenants")
@@ -260,12 +284,15 @@ impl TenantRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, tenant: &mut Tenant) -> Result<()> {
+        self.for_tenant(tenant.id).await?;
         // A taken slug is a clean `Conflict`, not a failed statement.
         if let Some(other) = TenantRepo::find_by_slug(self, &tenant.slug).await?
             && other.id != tenant.id
         {
             return Err(Error::conflict("a tenant with this slug exists"));
         }
+        // The slug lookup ran as system work: back to this tenant's rows.
+        self.for_tenant(tenant.id).await?;
         let q = Query::update()
             .table("tenants")
             .value("slug", tenant.slug.as_str())
@@ -290,6 +317,7 @@ impl TenantRepo for SqlUnitOfWork {
 #[async_trait]
 impl SettingsRepo for SqlUnitOfWork {
     async fn get(&mut self, tenant: TenantId) -> Result<TenantSettings> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns([
                 "require_two_factor_for_admins",
@@ -313,6 +341,7 @@ impl SettingsRepo for SqlUnitOfWork {
     }
 
     async fn put(&mut self, settings: &mut TenantSettings) -> Result<()> {
+        self.for_tenant(settings.tenant_id).await?;
         let q = Query::update()
             .table("tenant_settings")
             .value(
@@ -367,6 +396,7 @@ impl SettingsRepo for SqlUnitOfWork {
     }
 
     async fn secret(&mut self, tenant: TenantId, name: &str) -> Result<Option<Sealed>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .column("sealed")
             .from("tenant_secrets")
@@ -380,6 +410,7 @@ impl SettingsRepo for SqlUnitOfWork {
     }
 
     async fn put_secret(&mut self, tenant: TenantId, name: &str, sealed: &Sealed) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = built(
             Query::insert()
                 .into_table("tenant_secrets")
@@ -397,6 +428,7 @@ impl SettingsRepo for SqlUnitOfWork {
     }
 
     async fn delete_secret(&mut self, tenant: TenantId, name: &str) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("tenant_secrets")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -431,6 +463,7 @@ fn branch_of(row: &Row) -> Result<Branch> {
 #[async_trait]
 impl BranchRepo for SqlUnitOfWork {
     async fn insert(&mut self, branch: &Branch) -> Result<()> {
+        self.for_tenant(branch.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("branches")
@@ -449,6 +482,7 @@ impl BranchRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: BranchId) -> Result<Option<Branch>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(BRANCH_COLS)
             .from("branches")
@@ -459,6 +493,7 @@ impl BranchRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, branch: &mut Branch) -> Result<()> {
+        self.for_tenant(branch.tenant_id).await?;
         let q = Query::update()
             .table("branches")
             .value("name", branch.name.as_str())
@@ -484,6 +519,7 @@ impl BranchRepo for SqlUnitOfWork {
     }
 
     async fn list(&mut self, scope: &Scope, page: PageRequest) -> Result<Page<Branch>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(BRANCH_COLS)
             .from("branches")
@@ -583,6 +619,7 @@ fn totp_step(user: &User) -> Result<Option<i64>> {
 #[async_trait]
 impl UserRepo for SqlUnitOfWork {
     async fn insert(&mut self, user: &User) -> Result<()> {
+        self.for_tenant(user.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("users")
@@ -611,6 +648,7 @@ impl UserRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: UserId) -> Result<Option<User>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(USER_COLS)
             .from("users")
@@ -621,6 +659,7 @@ impl UserRepo for SqlUnitOfWork {
     }
 
     async fn find_by_email(&mut self, tenant: TenantId, email: &Email) -> Result<Option<User>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(USER_COLS)
             .from("users")
@@ -631,6 +670,7 @@ impl UserRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, user: &mut User) -> Result<()> {
+        self.for_tenant(user.tenant_id).await?;
         // A changed email may collide with another user's: check first, so
         // that the collision is a clean `Conflict` rather than a failed
         // statement that poisons the unit of work.
@@ -682,6 +722,7 @@ impl UserRepo for SqlUnitOfWork {
     }
 
     async fn list(&mut self, tenant: TenantId, page: PageRequest) -> Result<Page<User>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(USER_COLS)
             .from("users")
@@ -727,6 +768,7 @@ fn session_of(row: &Row) -> Result<Session> {
 #[async_trait]
 impl SessionRepo for SqlUnitOfWork {
     async fn insert(&mut self, session: &Session) -> Result<()> {
+        self.for_tenant(session.tenant_id).await?;
         self.insert_new(
             Query::insert()
                 .into_table("sessions")
@@ -748,6 +790,7 @@ impl SessionRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: SessionId) -> Result<Option<Session>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(SESSION_COLS)
             .from("sessions")
@@ -758,6 +801,7 @@ impl SessionRepo for SqlUnitOfWork {
     }
 
     async fn touch(&mut self, tenant: TenantId, id: SessionId, at: DateTime<Utc>) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = Query::update()
             .table("sessions")
             .value("last_seen_at", self.ts(at))
@@ -772,6 +816,7 @@ impl SessionRepo for SqlUnitOfWork {
     }
 
     async fn revoke(&mut self, tenant: TenantId, id: SessionId, at: DateTime<Utc>) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = Query::update()
             .table("sessions")
             .value(
@@ -794,6 +839,7 @@ impl SessionRepo for SqlUnitOfWork {
         except: Option<SessionId>,
         at: DateTime<Utc>,
     ) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::update();
         q.table("sessions")
             .value("revoked_at", self.ts(at))
@@ -807,6 +853,7 @@ impl SessionRepo for SqlUnitOfWork {
     }
 
     async fn list_for_user(&mut self, tenant: TenantId, user: UserId) -> Result<Vec<Session>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(SESSION_COLS)
             .from("sessions")
@@ -872,6 +919,7 @@ fn state_json<T: serde::Serialize>(state: &T) -> Result<String> {
 #[async_trait]
 impl LockoutRepo for SqlUnitOfWork {
     async fn account(&mut self, tenant: TenantId, email: &Email) -> Result<AccountLockout> {
+        self.for_tenant(tenant).await?;
         let empty = state_json(&AccountLockout::default())?;
         let state = self
             .locked_state("lockout_accounts", "email", tenant, email.as_str(), empty)
@@ -885,6 +933,7 @@ impl LockoutRepo for SqlUnitOfWork {
         email: &Email,
         state: &AccountLockout,
     ) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = built(
             Query::insert()
                 .into_table("lockout_accounts")
@@ -907,6 +956,7 @@ impl LockoutRepo for SqlUnitOfWork {
     }
 
     async fn ip(&mut self, tenant: TenantId, ip: IpAddr) -> Result<IpThrottle> {
+        self.for_tenant(tenant).await?;
         let empty = state_json(&IpThrottle::default())?;
         let state = self
             .locked_state("lockout_ips", "ip", tenant, &ip.to_string(), empty)
@@ -915,6 +965,7 @@ impl LockoutRepo for SqlUnitOfWork {
     }
 
     async fn put_ip(&mut self, tenant: TenantId, ip: IpAddr, state: &IpThrottle) -> Result<()> {
+        self.for_tenant(tenant).await?;
         let q = built(
             Query::insert()
                 .into_table("lockout_ips")
@@ -1012,6 +1063,7 @@ impl SqlUnitOfWork {
 #[async_trait]
 impl TokenRepo for SqlUnitOfWork {
     async fn insert(&mut self, token: &StoredToken) -> Result<()> {
+        self.for_tenant(token.tenant_id).await?;
         let t = &token.token;
         self.insert_new(
             Query::insert()
@@ -1039,6 +1091,7 @@ impl TokenRepo for SqlUnitOfWork {
         purpose: TokenPurpose,
         hash: &TokenHash,
     ) -> Result<Option<StoredToken>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TOKEN_COLS)
             .from("tokens")
@@ -1055,6 +1108,7 @@ impl TokenRepo for SqlUnitOfWork {
         user: UserId,
         purpose: TokenPurpose,
     ) -> Result<Option<StoredToken>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(TOKEN_COLS)
             .from("tokens")
@@ -1070,6 +1124,7 @@ impl TokenRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, token: &StoredToken) -> Result<()> {
+        self.for_tenant(token.tenant_id).await?;
         self.save_single_use("tokens", token.tenant_id, token.id.as_uuid(), &token.token)
             .await
     }
@@ -1134,6 +1189,7 @@ fn confirmation_of(row: &Row) -> Result<PendingConfirmation> {
 #[async_trait]
 impl ConfirmationRepo for SqlUnitOfWork {
     async fn insert(&mut self, c: &PendingConfirmation) -> Result<()> {
+        self.for_tenant(c.tenant_id).await?;
         let t = &c.token;
         self.insert_new(
             Query::insert()
@@ -1168,6 +1224,7 @@ impl ConfirmationRepo for SqlUnitOfWork {
         tenant: TenantId,
         hash: &TokenHash,
     ) -> Result<Option<PendingConfirmation>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CONFIRMATION_COLS)
             .from("confirmations")
@@ -1178,6 +1235,7 @@ impl ConfirmationRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, c: &PendingConfirmation) -> Result<()> {
+        self.for_tenant(c.tenant_id).await?;
         self.save_single_use("confirmations", c.tenant_id, c.id.as_uuid(), &c.token)
             .await
     }

@@ -229,6 +229,7 @@ fn select(column: &SealedColumn) -> SelectStatement {
 #[async_trait]
 impl SecretsRepo for SqlUnitOfWork {
     async fn count_sealed(&mut self) -> Result<u64> {
+        self.for_system().await?;
         let mut total = 0u64;
         for column in SEALED_COLUMNS {
             let q = Query::select()
@@ -251,6 +252,7 @@ impl SecretsRepo for SqlUnitOfWork {
         after: Option<&SealedLocation>,
         limit: u32,
     ) -> Result<Vec<SealedValue>> {
+        self.for_system().await?;
         let start = match after {
             Some(location) => position(location)?.0,
             None => 0,
@@ -291,6 +293,7 @@ impl SecretsRepo for SqlUnitOfWork {
         sealed: &Sealed,
         index: Option<&BlindIndex>,
     ) -> Result<bool> {
+        self.for_tenant(location.tenant_id).await?;
         let (_, column) = position(location)?;
         let mut q = Query::update();
         q.table(column.table).value(

@@ -128,6 +128,7 @@ impl SqlUnitOfWork {
 #[async_trait]
 impl UmrahGroupRepo for SqlUnitOfWork {
     async fn insert(&mut self, group: &UmrahGroup) -> Result<()> {
+        self.for_tenant(group.tenant_id).await?;
         let (leader_id, leader_name) = leader_columns(&group.leader);
         let values = [
             uuid(group.tenant_id),
@@ -156,14 +157,17 @@ impl UmrahGroupRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: UmrahGroupId) -> Result<Option<UmrahGroup>> {
+        self.for_tenant(tenant).await?;
         self.group_where(tenant, id, false).await
     }
 
     async fn lock(&mut self, tenant: TenantId, id: UmrahGroupId) -> Result<Option<UmrahGroup>> {
+        self.for_tenant(tenant).await?;
         self.group_where(tenant, id, true).await
     }
 
     async fn update(&mut self, group: &mut UmrahGroup) -> Result<()> {
+        self.for_tenant(group.tenant_id).await?;
         let (leader_id, leader_name) = leader_columns(&group.leader);
         let q = Query::update()
             .table("umrah_groups")
@@ -196,6 +200,7 @@ impl UmrahGroupRepo for SqlUnitOfWork {
     }
 
     async fn delete(&mut self, tenant: TenantId, id: UmrahGroupId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         for table in ["umrah_room_assignments", "umrah_rooms", "umrah_families"] {
             let q = Query::delete()
                 .from_table(table)
@@ -213,6 +218,7 @@ impl UmrahGroupRepo for SqlUnitOfWork {
     }
 
     async fn list(&mut self, scope: &Scope, page: PageRequest) -> Result<Page<UmrahGroup>> {
+        self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(GROUP_COLS)
             .from("umrah_groups")
@@ -264,6 +270,7 @@ fn family_of(row: &Row) -> Result<UmrahFamily> {
 #[async_trait]
 impl UmrahFamilyRepo for SqlUnitOfWork {
     async fn insert(&mut self, family: &UmrahFamily) -> Result<()> {
+        self.for_tenant(family.tenant_id).await?;
         let values = [
             uuid(family.tenant_id),
             uuid(family.id),
@@ -285,6 +292,7 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: UmrahFamilyId) -> Result<Option<UmrahFamily>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(FAMILY_COLS)
             .from("umrah_families")
@@ -295,6 +303,7 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, family: &mut UmrahFamily) -> Result<()> {
+        self.for_tenant(family.tenant_id).await?;
         let q = Query::update()
             .table("umrah_families")
             .value("name", family.name.as_str())
@@ -324,6 +333,7 @@ impl UmrahFamilyRepo for SqlUnitOfWork {
         group: UmrahGroupId,
         page: PageRequest,
     ) -> Result<Page<UmrahFamily>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(FAMILY_COLS)
             .from("umrah_families")
@@ -414,6 +424,7 @@ impl SqlUnitOfWork {
 #[async_trait]
 impl PilgrimRepo for SqlUnitOfWork {
     async fn insert(&mut self, p: &Pilgrim) -> Result<()> {
+        self.for_tenant(p.tenant_id).await?;
         let values = [
             uuid(p.tenant_id),
             uuid(p.id),
@@ -448,6 +459,7 @@ impl PilgrimRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: PilgrimId) -> Result<Option<Pilgrim>> {
+        self.for_tenant(tenant).await?;
         let q = Self::pilgrims_query(tenant)
             .and_where(Expr::col("id").eq(uuid(id)))
             .to_owned();
@@ -455,6 +467,7 @@ impl PilgrimRepo for SqlUnitOfWork {
     }
 
     async fn update(&mut self, p: &mut Pilgrim) -> Result<()> {
+        self.for_tenant(p.tenant_id).await?;
         let q = Query::update()
             .table("pilgrims")
             .value("family_id", opt_uuid(p.family_id))
@@ -493,6 +506,7 @@ impl PilgrimRepo for SqlUnitOfWork {
     }
 
     async fn delete(&mut self, tenant: TenantId, id: PilgrimId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("umrah_room_assignments")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -513,6 +527,7 @@ impl PilgrimRepo for SqlUnitOfWork {
         group: UmrahGroupId,
         page: PageRequest,
     ) -> Result<Page<Pilgrim>> {
+        self.for_tenant(tenant).await?;
         let mut q = Self::pilgrims_query(tenant)
             .and_where(Expr::col("group_id").eq(uuid(group)))
             .to_owned();
@@ -525,6 +540,7 @@ impl PilgrimRepo for SqlUnitOfWork {
     }
 
     async fn count_in_group(&mut self, tenant: TenantId, group: UmrahGroupId) -> Result<u64> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .expr_as(Expr::col("id").count(), "n")
             .from("pilgrims")
@@ -543,6 +559,7 @@ impl PilgrimRepo for SqlUnitOfWork {
         tenant: TenantId,
         family: UmrahFamilyId,
     ) -> Result<Vec<Pilgrim>> {
+        self.for_tenant(tenant).await?;
         let q = Self::pilgrims_query(tenant)
             .and_where(Expr::col("family_id").eq(uuid(family)))
             .order_by("created_at", Order::Asc)
@@ -556,6 +573,7 @@ impl PilgrimRepo for SqlUnitOfWork {
         scope: &Scope,
         indexes: &[BlindIndex],
     ) -> Result<Vec<Pilgrim>> {
+        self.for_tenant(scope.tenant_id).await?;
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
@@ -651,6 +669,7 @@ impl SqlUnitOfWork {
 #[async_trait]
 impl RoomRepo for SqlUnitOfWork {
     async fn insert(&mut self, room: &Room) -> Result<()> {
+        self.for_tenant(room.tenant_id).await?;
         let values = [
             uuid(room.tenant_id),
             uuid(room.id),
@@ -674,10 +693,12 @@ impl RoomRepo for SqlUnitOfWork {
     }
 
     async fn get(&mut self, tenant: TenantId, id: RoomId) -> Result<Option<Room>> {
+        self.for_tenant(tenant).await?;
         self.room_where(tenant, id, false).await
     }
 
     async fn lock(&mut self, tenant: TenantId, id: RoomId) -> Result<Option<Room>> {
+        self.for_tenant(tenant).await?;
         self.room_where(tenant, id, true).await
     }
 
@@ -687,6 +708,7 @@ impl RoomRepo for SqlUnitOfWork {
         group: UmrahGroupId,
         page: PageRequest,
     ) -> Result<Page<Room>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(ROOM_COLS)
             .from("umrah_rooms")
@@ -701,6 +723,7 @@ impl RoomRepo for SqlUnitOfWork {
     }
 
     async fn assign(&mut self, a: &RoomAssignment) -> Result<()> {
+        self.for_tenant(a.tenant_id).await?;
         let values = [
             uuid(a.tenant_id),
             uuid(a.pilgrim_id),
@@ -725,6 +748,7 @@ impl RoomRepo for SqlUnitOfWork {
         room: RoomId,
         pilgrim: PilgrimId,
     ) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("umrah_room_assignments")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -739,6 +763,7 @@ impl RoomRepo for SqlUnitOfWork {
         tenant: TenantId,
         room: RoomId,
     ) -> Result<Vec<RoomAssignment>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(ASSIGNMENT_COLS)
             .from("umrah_room_assignments")
@@ -756,6 +781,7 @@ impl RoomRepo for SqlUnitOfWork {
         group: UmrahGroupId,
         city: Option<City>,
     ) -> Result<Vec<RoomAssignment>> {
+        self.for_tenant(tenant).await?;
         let mut q = Query::select();
         q.columns(ASSIGNMENT_COLS)
             .from("umrah_room_assignments")

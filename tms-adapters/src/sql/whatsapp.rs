@@ -57,6 +57,7 @@ fn status_of(row: &Row) -> Result<WhatsappStatus> {
 #[async_trait]
 impl WhatsappRepo for SqlUnitOfWork {
     async fn connection(&mut self, tenant: TenantId) -> Result<Option<WhatsappConnection>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(CONNECTION_COLS)
             .from("whatsapp_connections")
@@ -66,6 +67,7 @@ impl WhatsappRepo for SqlUnitOfWork {
     }
 
     async fn put_connection(&mut self, c: &WhatsappConnection) -> Result<()> {
+        self.for_tenant(c.tenant_id).await?;
         let q = Query::insert()
             .into_table("whatsapp_connections")
             .columns(CONNECTION_COLS)
@@ -93,6 +95,7 @@ impl WhatsappRepo for SqlUnitOfWork {
     }
 
     async fn delete_connection(&mut self, tenant: TenantId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
         let q = Query::delete()
             .from_table("whatsapp_connections")
             .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
@@ -101,6 +104,7 @@ impl WhatsappRepo for SqlUnitOfWork {
     }
 
     async fn record_status(&mut self, s: &WhatsappStatus) -> Result<bool> {
+        self.for_tenant(s.tenant_id).await?;
         let q = Query::insert()
             .into_table("whatsapp_statuses")
             .columns(STATUS_COLS)
@@ -124,6 +128,7 @@ impl WhatsappRepo for SqlUnitOfWork {
         tenant: TenantId,
         provider_message_id: &str,
     ) -> Result<Vec<WhatsappStatus>> {
+        self.for_tenant(tenant).await?;
         let q = Query::select()
             .columns(STATUS_COLS)
             .from("whatsapp_statuses")

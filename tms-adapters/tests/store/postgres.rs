@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::Connection as _;
-use tms_adapters::sql::{Backend, SqlStore};
+use tms_adapters::sql::{Backend, SqlStore, SqlStoreOptions};
 use tms_core::Error;
 use tms_core::id::TenantId;
 use tms_core::ports::Store;
@@ -149,9 +149,56 @@ pub async fn fresh_database() -> Option<TestDb> {
     Some(TestDb { name, url })
 }
 
+/// The role the store connects as in these tests, as the server does in
+/// production: it owns nothing, so row-level security binds it.
+const APP_ROLE: &str = "tms_test_app";
+
+/// `url` with its user replaced by `user` (and no password: the test
+/// server trusts loopback).
+fn with_user(url: &str, user: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let host_start = rest
+        .find('/')
+        .map_or(rest.len(), |slash| slash)
+        .min(rest.len());
+    let host = match rest[..host_start].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{}{user}@{host}", &url[..scheme_end])
+}
+
+/// Creates [`APP_ROLE`] once per cluster (roles are cluster-wide; racing
+/// test processes may both try).
+async fn ensure_app_role(conn: &mut sqlx::PgConnection) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )))
+    .execute(conn)
+    .await
+    .expect("CREATE ROLE (the test role needs CREATEROLE)");
+}
+
+/// The URL of the fresh database as [`APP_ROLE`].
+pub async fn app_url(db: &TestDb) -> String {
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("owner");
+    ensure_app_role(&mut conn).await;
+    let _ = conn.close().await;
+    with_user(&db.url, APP_ROLE)
+}
+
+/// A migrated store on a fresh database, connected as [`APP_ROLE`] (the
+/// test role, a superuser, owns the tables and runs the migrations): the
+/// whole contract suite runs under row-level security.
 pub async fn fresh_store() -> Option<(Arc<dyn Store>, TestDb)> {
     let db = fresh_database().await?;
-    let store = SqlStore::connect(&db.url)
+    let store = SqlStoreOptions::new(app_url(&db).await)
+        .owner_url(db.url.clone())
+        .connect()
         .await
         .expect("connect to the fresh database");
     assert_eq!(store.backend(), Backend::Postgres);
@@ -307,6 +354,11 @@ fn database_urls_are_rewritten_keeping_options() {
         with_database("postgres://u@h/postgres?sslmode=disable", "x"),
         "postgres://u@h/x?sslmode=disable"
     );
+    assert_eq!(
+        with_user("postgres://u:p@h:5432/db?x=1", "app"),
+        "postgres://app@h:5432/db?x=1"
+    );
+    assert_eq!(with_user("postgres://h/db", "app"), "postgres://app@h/db");
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
 
@@ -368,4 +420,148 @@ async fn a_deadlock_is_unavailable_and_transact_retries_it() {
         attempts.load(Ordering::Relaxed) >= 3,
         "PostgreSQL broke the deadlock and the loser retried"
     );
+}
+
+// --- row-level security (issue 11) ---
+
+/// Every table with a `tenant_id` column has row-level security enabled
+/// and forced, and a `tenant_isolation` policy. A table added by a later
+/// migration fails this until its migration adds them (see schema 16).
+#[tokio::test]
+async fn tenant_tables_all_have_forced_row_level_security() {
+    let Some((_store, db)) = fresh_store().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw");
+    let rows: Vec<(String, bool, bool, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity, \
+                EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid \
+                        AND p.polname = 'tenant_isolation') \
+         FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_attribute a ON a.attrelid = c.oid \
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+           AND a.attname = 'tenant_id' AND NOT a.attisdropped \
+         ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("catalogue");
+    assert!(rows.len() >= 40, "found only {} tenant tables", rows.len());
+    let unprotected: Vec<_> = rows
+        .iter()
+        .filter(|(_, enabled, forced, policy)| !(*enabled && *forced && *policy))
+        .map(|(name, ..)| name.as_str())
+        .collect();
+    assert!(
+        unprotected.is_empty(),
+        "tables with tenant_id but without enabled + forced row-level security and a \
+         tenant_isolation policy: {unprotected:?}"
+    );
+}
+
+/// A query with no tenant filter at all, run as the server's role inside
+/// a transaction scoped to tenant A, sees A's rows and no others; it can
+/// not write a row of B; with no tenant set it sees nothing.
+#[tokio::test]
+async fn a_query_missing_its_tenant_filter_sees_only_its_tenant() {
+    let Some((store, db)) = fresh_store().await else {
+        return;
+    };
+    let a = tms_core::testkit::seed_tenant(&*store).await;
+    let b = tms_core::testkit::seed_tenant(&*store).await;
+    for tenant in [&a, &b] {
+        let mut uow = store.begin().await.expect("begin");
+        uow.branches()
+            .insert(&tms_core::domain::Branch {
+                id: tms_core::id::BranchId::new(),
+                tenant_id: tenant.id,
+                name: tms_core::domain::Name::parse("Office").expect("name"),
+                created_at: chrono::Utc::now(),
+                closed_at: None,
+                version: 1,
+            })
+            .await
+            .expect("branch");
+        uow.commit().await.expect("commit");
+    }
+    let mut app = sqlx::PgConnection::connect(&app_url(&db).await)
+        .await
+        .expect("app role");
+    let (superuser, owns): (bool, bool) = sqlx::query_as(
+        "SELECT rolsuper OR rolbypassrls, \
+                pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE relname = 'tenants'), 'MEMBER') \
+         FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut app)
+    .await
+    .expect("role");
+    assert!(
+        !superuser && !owns,
+        "the app role must neither bypass RLS nor own tables"
+    );
+
+    let mut tx = sqlx::Connection::begin(&mut app).await.expect("begin");
+    sqlx::query("SELECT set_config('tms.tenant_id', $1, true)")
+        .bind(a.id.as_uuid().to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("scope");
+    // Deliberately no WHERE tenant_id = …
+    let seen: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT tenant_id FROM tenants")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("select");
+    assert_eq!(seen, vec![(a.id.as_uuid(),)]);
+    let branches: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT tenant_id FROM branches")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("select branches");
+    assert_eq!(branches, vec![(a.id.as_uuid(),)]);
+    // Writing one of B's rows: refused by the policy's WITH CHECK.
+    let err = sqlx::query(
+        "INSERT INTO branches (tenant_id, id, name, created_at, version) \
+         VALUES ($1, $2, 'Smuggled', now(), 1)",
+    )
+    .bind(b.id.as_uuid())
+    .bind(uuid::Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .expect_err("another tenant's row");
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    tx.rollback().await.expect("rollback");
+
+    // Updating or deleting B's rows touches nothing.
+    let mut tx = sqlx::Connection::begin(&mut app).await.expect("begin");
+    sqlx::query("SELECT set_config('tms.tenant_id', $1, true)")
+        .bind(a.id.as_uuid().to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("scope");
+    let touched = sqlx::query("UPDATE branches SET name = 'x'")
+        .execute(&mut *tx)
+        .await
+        .expect("update")
+        .rows_affected();
+    assert_eq!(touched, 1, "A's one branch");
+    let deleted = sqlx::query("DELETE FROM tenant_settings")
+        .execute(&mut *tx)
+        .await
+        .expect("delete")
+        .rows_affected();
+    assert!(deleted <= 1, "at most A's settings row");
+    tx.rollback().await.expect("rollback");
+
+    // No tenant set (the setting is transaction-local): nothing at all.
+    let none: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT tenant_id FROM tenants")
+        .fetch_all(&mut app)
+        .await
+        .expect("select");
+    assert!(none.is_empty(), "{none:?}");
+    // And the app role may not change the schema.
+    let err = sqlx::raw_sql("ALTER TABLE tenants DISABLE ROW LEVEL SECURITY")
+        .execute(&mut app)
+        .await
+        .expect_err("not the owner");
+    assert!(err.to_string().contains("owner"), "{err}");
 }
