@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(email) = Email::parse(&text) {
         assert_eq!(Email::parse(email.as_str()).ok().as_ref(), Some(&email));
-        assert_eq!(format!("{}@{}", email.local_part(), email.domain()), email.as_str());
+        assert_eq!(
+            format!("{}@{}", email.local_part(), email.domain()),
+            email.as_str()
+        );
     }
     if let Ok(name) = Name::parse(&text) {
         assert_eq!(Name::parse(name.as_str()).ok().as_ref(), Some(&name));
@@ -24,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(passport) = PassportNumber::parse(&text) {
         assert_eq!(
-            PassportNumber::parse(passport.expose()).ok().map(|p| p.expose().to_owned()),
+            PassportNumber::parse(passport.expose())
+                .ok()
+                .map(|p| p.expose().to_owned()),
             Some(passport.expose().to_owned())
         );
     }

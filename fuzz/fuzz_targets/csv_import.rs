@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use tms_core::service::import::read_records;
 
 /// Every record as owned text, or the error's message.
-fn parse<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<(u64, Vec<String>)>, String> {
+fn parse<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<(u64, Vec<String>)>, String> {
     let mut rows = Vec::new();
     read_records(chunks, &mut |row, fields| {
         rows.push((row, fields.iter().map(|f| (*f).to_owned()).collect()));

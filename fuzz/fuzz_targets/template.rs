@@ -28,10 +28,16 @@ fuzz_target!(|data: &[u8]| {
         variables.push(name.to_owned());
         values.insert(name.to_owned(), value.to_owned());
     }
-    let Ok(en) = Language::parse("en") else { return };
+    let Ok(en) = Language::parse("en") else {
+        return;
+    };
     let variants = vec![TemplateVariant {
         language: en.clone(),
-        content: VariantContent::Email { subject, text: body, html },
+        content: VariantContent::Email {
+            subject,
+            text: body,
+            html,
+        },
     }];
     // What saving a template checks (renders every part with samples).
     let valid = validate(OutreachChannel::Email, &variables, &en, &variants).is_ok();
@@ -53,7 +59,10 @@ fuzz_target!(|data: &[u8]| {
     };
     // What sending renders, with the recipient's values.
     if let Ok(Rendered::Email(email)) = render(&template, &en, &values) {
-        assert!(!email.subject.contains(['\r', '\n']), "a subject stays one line");
+        assert!(
+            !email.subject.contains(['\r', '\n']),
+            "a subject stays one line"
+        );
     }
     let _ = valid;
 });

@@ -182,11 +182,17 @@ mod tests {
         // A session, a body, a path parameter: all shared answers.
         let create = statuses(&doc, "/api/v1/bookings", "post");
         for status in ["400", "401", "403", "413", "415", "422", "503"] {
-            assert!(create.contains(&status.to_owned()), "{status} in {create:?}");
+            assert!(
+                create.contains(&status.to_owned()),
+                "{status} in {create:?}"
+            );
         }
         let delete = statuses(&doc, "/api/v1/bookings/{id}", "delete");
         for status in ["401", "404", "422", "428", "503"] {
-            assert!(delete.contains(&status.to_owned()), "{status} in {delete:?}");
+            assert!(
+                delete.contains(&status.to_owned()),
+                "{status} in {delete:?}"
+            );
         }
         // A public operation is never documented as wanting a session.
         let reset = statuses(&doc, "/api/v1/auth/password-reset", "post");
