@@ -54,7 +54,7 @@ password="Load-$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
 # One wrk run; prints a summary line and fails on any non-2xx answer.
 drive() {
   local name="$1" connections="$2" script="$3" url="$4" out="$work/wrk-$1.txt"
-  wrk -t"$THREADS" -c"$connections" -d"${DURATION}s" --latency -s "scripts/load/$script" "$url" >"$out"
+  wrk -t"$THREADS" -c"$connections" -d"${DURATION}s" --timeout 10s --latency -s "scripts/load/$script" "$url" >"$out"
   python3 - "$name" "$out" <<'PY'
 import re, sys
 name, path = sys.argv[1], sys.argv[2]
@@ -83,7 +83,7 @@ run_backend() {
   unset TMS_DATABASE_URL
   if [ "$backend" = postgres ]; then
     pg_db="tms_load_$$"
-    psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null
+    PGOPTIONS="--client-min-messages=warning" psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null
     export TMS_DATABASE_URL="${PG_URL%/*}/$pg_db"
   fi
   "$TMS_SERVER_BIN" migrate >/dev/null
@@ -104,11 +104,11 @@ run_backend() {
   local token="${tokens# }"; token="${token%% *}"
   local branch client
   branch="$(curl -fsS "$base/api/v1/branches" -H "authorization: Bearer $token" | json "['items'][0]['id']")"
-  client="$(curl -fsS -X POST "$base/api/v1/clients" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d "{\"name\":\"Amina Khan\",\"branch_id\":\"$branch\"}" | json "['id']")"
-  export TMS_LOAD_BOOKING="{\"branch_id\":\"$branch\",\"client_id\":\"$client\",\"travellers\":[{\"name\":\"Amina Khan\",\"latin_name\":\"KHAN AMINA\"}],\"items\":[{\"kind\":\"hotel\",\"description\":\"Makkah hotel, 3 nights\",\"supplier_cost\":{\"amount\":\"900\",\"currency\":\"SAR\"},\"sell_price\":{\"amount\":\"1200.50\",\"currency\":\"SAR\"}}]}"
+  client="$(curl -sS --fail-with-body -X POST "$base/api/v1/clients" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+    -d "{\"name\":\"Amina Khan\",\"branch_id\":\"$branch\"}" | json "['client']['id']")"
+  export TMS_LOAD_BOOKING="{\"branch_id\":\"$branch\",\"client_id\":\"$client\",\"travellers\":[{\"name\":\"Amina Khan\",\"latin_name\":\"KHAN AMINA\",\"date_of_birth\":\"1990-05-17\"}],\"items\":[{\"kind\":\"hotel\",\"description\":\"Makkah hotel, 3 nights\",\"supplier_cost\":{\"amount\":\"900\",\"currency\":\"SAR\"},\"sell_price\":{\"amount\":\"1200.50\",\"currency\":\"SAR\"}}]}"
   for i in $(seq 1 200); do
-    curl -fsS -o /dev/null -X POST "$base/api/v1/bookings" -H "authorization: Bearer $token" \
+    curl -sS --fail-with-body -o /dev/null -X POST "$base/api/v1/bookings" -H "authorization: Bearer $token" \
       -H 'content-type: application/json' -d "$TMS_LOAD_BOOKING"
   done
 

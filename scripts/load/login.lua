@@ -15,5 +15,6 @@ end
 function request()
   n = n + 1
   local ip = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
-  return wrk.format(nil, nil, { ["X-Forwarded-For"] = ip })
+  -- wrk.format replaces wrk.headers with the table given: repeat them.
+  return wrk.format(nil, nil, { ["Content-Type"] = "application/json", ["X-Forwarded-For"] = ip })
 end
