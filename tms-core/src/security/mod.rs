@@ -11,3 +11,5 @@ pub mod password;
 pub mod secret;
 pub mod token;
 pub mod totp;
+// --- hardening (issue 11) ---
+pub mod credentials;

@@ -465,6 +465,39 @@ impl CsvStream {
     }
 }
 
+/// Parses CSV bytes arriving in `chunks` exactly as an import does — byte
+/// order mark, separator sniffed from the header line, quoting rules,
+/// record and field limits — calling `on_record` with each record's row
+/// number (the header is row 1) and its fields, header included.
+///
+/// An import reads through the same parser; this entry point serves
+/// previews of a file and the fuzz targets (`fuzz/`), which check that any
+/// bytes in any chunking give a clear result and never a panic.
+///
+/// ```
+/// use tms_core::service::import::read_records;
+/// let mut rows = Vec::new();
+/// read_records(
+///     [&b"name;email\r\n\"Khan; A"[..], &b"mina\";a@b.co\n"[..]],
+///     &mut |row, fields| {
+///         rows.push((row, fields.join("|")));
+///         Ok(())
+///     },
+/// )?;
+/// assert_eq!(rows, [(1, "name|email".to_owned()), (2, "Khan; Amina|a@b.co".to_owned())]);
+/// # Ok::<(), tms_core::Error>(())
+/// ```
+pub fn read_records<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    on_record: &mut dyn FnMut(u64, &[&str]) -> Result<()>,
+) -> Result<()> {
+    let mut stream = CsvStream::new();
+    for chunk in chunks {
+        stream.push(chunk, on_record)?;
+    }
+    stream.finish(on_record)
+}
+
 /// Runs imports of one target.
 #[derive(Debug)]
 pub struct CsvImport<T> {

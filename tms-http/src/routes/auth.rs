@@ -598,6 +598,7 @@ pub struct TotpDisable {
     responses(
         (status = 204, description = "Off"),
         (status = 401, description = "Not signed in, or the proof is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No authenticator app is set up", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Neither password nor code given", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -629,6 +630,7 @@ pub async fn disable_totp(
     responses(
         (status = 200, description = "The new codes, shown once; the old ones stop working", body = RecoveryCodes),
         (status = 401, description = "Not signed in, or a wrong code", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No authenticator app is set up", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn regenerate_recovery_codes(

@@ -314,6 +314,7 @@ pub async fn disable_user(
     responses(
         (status = 200, description = "Enabled", body = UserView),
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "You cannot enable yourself", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn enable_user(
@@ -351,6 +352,7 @@ async fn set_disabled(
     responses(
         (status = 200, description = "Second factors removed", body = UserView),
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Your own second factor: turn it off in your security settings", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Repeat with Tms-Confirm: confirmation_token", body = Problem, content_type = "application/problem+json"),
     )
 )]
