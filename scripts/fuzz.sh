@@ -27,7 +27,7 @@ TARGETS=(
   credentials  # tms-core/src/security/credentials.rs: Cookie / Authorization headers
   contact      # tms-core/src/domain/text.rs: phone, email, names, passport numbers
   # --- MIME parsing (issue 10) ---
-  # mime       # the inbound mail parser: add its target to fuzz/Cargo.toml and here
+  mime
 )
 [ "$#" -gt 0 ] && TARGETS=("$@")
 
