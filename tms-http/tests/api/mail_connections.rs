@@ -255,6 +255,9 @@ pub(crate) fn gmail_config(peer: &str, sink_port: u16) -> GmailConfig {
         smtp_host: "127.0.0.1".to_owned(),
         smtp_port: sink_port,
         smtp_tls: SmtpTls::None,
+        // Mail Ops reads connected mailboxes here: this peer has no Gmail
+        // API, so a sync fails fast and backs off (never the real Google).
+        api_url: format!("{peer}/gmail/v1/users/me"),
     }
 }
 
