@@ -74,7 +74,7 @@ pub(crate) struct Peer {
     /// Refreshes are refused with invalid_grant.
     refuse_refresh: AtomicBool,
     refreshes: AtomicU32,
-    revoked: Mutex<Vec<String>>,
+    pub(crate) revoked: Mutex<Vec<String>>,
     /// Every form posted to the token endpoint.
     token_forms: Mutex<Vec<HashMap<String, String>>>,
 }
@@ -255,6 +255,10 @@ pub(crate) fn gmail_config(peer: &str, sink_port: u16) -> GmailConfig {
         smtp_host: "127.0.0.1".to_owned(),
         smtp_port: sink_port,
         smtp_tls: SmtpTls::None,
+        // --- mail ops (issue 10) ---
+        // A loopback URL (the Google peer answers it 404), never Google's:
+        // tests that read mailboxes point it at their Gmail API peer.
+        api_url: format!("{peer}/gmail/v1/users/me"),
     }
 }
 
