@@ -74,7 +74,7 @@ pub(crate) struct Peer {
     /// Refreshes are refused with invalid_grant.
     refuse_refresh: AtomicBool,
     refreshes: AtomicU32,
-    revoked: Mutex<Vec<String>>,
+    pub(crate) revoked: Mutex<Vec<String>>,
     /// Every form posted to the token endpoint.
     token_forms: Mutex<Vec<HashMap<String, String>>>,
 }
@@ -255,8 +255,9 @@ pub(crate) fn gmail_config(peer: &str, sink_port: u16) -> GmailConfig {
         smtp_host: "127.0.0.1".to_owned(),
         smtp_port: sink_port,
         smtp_tls: SmtpTls::None,
-        // Mail Ops reads connected mailboxes here: this peer has no Gmail
-        // API, so a sync fails fast and backs off (never the real Google).
+        // --- mail ops (issue 10) ---
+        // A loopback URL (the Google peer answers it 404), never Google's:
+        // tests that read mailboxes point it at their Gmail API peer.
         api_url: format!("{peer}/gmail/v1/users/me"),
     }
 }
@@ -424,6 +425,12 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
 
     // Tokens at rest are sealed.
     let sealed = stored_secret(&app, "mail.gmail").await.expect("stored");
+    // --- mail ops (issue 10) ---
+    // The Mail Ops sync worker may refresh the token as soon as Gmail is
+    // connected, before this snapshot: read after it, a count of 0 means
+    // the snapshot holds the first token (the peer counts a refresh before
+    // the server seals its result).
+    let sealed_before_refresh = peer.refreshes.load(Ordering::SeqCst) == 0;
     assert!(!contains(&sealed, "access-initial") && !contains(&sealed, "refresh-1"));
     assert!(!contains(&sealed, ACCOUNT));
 
@@ -460,7 +467,9 @@ async fn gmail_connect_send_and_disconnect(db: &str) {
     assert_eq!(peer.refreshes.load(Ordering::SeqCst), 1);
     // The refreshed token was sealed again: a second mail needs no refresh.
     let sealed_after = stored_secret(&app, "mail.gmail").await.expect("stored");
-    assert_ne!(sealed, sealed_after);
+    if sealed_before_refresh {
+        assert_ne!(sealed, sealed_after);
+    }
     assert!(!contains(&sealed_after, "access-refreshed-1"));
     request_reset(&app, DEMO_SLUG, DEMO_EMAIL).await;
     let mails = received(&sink, 2).await;

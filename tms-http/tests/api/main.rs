@@ -44,3 +44,6 @@ mod documents_followups;
 mod whatsapp;
 // --- mail ops (issue 10) ---
 mod mail_ops;
+// --- mail ops end to end (issue 10): the Gmail API peer of the adapter's tests ---
+#[path = "../../../tms-adapters/tests/mail/gmail_peer.rs"]
+mod gmail_peer;
