@@ -479,9 +479,12 @@ async fn the_whole_flow(app: &TestApp) {
     let link = first
         .body_text
         .split_whitespace()
-        .find(|w| w.starts_with("http://tms.test/api/v1/unsubscribe/"))
+        .find(|w| w.contains("/api/v1/unsubscribe/"))
         .expect("an unsubscribe link");
-    let path = link.trim_start_matches("http://tms.test");
+    // The server's own worker may have expanded the campaign before this
+    // test's tick did: the link's host is either's public URL, the path
+    // (and the key that signs it) the same.
+    let path = &link[link.find("/api/v1/unsubscribe/").unwrap()..];
     // As delivered: HTML beside the text, and the RFC 8058 headers.
     let folder = app.data_dir.path().join("mail").join(w.tenant.to_string());
     let delivered: Vec<String> = std::fs::read_dir(&folder)
@@ -497,7 +500,7 @@ async fn the_whole_flow(app: &TestApp) {
             "{eml}"
         );
         assert!(
-            eml.contains("List-Unsubscribe: <http://tms.test/api/v1/unsubscribe/"),
+            eml.contains("List-Unsubscribe: <http") && eml.contains("/api/v1/unsubscribe/"),
             "{eml}"
         );
         assert!(eml.contains("text/html"), "{eml}");
