@@ -394,6 +394,40 @@ impl MailOpsRepo for SqlUnitOfWork {
         Ok(())
     }
 
+    async fn update_sync_state(&mut self, s: &SyncState) -> Result<bool> {
+        self.for_tenant(s.tenant_id).await?;
+        let q = Query::update()
+            .table("mail_sync_state")
+            .value("history_id", opt_text(s.history_id.as_deref()))
+            .value("full_sync", Expr::val(s.full_sync))
+            .value("page_token", opt_text(s.page_token.as_deref()))
+            .value(
+                "full_sync_history_id",
+                opt_text(s.full_sync_history_id.as_deref()),
+            )
+            .value("status", text(s.status.as_str()))
+            .value("backoff_until", self.opt_ts(s.backoff_until))
+            .value("failures", int(i64::from(s.failures)))
+            .value("last_error", opt_text(s.last_error.as_deref()))
+            .value("last_synced_at", self.opt_ts(s.last_synced_at))
+            .value("messages_synced", count(s.messages_synced))
+            .and_where(Expr::col("tenant_id").eq(uuid(s.tenant_id)))
+            .to_owned();
+        Ok(self.tx.execute(&q).await? > 0)
+    }
+
+    async fn still_syncing(&mut self, tenant: TenantId) -> Result<bool> {
+        self.for_tenant(tenant).await?;
+        // A no-op update: it takes the row's write lock (SQLite: the
+        // database's) and says whether the row is there.
+        let q = Query::update()
+            .table("mail_sync_state")
+            .value("tenant_id", Expr::col("tenant_id"))
+            .and_where(Expr::col("tenant_id").eq(uuid(tenant)))
+            .to_owned();
+        Ok(self.tx.execute(&q).await? > 0)
+    }
+
     async fn delete_sync_state(&mut self, tenant: TenantId) -> Result<bool> {
         self.for_tenant(tenant).await?;
         let q = Query::delete()

@@ -45,6 +45,14 @@ pub trait MailOpsRepo: Send {
     async fn sync_state(&mut self, tenant: TenantId) -> Result<Option<SyncState>>;
     /// Saves the tenant's sync state (insert or replace).
     async fn put_sync_state(&mut self, state: &SyncState) -> Result<()>;
+    /// Replaces the tenant's sync state only if sync is still on (never
+    /// turns it back on); whether it was.
+    async fn update_sync_state(&mut self, state: &SyncState) -> Result<bool>;
+    /// Whether sync is still on, holding the sync state's row for the rest
+    /// of the transaction (a write lock), so that a concurrent disconnect
+    /// either comes first — and this answers `false` — or waits for this
+    /// transaction: nothing a running sync stores can outlive a disconnect.
+    async fn still_syncing(&mut self, tenant: TenantId) -> Result<bool>;
     /// Turns sync off; whether it was on.
     async fn delete_sync_state(&mut self, tenant: TenantId) -> Result<bool>;
     /// Tenants whose sync may run at `now` (not broken, not backing off),

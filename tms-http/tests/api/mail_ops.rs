@@ -31,7 +31,7 @@ use crate::gmail_peer::GmailPeer;
 use crate::helpers::{
     Db, OWNER_PASSWORD, PgDatabase, TestApp, audit_actions, http, login, spawn_adjusted, tenant_id,
 };
-use crate::mail_connections::sink::start_sink;
+use crate::mail_connections::sink::{Sink, start_sink};
 use crate::mail_connections::{
     Peer, callback, fast_worker, gmail_config, query_of, received, start_peer,
 };
@@ -80,20 +80,24 @@ async fn tickets(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
     }
 }
 
-async fn mail_ops_end_to_end(db: &str) {
-    let Some(sink) = start_sink() else { return };
+/// A server on `db` whose Google is the loopback peer, whose Gmail mail
+/// goes to an SMTP sink, and whose mailbox reader is `mailbox` (a fake:
+/// these tests are about the service and the routes; the real adapter has
+/// its own test below). `None` when a prerequisite is missing (said
+/// loudly; a failure under `CI=true`).
+async fn app_with_mailbox(
+    db: &str,
+    mailbox: Arc<FakeMailbox>,
+) -> Option<(TestApp, Sink, Arc<Peer>)> {
+    let sink = start_sink()?;
     let peer = Arc::new(Peer::default());
     let base = start_peer(peer.clone()).await;
     let config = gmail_config(&base, sink.port);
-    let mailbox = Arc::new(FakeMailbox::new(2));
     let db = match db {
-        "postgres" => match PgDatabase::create().await {
-            Some(pg) => Db::Postgres(pg),
-            None => return,
-        },
+        "postgres" => Db::Postgres(PgDatabase::create().await?),
         _ => Db::Sqlite,
     };
-    let injected = mailbox.clone() as Arc<dyn MailboxReader>;
+    let injected = mailbox as Arc<dyn MailboxReader>;
     let app = spawn_adjusted(
         db,
         |c| {
@@ -103,6 +107,14 @@ async fn mail_ops_end_to_end(db: &str) {
         move |server| server.with_mailbox(injected),
     )
     .await;
+    Some((app, sink, peer))
+}
+
+async fn mail_ops_end_to_end(db: &str) {
+    let mailbox = Arc::new(FakeMailbox::new(2));
+    let Some((app, sink, peer)) = app_with_mailbox(db, mailbox.clone()).await else {
+        return;
+    };
     let owner = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
 
     // Before a mailbox is connected, sync is off.
@@ -762,29 +774,11 @@ async fn ticket_calls(app: &TestApp, token: &str, ticket: &str, assignee: &str) 
 async fn the_authorization_matrix_holds(db: &str) {
     use StatusCode as S;
     use reqwest::Method as M;
-    let Some(sink) = start_sink() else { return };
-    let google = Arc::new(Peer::default());
-    let base = start_peer(google.clone()).await;
-    let config = gmail_config(&base, sink.port);
     // The mailbox is a fake here: the matrix is about the routes.
     let mailbox = Arc::new(FakeMailbox::new(10));
-    let db = match db {
-        "postgres" => match PgDatabase::create().await {
-            Some(pg) => Db::Postgres(pg),
-            None => return,
-        },
-        _ => Db::Sqlite,
+    let Some((app, _sink, google)) = app_with_mailbox(db, mailbox.clone()).await else {
+        return;
     };
-    let injected = mailbox.clone() as Arc<dyn MailboxReader>;
-    let app = spawn_adjusted(
-        db,
-        |c| {
-            fast_worker(c);
-            c.gmail = config;
-        },
-        move |server| server.with_mailbox(injected),
-    )
-    .await;
     let owner = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
     let tenant = tenant_id(&app, DEMO_SLUG).await;
     let here = {

@@ -285,7 +285,9 @@ impl MailOps {
             .ok_or_else(|| Error::not_found("mail sync"))?;
         state.backoff_until = None;
         state.status = crate::domain::mail_ops::SyncStatus::Active;
-        uow.mail_ops().put_sync_state(&state).await?;
+        if !uow.mail_ops().update_sync_state(&state).await? {
+            return Err(Error::not_found("mail sync"));
+        }
         uow.audit()
             .append(NewAuditEvent::new(
                 ctx,

@@ -112,9 +112,7 @@ impl MailOps {
             let state = state.clone();
             Box::pin(async move {
                 // A disconnect meanwhile turned sync off: do not turn it on.
-                if uow.mail_ops().sync_state(state.tenant_id).await?.is_some() {
-                    uow.mail_ops().put_sync_state(&state).await?;
-                }
+                uow.mail_ops().update_sync_state(&state).await?;
                 Ok(())
             })
         })
@@ -318,9 +316,23 @@ impl MailOps {
             };
             let landed = transact(self.deps.store.as_ref(), |uow| {
                 let (fetched, address) = (fetched.clone(), address.clone());
-                Box::pin(async move { Self::land(uow, tenant, &address, &fetched, now).await })
+                Box::pin(async move {
+                    // Sync turned off (disconnected) meanwhile: store nothing
+                    // more. Holding the sync state's row also makes a
+                    // disconnect that comes now wait for this message, then
+                    // delete it with the rest.
+                    if !uow.mail_ops().still_syncing(tenant).await? {
+                        return Ok(None);
+                    }
+                    Self::land(uow, tenant, &address, &fetched, now)
+                        .await
+                        .map(Some)
+                })
             })
             .await?;
+            let Some(landed) = landed else {
+                return Ok(());
+            };
             if let Landed::Stored { opened } = landed {
                 out.stored += 1;
                 state.messages_synced += 1;
