@@ -43,9 +43,9 @@ use crate::routes::users::Paging;
         get_settings, put_settings, get_sync, post_sync
     ),
     components(schemas(
-        TicketItem, TicketList, TicketDetailView, MessageView, NoteView, AssigneeBody,
+        TicketItem, SupportTicketList, TicketDetailView, MailMessageView, NoteView, AssigneeBody,
         StatusBody, PriorityBody, NoteBody, ReplyBody, ReplyView, RuleBody, RuleView,
-        SettingsBody, SettingsView, SyncView
+        MailOpsSettingsBody, MailOpsSettingsView, SyncView
     )),
     tags((name = "mail-ops", description = "Support tickets from the connected mailbox"))
 )]
@@ -134,7 +134,7 @@ impl From<&TicketView> for TicketItem {
 
 /// One page of tickets.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketList {
+pub struct SupportTicketList {
     /// The tickets.
     pub items: Vec<TicketItem>,
     /// The next page's cursor.
@@ -143,7 +143,7 @@ pub struct TicketList {
 
 /// One stored message.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MessageView {
+pub struct MailMessageView {
     /// Its id.
     #[schema(value_type = uuid::Uuid)]
     pub id: MailMessageId,
@@ -164,7 +164,7 @@ pub struct MessageView {
     pub attachments: serde_json::Value,
 }
 
-impl From<&MailMessage> for MessageView {
+impl From<&MailMessage> for MailMessageView {
     fn from(m: &MailMessage) -> Self {
         Self {
             id: m.id,
@@ -217,7 +217,7 @@ pub struct TicketDetailView {
     /// The ticket.
     pub ticket: TicketItem,
     /// The messages, oldest first.
-    pub messages: Vec<MessageView>,
+    pub messages: Vec<MailMessageView>,
     /// Internal notes, oldest first.
     pub notes: Vec<NoteView>,
 }
@@ -226,7 +226,7 @@ impl From<&TicketDetail> for TicketDetailView {
     fn from(d: &TicketDetail) -> Self {
         Self {
             ticket: TicketItem::from(&d.view),
-            messages: d.messages.iter().map(MessageView::from).collect(),
+            messages: d.messages.iter().map(MailMessageView::from).collect(),
             notes: d.notes.iter().map(NoteView::from).collect(),
         }
     }
@@ -258,7 +258,7 @@ pub struct TicketFilters {
         ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`"),
     ),
     responses(
-        (status = 200, description = "One page of tickets", body = TicketList),
+        (status = 200, description = "One page of tickets", body = SupportTicketList),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad filter", body = Problem, content_type = "application/problem+json"),
     )
@@ -268,7 +268,7 @@ pub async fn list_tickets(
     auth: Auth,
     Query(filters): Query<TicketFilters>,
     Query(paging): Query<Paging>,
-) -> ApiResult<axum::Json<TicketList>> {
+) -> ApiResult<axum::Json<SupportTicketList>> {
     let ctx = auth.authenticated.context()?;
     let query = TicketQuery {
         status: filters
@@ -289,7 +289,7 @@ pub async fn list_tickets(
         .mail_ops
         .list_tickets(&ctx, &query, paging.request()?)
         .await?;
-    Ok(axum::Json(TicketList {
+    Ok(axum::Json(SupportTicketList {
         items: page.items.iter().map(TicketItem::from).collect(),
         next_cursor: page.next.map(|c| c.encode()),
     }))
@@ -721,7 +721,7 @@ pub async fn delete_rule(
 
 /// The Mail Ops settings as sent.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SettingsBody {
+pub struct MailOpsSettingsBody {
     /// SLA targets per priority (`low`, `normal`, `high`, `urgent`, each
     /// `{first_response_minutes, resolution_minutes}`).
     #[schema(value_type = Object)]
@@ -740,7 +740,7 @@ pub struct SettingsBody {
 
 /// The Mail Ops settings.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SettingsView {
+pub struct MailOpsSettingsView {
     /// SLA targets per priority.
     #[schema(value_type = Object)]
     pub sla: SlaTargets,
@@ -755,7 +755,7 @@ pub struct SettingsView {
     pub version: i64,
 }
 
-impl From<&MailOpsSettings> for SettingsView {
+impl From<&MailOpsSettings> for MailOpsSettingsView {
     fn from(s: &MailOpsSettings) -> Self {
         Self {
             sla: s.sla,
@@ -771,25 +771,25 @@ impl From<&MailOpsSettings> for SettingsView {
 #[utoipa::path(
     get, path = "/api/v1/mail/ops/settings", tag = "mail-ops",
     responses(
-        (status = 200, description = "The settings", body = SettingsView),
+        (status = 200, description = "The settings", body = MailOpsSettingsView),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_settings(
     State(state): State<AppState>,
     auth: Auth,
-) -> ApiResult<axum::Json<SettingsView>> {
+) -> ApiResult<axum::Json<MailOpsSettingsView>> {
     let ctx = auth.authenticated.context()?;
     let s = state.mail_ops.settings(&ctx).await?;
-    Ok(axum::Json(SettingsView::from(&s)))
+    Ok(axum::Json(MailOpsSettingsView::from(&s)))
 }
 
 /// Saves the Mail Ops settings.
 #[utoipa::path(
     put, path = "/api/v1/mail/ops/settings", tag = "mail-ops",
-    request_body = SettingsBody,
+    request_body = MailOpsSettingsBody,
     responses(
-        (status = 200, description = "Saved", body = SettingsView),
+        (status = 200, description = "Saved", body = MailOpsSettingsView),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Stale version", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
@@ -798,8 +798,8 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(state): State<AppState>,
     auth: Auth,
-    Json(body): Json<SettingsBody>,
-) -> ApiResult<axum::Json<SettingsView>> {
+    Json(body): Json<MailOpsSettingsBody>,
+) -> ApiResult<axum::Json<MailOpsSettingsView>> {
     let ctx = auth.authenticated.context()?;
     let form = SettingsForm {
         sla: body.sla,
@@ -809,7 +809,7 @@ pub async fn put_settings(
         version: body.version,
     };
     let s = state.mail_ops.put_settings(&ctx, &form).await?;
-    Ok(axum::Json(SettingsView::from(&s)))
+    Ok(axum::Json(MailOpsSettingsView::from(&s)))
 }
 
 /// How sync stands.

@@ -164,6 +164,35 @@ fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
 mod tests {
     use super::*;
 
+    /// Merging keeps one schema per name: two resources defining different
+    /// types under one name (say two `TicketList`s) would silently document
+    /// one route with the other's body.
+    #[test]
+    fn no_two_resources_define_a_schema_of_the_same_name_differently() {
+        let mut seen: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+        let mut clashes = Vec::new();
+        let parts = std::iter::once(ApiDoc::openapi())
+            .chain(crate::routes::RESOURCES.iter().map(|r| (r.openapi)()));
+        for (i, part) in parts.enumerate() {
+            let Some(components) = part.components else {
+                continue;
+            };
+            for (name, schema) in components.schemas {
+                let json = serde_json::to_string(&schema).expect("a schema serialises");
+                match seen.get(&name) {
+                    Some((j, other)) if *other != json => {
+                        clashes.push(format!("{name} (parts {j} and {i})"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name, (i, json));
+                    }
+                }
+            }
+        }
+        assert!(clashes.is_empty(), "schemas defined twice: {clashes:?}");
+    }
+
     fn statuses(doc: &utoipa::openapi::OpenApi, path: &str, method: &str) -> Vec<String> {
         let item = doc.paths.paths.get(path).expect("the path is documented");
         let operation = match method {

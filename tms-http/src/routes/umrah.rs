@@ -56,7 +56,7 @@ pub const PILGRIM_IMPORT_BODY_LIMIT: usize = 5 * 1024 * 1024;
         assign_room, unassign_room, manifest
     ),
     components(schemas(
-        GroupView, GroupList, GroupBody, GroupPatch, TransitionBody, PilgrimOut, PilgrimList,
+        GroupView, GroupList, GroupBody, GroupPatch, GroupTransitionBody, PilgrimOut, PilgrimList,
         PilgrimBody, PilgrimPatch, FamilyView, FamilyList, FamilyBody, RoomView, RoomList,
         RoomBody, AssignmentBody
     )),
@@ -340,7 +340,7 @@ impl GroupPatch {
 
 /// The status to move to.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct TransitionBody {
+pub struct GroupTransitionBody {
     /// open, planning, closed, departed, returned or cancelled.
     pub status: String,
 }
@@ -474,7 +474,7 @@ pub async fn delete_group(
 /// Moves a group through its life; closing checks the mahram rule and
 /// lists every pilgrim who lacks one (422).
 #[utoipa::path(
-    post, path = "/api/v1/umrah/groups/{id}/transitions", tag = "umrah", request_body = TransitionBody,
+    post, path = "/api/v1/umrah/groups/{id}/transitions", tag = "umrah", request_body = GroupTransitionBody,
     params(("id" = String, Path, description = "The group id")),
     responses(
         (status = 200, description = "Moved", body = GroupView),
@@ -487,7 +487,7 @@ pub async fn transition_group(
     State(state): State<AppState>,
     auth: Auth,
     Path(raw): Path<String>,
-    Json(body): Json<TransitionBody>,
+    Json(body): Json<GroupTransitionBody>,
 ) -> ApiResult<axum::Json<GroupView>> {
     let ctx = auth.authenticated.context()?;
     let group_id = id::<UmrahGroupId>(&raw, "umrah group")?;
