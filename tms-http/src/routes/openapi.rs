@@ -78,6 +78,8 @@ const PUBLIC_PATHS: &[&str] = &[
 /// - parameters: 400 (unparsable), 422 (out of range), and 404 for a path
 ///   naming something absent or out of scope;
 /// - a `Tms-Confirm` (documents 428): 422 for a token that is not valid;
+/// - a write with a session: 409, since any write may meet a state that
+///   refuses it (a stale version, a duplicate, a closed branch);
 /// - anything under `/api/v1`: 503 (store unavailable, request timed out;
 ///   `Retry-After`).
 fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
@@ -102,16 +104,16 @@ fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
             continue;
         }
         let public = PUBLIC_PATHS.contains(&path.as_str());
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for (write, operation) in [
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (true, &mut item.patch),
+        ] {
+            let Some(operation) = operation else {
+                continue;
+            };
             let parameters = operation.parameters.iter().flatten();
             let (mut any_parameter, mut in_path) = (false, false);
             for parameter in parameters {
@@ -151,6 +153,12 @@ fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
             }
             if in_path {
                 add("404", "Nothing by that id in the caller's scope");
+            }
+            if write && !public {
+                add(
+                    "409",
+                    "Conflicts with the current state: a stale version, a duplicate, a closed branch, or a move the state machine refuses",
+                );
             }
             add(
                 "503",
