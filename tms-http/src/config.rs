@@ -14,6 +14,8 @@
 //! |---|---|---|---|
 //! | `TMS_DATABASE_URL` | `database_url` | `sqlite://<data_dir>/tms.db?mode=rwc` | `sqlite://…`, `sqlite::memory:` or `postgres://…` |
 //! | `TMS_DATABASE_OWNER_URL` | `database_owner_url` | — | PostgreSQL: the tables' owner, for migrations; then `TMS_DATABASE_URL` is the server's own role, granted row access only and held to row-level security (see below) |
+//! | `TMS_DATABASE_MAX_CONNECTIONS` | `database_max_connections` | `10` on PostgreSQL, `4` on SQLite | connections this server keeps to the database; replicas sharing one PostgreSQL each keep their own, so keep their sum under its `max_connections` |
+//! | `TMS_DATABASE_ACQUIRE_TIMEOUT_MS` | `database_acquire_timeout_ms` | `10000` | how long a request waits for a database connection before it is answered 503 with `Retry-After` (during an outage, every request waits this long) |
 //! | `TMS_DATA_DIR` | `data_dir` | `./tms-data` | embedded defaults: SQLite file, `files/`, `mail/`, generated keys; created on first run |
 //! | `TMS_LISTEN` | `listen` | `127.0.0.1:8080` | address and port to listen on |
 //! | `TMS_PUBLIC_URL` | `public_url` | `http://<listen>` | the URL users reach the server at (printed on first run) |
@@ -128,6 +130,12 @@ pub struct Config {
     /// PostgreSQL: the tables' owner, for migrations (the module doc's
     /// "PostgreSQL roles").
     pub database_owner_url: Option<Secret<String>>,
+    /// The pool's size; `None` is the store's default (10 on PostgreSQL,
+    /// 4 on an SQLite file).
+    pub database_max_connections: Option<u32>,
+    /// How long a request waits for a connection before `Unavailable`
+    /// (503 + `Retry-After`).
+    pub database_acquire_timeout: Duration,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The URL users reach the server at; `None` is `http://<listen>`.
@@ -286,6 +294,8 @@ impl fmt::Debug for Config {
                     .as_ref()
                     .map(|u| url_scheme(u.expose())),
             )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("database_acquire_timeout", &self.database_acquire_timeout)
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("keyring", &set(self.keyring.is_some()))
@@ -329,6 +339,8 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             database_url: None,
             database_owner_url: None,
+            database_max_connections: None,
+            database_acquire_timeout: Duration::from_secs(10),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             keyring: None,
@@ -361,6 +373,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<Secret<String>>,
     database_owner_url: Option<Secret<String>>,
+    database_max_connections: Option<u32>,
+    database_acquire_timeout_ms: Option<u64>,
     listen: Option<String>,
     public_url: Option<String>,
     keyring: Option<Secret<String>>,
@@ -530,6 +544,24 @@ impl Config {
         }
         if let Some(v) = number("TMS_SHUTDOWN_GRACE_SECS", file.shutdown_grace_secs) {
             config.shutdown_grace = Duration::from_secs(v);
+        }
+        if let Some(v) = number(
+            "TMS_DATABASE_ACQUIRE_TIMEOUT_MS",
+            file.database_acquire_timeout_ms,
+        ) {
+            config.database_acquire_timeout = Duration::from_millis(v);
+        }
+        let max_connections = number(
+            "TMS_DATABASE_MAX_CONNECTIONS",
+            file.database_max_connections.map(u64::from),
+        );
+        match max_connections.map(u32::try_from) {
+            None => {}
+            Some(Ok(n)) if n <= 1_000 => config.database_max_connections = Some(n),
+            Some(_) => errors.push(
+                "TMS_DATABASE_MAX_CONNECTIONS",
+                "must be at most 1000 (PostgreSQL's own limit is usually 100)",
+            ),
         }
         let proxies = match env("TMS_TRUSTED_PROXIES") {
             Some(v) => Some((
@@ -760,6 +792,31 @@ mod tests {
         )
         .unwrap();
         assert!(c.first_run);
+    }
+
+    #[test]
+    fn the_database_pool_is_sized_and_timed_from_the_file_or_the_environment() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.database_max_connections, None);
+        assert_eq!(c.database_acquire_timeout, Duration::from_secs(10));
+        let file = "database_max_connections = 20\ndatabase_acquire_timeout_ms = 1500\n";
+        let c = Config::from_sources(Some(file), env(&[])).unwrap();
+        assert_eq!(c.database_max_connections, Some(20));
+        assert_eq!(c.database_acquire_timeout, Duration::from_millis(1500));
+        let c = Config::from_sources(
+            Some(file),
+            env(&[("TMS_DATABASE_ACQUIRE_TIMEOUT_MS", "250")]),
+        )
+        .unwrap();
+        assert_eq!(c.database_acquire_timeout, Duration::from_millis(250));
+        for (name, value) in [
+            ("TMS_DATABASE_MAX_CONNECTIONS", "0"),
+            ("TMS_DATABASE_MAX_CONNECTIONS", "5000"),
+            ("TMS_DATABASE_ACQUIRE_TIMEOUT_MS", "soon"),
+        ] {
+            let err = Config::from_sources(None, env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
     }
 
     #[test]

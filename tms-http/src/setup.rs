@@ -176,7 +176,11 @@ pub fn load_jwt_key_text(config: &Config) -> Result<Secret<String>> {
 /// the owner URL when one is configured, granting the server's role row
 /// access (see [`crate::config`], "PostgreSQL roles").
 pub async fn connect_store(config: &Config) -> Result<SqlStore> {
-    let mut options = SqlStoreOptions::new(config.database_url().expose());
+    let mut options = SqlStoreOptions::new(config.database_url().expose())
+        .acquire_timeout(config.database_acquire_timeout);
+    if let Some(n) = config.database_max_connections {
+        options = options.max_connections(n);
+    }
     if let Some(owner) = &config.database_owner_url {
         options = options.owner_url(owner.expose());
     }

@@ -162,7 +162,10 @@ async fn a_database_outage_is_503_and_service_recovers_by_itself() {
         .expect("the test cluster answers");
     let env = ServerEnv::for_database(&db)
         .with("TMS_WORKER", "false")
-        // Waiting for a connection is bounded well inside the test's waits.
+        // Waiting for a connection is bounded well inside the test's waits,
+        // and shorter than the 10 s default so that the outage's dozen
+        // requests answer in seconds.
+        .with("TMS_DATABASE_ACQUIRE_TIMEOUT_MS", "2000")
         .with("TMS_REQUEST_TIMEOUT_SECS", "30");
     env.init();
     let mut server = env.serve().await;
