@@ -141,6 +141,8 @@ macro_rules! store_contract_tests {
             mail_sync_routes_tickets_once_backs_off_and_recovers,
             support_tickets_are_answered_threaded_and_authorized,
             disconnect_stops_sync_and_deletes_mail_by_setting,
+            // --- mail ops thread/defects (issue 10) ---
+            mail_message_defects_are_stored_bounded,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1675,3 +1677,5 @@ pub use mail_ops::{
     mail_sync_routes_tickets_once_backs_off_and_recovers,
     support_tickets_are_answered_threaded_and_authorized,
 };
+// --- mail ops thread/defects (issue 10) ---
+pub use mail_ops::mail_message_defects_are_stored_bounded;
