@@ -40,6 +40,8 @@ pub use store::{
 };
 pub use store::{
     AttachmentRef, EmailContent, MAIL_HEADERS, OutboxContent, WhatsappContent, check_mail_header,
+    // --- mail ops thread/defects (issue 10) ---
+    MAX_THREAD_ID_LEN, check_thread_id,
 };
 pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---

@@ -1235,6 +1235,12 @@ pub async fn support_tickets_are_answered_threaded_and_authorized(store: Arc<dyn
         "References".into(),
         "<older@mail.example> <m1@mail.example>".into()
     )));
+    // --- mail ops thread/defects (issue 10) ---
+    assert_eq!(
+        email.thread_id.as_deref(),
+        Some("t1"),
+        "the reply goes into the mailbox's thread"
+    );
 
     // A note, never mailed.
     w.ops
