@@ -229,10 +229,7 @@ impl MailRoutes for StoredRoutes {
     }
 
     // --- mail ops thread/defects (issue 10) ---
-    async fn threaded_route(
-        &self,
-        tenant: TenantId,
-    ) -> Result<(MailRoute, Option<MailboxSender>)> {
+    async fn threaded_route(&self, tenant: TenantId) -> Result<(MailRoute, Option<MailboxSender>)> {
         let (route, access_token) = self.planned(tenant).await?;
         let sender = match (&self.mailbox, access_token) {
             (Some(mailbox), Some(access_token)) => Some(MailboxSender {

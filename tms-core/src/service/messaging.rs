@@ -151,10 +151,7 @@ pub trait MailRoutes: Send + Sync + fmt::Debug {
     /// a threaded message, in one go, so that the token is read once.
     /// Errors as [`MailRoutes::route`]. The default has no mailbox: the
     /// message goes by the route, threaded by its headers alone.
-    async fn threaded_route(
-        &self,
-        tenant: TenantId,
-    ) -> Result<(MailRoute, Option<MailboxSender>)> {
+    async fn threaded_route(&self, tenant: TenantId) -> Result<(MailRoute, Option<MailboxSender>)> {
         Ok((self.route(tenant).await?, None))
     }
 }
@@ -1029,10 +1026,7 @@ mod tests {
         );
         for bad in ["", "a/b", "../profile", "t1\r\nBcc: x@example.com", "é"] {
             assert!(
-                matches!(
-                    message.clone().with_thread_id(bad),
-                    Err(Error::Invalid(_))
-                ),
+                matches!(message.clone().with_thread_id(bad), Err(Error::Invalid(_))),
                 "{bad:?}"
             );
         }

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::mail_ops::{
-    MAX_DEFECT_CHARS, MAX_DEFECTS, MailMessage, MailThread, Priority, RoutingRule, SupportStatus, SupportTicket, SyncState,
-    SyncStatus, TicketNote,
+    MAX_DEFECT_CHARS, MAX_DEFECTS, MailMessage, MailThread, Priority, RoutingRule, SupportStatus,
+    SupportTicket, SyncState, SyncStatus, TicketNote,
 };
 use crate::domain::{Branch, BranchScope, Context, Email, Principal, Role, User};
 use crate::error::{Error, Result};

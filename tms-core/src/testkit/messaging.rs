@@ -541,7 +541,10 @@ pub async fn courier_sends_threaded_replies_into_the_mailbox_thread(store: Arc<d
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1.as_deref(), Some("t1"));
     let raw = String::from_utf8(sent[0].0.clone()).expect("utf-8");
-    assert!(raw.contains(&format!("Message-ID: {}", threaded.message_id)), "{raw}");
+    assert!(
+        raw.contains(&format!("Message-ID: {}", threaded.message_id)),
+        "{raw}"
+    );
     assert!(raw.contains("In-Reply-To: <m1@mail.example>"), "{raw}");
     assert!(transport.sent.lock().expect("lock").is_empty());
     let (stored, log) = outcome(threaded).await;
@@ -563,7 +566,12 @@ pub async fn courier_sends_threaded_replies_into_the_mailbox_thread(store: Arc<d
     assert_eq!(report.failed, 1, "{report:?}");
     let (stored, log) = outcome(refused).await;
     assert_eq!((stored.status, stored.attempts), (OutboxStatus::Failed, 1));
-    assert!(log[0].error.as_deref().is_some_and(|e| e.contains("refused")));
+    assert!(
+        log[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("refused"))
+    );
 
     // An outage retries; the retry carries the same Message-ID.
     mailbox.fail_next(Error::unavailable("Gmail answered 503"));
@@ -608,11 +616,17 @@ pub async fn courier_sends_threaded_replies_into_the_mailbox_thread(store: Arc<d
     // threaded by the headers alone.
     let single = Courier::new(deps, Arc::new(SingleRoute(route))).with_policy(policy);
     let by_smtp = enqueue(write(Some("t1"))).await;
-    let before = (mailbox.sent().len(), transport.sent.lock().expect("lock").len());
+    let before = (
+        mailbox.sent().len(),
+        transport.sent.lock().expect("lock").len(),
+    );
     single.deliver_due().await.expect("deliver");
     assert_eq!(outcome(by_smtp).await.0.status, OutboxStatus::Sent);
     assert_eq!(
-        (mailbox.sent().len(), transport.sent.lock().expect("lock").len()),
+        (
+            mailbox.sent().len(),
+            transport.sent.lock().expect("lock").len()
+        ),
         (before.0, before.1 + 1)
     );
 }

@@ -279,8 +279,12 @@ async fn mail_ops_end_to_end(db: &str) {
     // The attempt is recorded just after the send.
     let deadline = Instant::now() + Duration::from_secs(20);
     let logged = loop {
-        let (status, logged) =
-            get(&app, &owner, &format!("/api/v1/outbox/messages/{outbox_id}")).await;
+        let (status, logged) = get(
+            &app,
+            &owner,
+            &format!("/api/v1/outbox/messages/{outbox_id}"),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{logged}");
         if logged["status"] != "pending" || Instant::now() > deadline {
             break logged;
@@ -288,7 +292,10 @@ async fn mail_ops_end_to_end(db: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(logged["status"], "sent", "{logged}");
-    assert_eq!(logged["deliveries"][0]["provider_message_id"], "sent-1", "{logged}");
+    assert_eq!(
+        logged["deliveries"][0]["provider_message_id"], "sent-1",
+        "{logged}"
+    );
     assert_eq!(logged["deliveries"][0]["transport"], "gmail", "{logged}");
     assert!(eml.contains("In-Reply-To: <m1@mail.example>"), "{eml}");
     assert!(eml.contains("References: <m1@mail.example>"), "{eml}");
@@ -563,8 +570,14 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
         ]),
         "{detail}"
     );
-    let visa_detail = get(&app, &owner, &format!("/api/v1/support/tickets/{visa_id}")).await.1;
-    assert_eq!(visa_detail["messages"][0]["defects"], json!([]), "{visa_detail}");
+    let visa_detail = get(&app, &owner, &format!("/api/v1/support/tickets/{visa_id}"))
+        .await
+        .1;
+    assert_eq!(
+        visa_detail["messages"][0]["defects"],
+        json!([]),
+        "{visa_detail}"
+    );
 
     // The attachment comes on demand, from Gmail, byte for byte.
     let message_id = message["id"].as_str().unwrap();
