@@ -451,6 +451,8 @@ async fn worker(config: Config) -> Result<ExitCode> {
         &config.data_dir,
         connections,
         config.gmail.clone(),
+        // --- mail ops thread/defects (issue 10) ---
+        config.gmail.mailbox()?,
     )?
     // --- messaging (issue 9) ---
     .with_attachments(Arc::new(crate::attachments::ServerAttachments::new(

@@ -263,16 +263,21 @@ pub fn courier(deps: Deps, config: &MailConfig, data_dir: &Path) -> Result<Couri
 // --- mail connections (issue 9) ---
 /// The outbox worker over `deps` with per-tenant routes
 /// ([`crate::mail_routes::StoredRoutes`]): a tenant's Gmail, else its SMTP
-/// server, else the configured installation route.
+/// server, else the configured installation route. A Gmail tenant's
+/// threaded replies (Mail Ops) go through `mailbox`, the Gmail API, into
+/// their thread.
 pub fn courier_with_routes(
     deps: Deps,
     config: &MailConfig,
     data_dir: &Path,
     connections: tms_core::service::mail_connections::MailConnections,
     gmail: crate::mail_routes::GmailConfig,
+    // --- mail ops thread/defects (issue 10) ---
+    mailbox: Option<Arc<dyn tms_core::ports::MailboxReader>>,
 ) -> Result<Courier> {
     let route = config.route(data_dir)?;
-    let routes = crate::mail_routes::StoredRoutes::new(connections, route, gmail);
+    let routes =
+        crate::mail_routes::StoredRoutes::new(connections, route, gmail).with_mailbox(mailbox);
     Ok(Courier::new(deps, Arc::new(routes)).with_policy(config.retry))
 }
 

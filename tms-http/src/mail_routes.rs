@@ -30,7 +30,7 @@ use tms_core::id::TenantId;
 use tms_core::ports::{MailTransport, MailboxReader, OAuthProvider};
 use tms_core::security::secret::Secret;
 use tms_core::service::mail_connections::{MailConnections, RoutePlan, SmtpSecurity};
-use tms_core::service::messaging::{MailRoute, MailRoutes};
+use tms_core::service::messaging::{MailRoute, MailRoutes, MailboxSender};
 use tms_core::{FieldErrors, Result};
 
 /// The Google client and Gmail's SMTP server.
@@ -166,6 +166,8 @@ pub struct StoredRoutes {
     default: MailRoute,
     gmail: GmailConfig,
     transports: Mutex<HashMap<TenantId, Versioned>>,
+    // --- mail ops thread/defects (issue 10) ---
+    mailbox: Option<Arc<dyn MailboxReader>>,
 }
 
 impl fmt::Debug for StoredRoutes {
@@ -184,7 +186,19 @@ impl StoredRoutes {
             default,
             gmail,
             transports: Mutex::new(HashMap::new()),
+            // --- mail ops thread/defects (issue 10) ---
+            mailbox: None,
         }
+    }
+
+    // --- mail ops thread/defects (issue 10) ---
+    /// Sends a Gmail tenant's threaded replies through `mailbox` (the Gmail
+    /// API, [`GmailConfig::mailbox`]) into their thread; without it (no
+    /// Google client) they go by Gmail's SMTP, threaded by headers alone.
+    #[must_use]
+    pub fn with_mailbox(mut self, mailbox: Option<Arc<dyn MailboxReader>>) -> Self {
+        self.mailbox = mailbox;
+        self
     }
 
     /// The tenant's transport for `version`, opened once.
@@ -211,8 +225,28 @@ impl StoredRoutes {
 #[async_trait]
 impl MailRoutes for StoredRoutes {
     async fn route(&self, tenant: TenantId) -> Result<MailRoute> {
+        Ok(self.planned(tenant).await?.0)
+    }
+
+    // --- mail ops thread/defects (issue 10) ---
+    async fn threaded_route(&self, tenant: TenantId) -> Result<(MailRoute, Option<MailboxSender>)> {
+        let (route, access_token) = self.planned(tenant).await?;
+        let sender = match (&self.mailbox, access_token) {
+            (Some(mailbox), Some(access_token)) => Some(MailboxSender {
+                mailbox: mailbox.clone(),
+                access_token,
+            }),
+            _ => None,
+        };
+        Ok((route, sender))
+    }
+}
+
+impl StoredRoutes {
+    /// The tenant's route, and the Gmail access token when it is Gmail.
+    async fn planned(&self, tenant: TenantId) -> Result<(MailRoute, Option<Secret<String>>)> {
         match self.connections.route_plan(tenant).await? {
-            RoutePlan::Default => Ok(self.default.clone()),
+            RoutePlan::Default => Ok((self.default.clone(), None)),
             RoutePlan::Smtp { settings, version } => {
                 let transport = self.transport(tenant, &format!("smtp:{version}"), || {
                     let tls = match settings.security {
@@ -229,12 +263,15 @@ impl MailRoutes for StoredRoutes {
                     config.timeout = Duration::from_secs(30);
                     config
                 })?;
-                Ok(MailRoute {
-                    transport,
-                    name: "smtp".to_owned(),
-                    from: settings.from,
-                    from_name: settings.from_name,
-                })
+                Ok((
+                    MailRoute {
+                        transport,
+                        name: "smtp".to_owned(),
+                        from: settings.from,
+                        from_name: settings.from_name,
+                    },
+                    None,
+                ))
             }
             RoutePlan::Gmail {
                 address,
@@ -252,12 +289,15 @@ impl MailRoutes for StoredRoutes {
                     config.xoauth2 = true;
                     config
                 })?;
-                Ok(MailRoute {
-                    transport,
-                    name: "gmail".to_owned(),
-                    from: address,
-                    from_name: Some(display_name).filter(|n| !n.trim().is_empty()),
-                })
+                Ok((
+                    MailRoute {
+                        transport,
+                        name: "gmail".to_owned(),
+                        from: address,
+                        from_name: Some(display_name).filter(|n| !n.trim().is_empty()),
+                    },
+                    Some(access_token),
+                ))
             }
         }
     }

@@ -61,7 +61,7 @@ const THREAD_COLS: [&str; 7] = [
     "created_at",
 ];
 
-const MESSAGE_COLS: [&str; 19] = [
+const MESSAGE_COLS: [&str; 20] = [
     "tenant_id",
     "id",
     "thread_id",
@@ -81,6 +81,8 @@ const MESSAGE_COLS: [&str; 19] = [
     "outbound",
     "received_at",
     "created_at",
+    // --- mail ops thread/defects (issue 10) ---
+    "defects",
 ];
 
 const TICKET_COLS: [&str; 15] = [
@@ -197,6 +199,8 @@ fn message_of(row: &Row) -> Result<MailMessage> {
         outbound: row.bool("outbound")?,
         received_at: row.ts("received_at")?,
         created_at: row.ts("created_at")?,
+        // --- mail ops thread/defects (issue 10) ---
+        defects: from_json("message defects", &row.text("defects")?)?,
     })
 }
 
@@ -558,6 +562,12 @@ impl MailOpsRepo for SqlUnitOfWork {
                 Expr::val(m.outbound),
                 self.ts(m.received_at),
                 self.ts(m.created_at),
+                // --- mail ops thread/defects (issue 10) ---
+                // Bounded here too: the row stays small whoever wrote it.
+                text(&to_json(
+                    "message defects",
+                    &MailMessage::bounded_defects(&m.defects),
+                )?),
             ])
             .map_err(query_err)?
             .on_conflict(

@@ -54,6 +54,9 @@ pub(super) struct EmailPayload {
     pub(super) headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) attachments: Vec<AttachmentRef>,
+    // --- mail ops thread/defects (issue 10) ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) thread_id: Option<String>,
 }
 
 /// What the `payload` column holds for a WhatsApp message (`to` first, as
@@ -78,6 +81,8 @@ pub(super) fn payload_of(message: &OutboxMessage) -> Result<String> {
             body_html: email.body_html.clone(),
             headers: email.headers.clone(),
             attachments: email.attachments.clone(),
+            // --- mail ops thread/defects (issue 10) ---
+            thread_id: email.thread_id.clone(),
         }),
         OutboxContent::Whatsapp(whatsapp) => serde_json::to_string(&WhatsappPayload {
             to: whatsapp.to.as_str().to_owned(),
@@ -104,6 +109,8 @@ pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
                 body_html: payload.body_html,
                 headers: payload.headers,
                 attachments: payload.attachments,
+                // --- mail ops thread/defects (issue 10) ---
+                thread_id: payload.thread_id,
             });
             (content, payload.message_id)
         }

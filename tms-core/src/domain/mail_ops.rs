@@ -375,9 +375,53 @@ pub struct MailMessage {
     pub received_at: DateTime<Utc>,
     /// When we stored it.
     pub created_at: DateTime<Utc>,
+    // --- mail ops thread/defects (issue 10) ---
+    /// What did not parse (a bad charset, a truncated part): the message is
+    /// stored as far as it parsed, and staff see why a part is missing.
+    /// At most [`MAX_DEFECTS`] of at most [`MAX_DEFECT_CHARS`] characters
+    /// each ([`MailMessage::bounded_defects`]).
+    pub defects: Vec<String>,
 }
 
+// --- mail ops thread/defects (issue 10) ---
+/// The most parse defects a stored message keeps: a hostile message can
+/// produce one per part, and they are a hint for staff, not a log.
+pub const MAX_DEFECTS: usize = 20;
+
+/// The longest parse defect a stored message keeps, in characters.
+pub const MAX_DEFECT_CHARS: usize = 200;
+
 impl MailMessage {
+    // --- mail ops thread/defects (issue 10) ---
+    /// `defects` as a message stores them: the first [`MAX_DEFECTS`], each
+    /// cut to [`MAX_DEFECT_CHARS`] characters with control characters
+    /// replaced (they reach a browser and a privacy export), empty ones
+    /// dropped.
+    ///
+    /// ```
+    /// use tms_core::domain::mail_ops::{MailMessage, MAX_DEFECTS, MAX_DEFECT_CHARS};
+    /// let many: Vec<String> = (0..50).map(|i| format!("part {i}: bad\r\ncharset")).collect();
+    /// let kept = MailMessage::bounded_defects(&many);
+    /// assert_eq!(kept.len(), MAX_DEFECTS);
+    /// assert_eq!(kept[0], "part 0: bad  charset");
+    /// let long = MailMessage::bounded_defects(&["x".repeat(1000)]);
+    /// assert_eq!(long[0].chars().count(), MAX_DEFECT_CHARS);
+    /// ```
+    pub fn bounded_defects(defects: &[String]) -> Vec<String> {
+        defects
+            .iter()
+            .map(|d| {
+                d.trim()
+                    .chars()
+                    .take(MAX_DEFECT_CHARS)
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect::<String>()
+            })
+            .filter(|d| !d.trim().is_empty())
+            .take(MAX_DEFECTS)
+            .collect()
+    }
+
     /// The address a reply goes to: `Reply-To`, else `From`.
     pub fn reply_address(&self) -> Option<&str> {
         self.reply_to

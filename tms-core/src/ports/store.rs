@@ -529,6 +529,14 @@ pub struct EmailContent {
     pub headers: Vec<(String, String)>,
     /// Documents attached when the message is sent.
     pub attachments: Vec<AttachmentRef>,
+    // --- mail ops thread/defects (issue 10) ---
+    /// The provider thread (Gmail's `threadId`) a reply belongs in: sent
+    /// from a connected Gmail mailbox, the message goes through the Gmail
+    /// API into that thread, so the agency's mailbox shows the
+    /// conversation whole (headers alone do not always thread it there).
+    /// Checked by [`check_thread_id`]; absent from payloads written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
 }
 
 /// A WhatsApp template message: the provider-approved template's name,
@@ -604,6 +612,8 @@ impl OutboxMessage {
                 body_html: None,
                 headers: Vec::new(),
                 attachments: Vec::new(),
+                // --- mail ops thread/defects (issue 10) ---
+                thread_id: None,
             }),
             now,
         )
@@ -673,6 +683,25 @@ impl OutboxMessage {
         }
     }
 
+    // --- mail ops thread/defects (issue 10) ---
+    /// Puts the email in the provider thread `thread_id` (see
+    /// [`EmailContent::thread_id`]). An id [`check_thread_id`] refuses is
+    /// `Invalid`, as is a WhatsApp message.
+    pub fn with_thread_id(mut self, thread_id: impl Into<String>) -> Result<Self> {
+        let thread_id = thread_id.into();
+        check_thread_id(&thread_id)?;
+        match &mut self.content {
+            OutboxContent::Email(email) => {
+                email.thread_id = Some(thread_id);
+                Ok(self)
+            }
+            OutboxContent::Whatsapp(_) => Err(Error::invalid(
+                "thread_id",
+                "only an email can belong to a mail thread",
+            )),
+        }
+    }
+
     /// Attaches a document, rendered when the mail is sent (emails only;
     /// ignored otherwise).
     #[must_use]
@@ -734,6 +763,38 @@ pub fn check_mail_header(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+// --- mail ops thread/defects (issue 10) ---
+/// The longest provider thread id an email may carry.
+pub const MAX_THREAD_ID_LEN: usize = 256;
+
+/// Checks a provider thread id ([`OutboxMessage::with_thread_id`]): 1 to
+/// [`MAX_THREAD_ID_LEN`] ASCII letters, digits, `-` or `_` — what Gmail's
+/// ids are made of, and what can go into a URL or a JSON body as it is.
+/// Anything else is `Invalid`.
+///
+/// ```
+/// use tms_core::ports::check_thread_id;
+/// assert!(check_thread_id("18c2f0a1b2c3d4e5").is_ok());
+/// for bad in ["", "../profile", "a b", "t\r\nBcc: x", &"a".repeat(257)] {
+///     assert!(check_thread_id(bad).is_err(), "{bad}");
+/// }
+/// ```
+pub fn check_thread_id(thread_id: &str) -> Result<()> {
+    let ok = !thread_id.is_empty()
+        && thread_id.len() <= MAX_THREAD_ID_LEN
+        && thread_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "thread_id",
+            "must be 1 to 256 ASCII letters, digits, `-` or `_`",
+        ))
+    }
+}
+
 impl fmt::Debug for OutboxMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutboxMessage")
@@ -761,6 +822,8 @@ impl fmt::Debug for OutboxContent {
                 .field("body", &"<redacted>")
                 .field("headers", &email.headers.len())
                 .field("attachments", &email.attachments)
+                // --- mail ops thread/defects (issue 10) ---
+                .field("threaded", &email.thread_id.is_some())
                 .finish(),
             OutboxContent::Whatsapp(whatsapp) => f
                 .debug_struct("Whatsapp")

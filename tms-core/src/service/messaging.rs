@@ -46,9 +46,11 @@ use crate::id::{MessageId, TenantId};
 use crate::policy::{Action, Resource, ResourceKind};
 use crate::ports::{
     AttachmentRef, ChannelMessage, DeliveryAttempt, DeliveryOutcome, DeliveryRecord, EmailContent,
-    MailTransport, MessageChannel, OutboxChannel, OutboxContent, OutboxControls, OutboxMessage,
-    OutboxStatus, OutgoingMail, Random, Receipt, WhatsappContent, check_mail_header, transact,
+    MailTransport, MailboxReader, MessageChannel, OutboxChannel, OutboxContent, OutboxControls,
+    OutboxMessage, OutboxStatus, OutgoingMail, Random, Receipt, WhatsappContent, check_mail_header,
+    check_thread_id, transact,
 };
+use crate::security::secret::Secret;
 use crate::service::guard::authorize_in as authorize;
 use crate::service::tenancy::Deps;
 
@@ -140,6 +142,43 @@ pub trait MailRoutes: Send + Sync + fmt::Debug {
     /// now (the message waits); `Rejected` when the tenant has none (the
     /// message fails).
     async fn route(&self, tenant: TenantId) -> Result<MailRoute>;
+
+    // --- mail ops thread/defects (issue 10) ---
+    /// The route of a reply in one of `tenant`'s provider threads
+    /// ([`EmailContent::thread_id`]), and beside it the mailbox that can
+    /// send into that thread when the route is a connected mailbox this
+    /// server can send through (Gmail: the Gmail API). Looked up only for
+    /// a threaded message, in one go, so that the token is read once.
+    /// Errors as [`MailRoutes::route`]. The default has no mailbox: the
+    /// message goes by the route, threaded by its headers alone.
+    async fn threaded_route(&self, tenant: TenantId) -> Result<(MailRoute, Option<MailboxSender>)> {
+        Ok((self.route(tenant).await?, None))
+    }
+}
+
+// --- mail ops thread/defects (issue 10) ---
+/// A connected mailbox that sends a composed message into one of its
+/// threads ([`MailboxReader::send`], Gmail's `users.messages.send` with
+/// `threadId`), with the account's current access token.
+///
+/// A separate value rather than a field of [`MailRoute`]: routes are built
+/// field by field in many places (the benches among them), and only a
+/// threaded message needs this.
+#[derive(Clone)]
+pub struct MailboxSender {
+    /// The mailbox (the Gmail API adapter).
+    pub mailbox: Arc<dyn MailboxReader>,
+    /// The account's access token (never printed).
+    pub access_token: Secret<String>,
+}
+
+impl fmt::Debug for MailboxSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailboxSender")
+            .field("mailbox", &self.mailbox)
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The same route for every tenant (the embedded default: a folder; or one
@@ -348,14 +387,26 @@ impl Courier {
     }
 
     /// Renders the attachments, composes and sends an email: the
-    /// transport's name and the result.
+    /// transport's name and the result. A message with a thread id goes
+    /// through the route's mailbox into that thread when there is one
+    /// ([`MailRoutes::threaded_route`]), by the route's transport
+    /// otherwise.
     async fn send_email(
         &self,
         message: &OutboxMessage,
         email: &EmailContent,
     ) -> (String, Result<Receipt>) {
-        let route = match self.routes.route(message.tenant_id).await {
-            Ok(route) => route,
+        // --- mail ops thread/defects (issue 10) ---
+        let found = match &email.thread_id {
+            Some(_) => self.routes.threaded_route(message.tenant_id).await,
+            None => self
+                .routes
+                .route(message.tenant_id)
+                .await
+                .map(|route| (route, None)),
+        };
+        let (route, sender) = match found {
+            Ok(found) => found,
             Err(e) => return ("none".to_owned(), Err(e)),
         };
         let mut files = Vec::with_capacity(email.attachments.len());
@@ -379,7 +430,11 @@ impl Courier {
             }
         }
         let result = match compose_with(message, &route, self.deps.clock.now(), &files) {
-            Ok(mail) => route.transport.send(&mail).await,
+            // --- mail ops thread/defects (issue 10) ---
+            Ok(mail) => match (sender, &email.thread_id) {
+                (Some(sender), Some(thread)) => send_into_thread(&sender, &mail, thread).await,
+                _ => route.transport.send(&mail).await,
+            },
             Err(e) => Err(e),
         };
         (route.name, result)
@@ -436,6 +491,41 @@ impl Courier {
         })
         .await
     }
+}
+
+// --- mail ops thread/defects (issue 10) ---
+/// Sends the composed `mail` (its `Message-ID` the one every retry uses)
+/// through the mailbox into provider thread `thread`, and receipts the
+/// provider's message id. A thread id the outbox refuses (a row written
+/// by hand or by an older version) is `Rejected`: the message fails. A
+/// thread the provider no longer knows (deleted there: `NotFound`) does
+/// not stop the reply: it goes from the same mailbox outside the thread,
+/// still threaded for the customer by `In-Reply-To` and `References`.
+/// Other errors are the mailbox's: a rate limit or an outage retries, a
+/// refused token or message fails.
+async fn send_into_thread(
+    sender: &MailboxSender,
+    mail: &OutgoingMail,
+    thread: &str,
+) -> Result<Receipt> {
+    check_thread_id(thread)
+        .map_err(|_| Error::rejected("the message carries a malformed thread id"))?;
+    let sent = match sender
+        .mailbox
+        .send(&sender.access_token, &mail.raw, Some(thread.to_owned()))
+        .await
+    {
+        Err(Error::NotFound { .. }) => {
+            sender
+                .mailbox
+                .send(&sender.access_token, &mail.raw, None)
+                .await
+        }
+        other => other,
+    }?;
+    Ok(Receipt {
+        provider_message_id: Some(sent),
+    })
 }
 
 /// A rendered attachment, as [`compose_with`] puts it in the message.
@@ -921,6 +1011,54 @@ mod tests {
         let text = String::from_utf8(compose(&message, &route, Utc::now()).unwrap().raw).unwrap();
         assert!(text.lines().all(|l| l.len() <= 78), "{text}");
         assert_eq!(decode_words(&text, "Subject"), subject);
+    }
+
+    // --- mail ops thread/defects (issue 10) ---
+    #[test]
+    fn a_thread_id_is_checked_kept_through_json_and_never_printed() {
+        let message = OutboxMessage::email(
+            MessageId::new(),
+            TenantId::new(),
+            Email::parse("amina@example.com").unwrap(),
+            "Re: Visa",
+            "Ready.",
+            Utc::now(),
+        );
+        for bad in ["", "a/b", "../profile", "t1\r\nBcc: x@example.com", "é"] {
+            assert!(
+                matches!(message.clone().with_thread_id(bad), Err(Error::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        let whatsapp = OutboxMessage::whatsapp(
+            MessageId::new(),
+            TenantId::new(),
+            crate::domain::Phone::parse("+966500000001").unwrap(),
+            "booking_confirmed",
+            "ar",
+            vec![],
+            Utc::now(),
+        );
+        assert!(matches!(
+            whatsapp.with_thread_id("18c2f0a1b2c3d4e5"),
+            Err(Error::Invalid(_))
+        ));
+        let threaded = message.with_thread_id("18c2f0a1b2c3d4e5").unwrap();
+        let email = threaded.as_email().unwrap();
+        assert_eq!(email.thread_id.as_deref(), Some("18c2f0a1b2c3d4e5"));
+        let printed = format!("{threaded:?}");
+        assert!(!printed.contains("18c2f0a1b2c3d4e5"), "{printed}");
+        assert!(printed.contains("threaded: true"), "{printed}");
+        // Payloads written before the field read as unthreaded; threaded
+        // ones keep it.
+        let json = serde_json::to_value(email).unwrap();
+        assert_eq!(json["thread_id"], "18c2f0a1b2c3d4e5");
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("thread_id");
+        let read: EmailContent = serde_json::from_value(old).unwrap();
+        assert_eq!(read.thread_id, None);
+        let unthreaded = serde_json::to_value(&read).unwrap();
+        assert!(unthreaded.get("thread_id").is_none(), "{unthreaded}");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::mail_ops::{
-    MailMessage, MailThread, Priority, RoutingRule, SupportStatus, SupportTicket, SyncState,
-    SyncStatus, TicketNote,
+    MAX_DEFECT_CHARS, MAX_DEFECTS, MailMessage, MailThread, Priority, RoutingRule, SupportStatus,
+    SupportTicket, SyncState, SyncStatus, TicketNote,
 };
 use crate::domain::{Branch, BranchScope, Context, Email, Principal, Role, User};
 use crate::error::{Error, Result};
@@ -555,6 +555,8 @@ pub async fn mail_ops_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn
         outbound: false,
         received_at: at,
         created_at: at,
+        // --- mail ops thread/defects (issue 10) ---
+        defects: vec!["part 1.2: unknown charset x-klingon; decoded as Latin-1".into()],
     };
     assert!(
         uow.mail_ops()
@@ -793,6 +795,81 @@ pub async fn mail_ops_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn
     uow.commit().await.expect("commit");
 }
 
+// --- mail ops thread/defects (issue 10) ---
+/// A message's parse defects are stored with it, bounded whoever wrote
+/// them (at most [`MAX_DEFECTS`], each at most [`MAX_DEFECT_CHARS`]
+/// characters, no control characters), and read back only in its tenant.
+pub async fn mail_message_defects_are_stored_bounded(store: Arc<dyn Store>) {
+    let tenant = seed_tenant(&*store).await;
+    let other = seed_tenant(&*store).await;
+    let at = now();
+    let branch = new_branch(tenant.id, at);
+    let mut uow = store.begin().await.expect("begin");
+    uow.branches().insert(&branch).await.expect("branch");
+    let thread = MailThread {
+        id: MailThreadId::new(),
+        tenant_id: tenant.id,
+        provider_thread_id: "t-broken".into(),
+        branch_id: branch.id,
+        subject: "Broken".into(),
+        last_message_at: at,
+        created_at: at,
+    };
+    uow.mail_ops().insert_thread(&thread).await.expect("thread");
+    let mut defects: Vec<String> = (0..MAX_DEFECTS + 10)
+        .map(|i| format!("part {i}: truncated\r\nbase64"))
+        .collect();
+    defects[0] = "é".repeat(MAX_DEFECT_CHARS * 3);
+    let message = MailMessage {
+        id: MailMessageId::new(),
+        tenant_id: tenant.id,
+        thread_id: thread.id,
+        provider_message_id: "m-broken".into(),
+        message_id_header: None,
+        in_reply_to: None,
+        references: vec![],
+        from: None,
+        reply_to: vec![],
+        to: vec![],
+        cc: vec![],
+        subject: "Broken".into(),
+        text: String::new(),
+        html: None,
+        attachments: vec![],
+        labels: vec!["INBOX".into()],
+        outbound: false,
+        received_at: at,
+        created_at: at,
+        defects,
+    };
+    assert!(
+        uow.mail_ops()
+            .insert_message(&message)
+            .await
+            .expect("insert")
+    );
+    let stored = uow
+        .mail_ops()
+        .messages(tenant.id, thread.id)
+        .await
+        .expect("messages");
+    assert_eq!(stored.len(), 1);
+    let kept = &stored[0].defects;
+    assert_eq!(kept.len(), MAX_DEFECTS);
+    assert_eq!(kept[0], "é".repeat(MAX_DEFECT_CHARS));
+    assert_eq!(kept[1], "part 1: truncated  base64");
+    assert!(kept.iter().all(|d| !d.chars().any(char::is_control)));
+    assert!(
+        uow.mail_ops()
+            .messages(other.id, thread.id)
+            .await
+            .expect("messages")
+            .is_empty(),
+        "another tenant sees nothing"
+    );
+    uow.commit().await.expect("commit");
+}
+
 /// Sync opens one ticket per new thread in the branch the rules choose,
 /// links the client, never opens one for sent mail, stores a message
 /// once however often it is seen, backs off on a rate limit, falls back
@@ -839,13 +916,20 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
         "Visa",
         at - Duration::hours(3),
     ));
-    w.mailbox.deliver(inbound(
+    // --- mail ops thread/defects (issue 10) ---
+    // A message that did not parse cleanly: stored with what is missing.
+    let mut group_mail = inbound(
         "m2",
         "t2",
         "boss@vip.example",
         "Group",
         at - Duration::hours(2),
-    ));
+    );
+    group_mail.mail.defects = vec![
+        "part 1: unknown charset x-klingon; decoded as Latin-1".into(),
+        " ".into(),
+    ];
+    w.mailbox.deliver(group_mail);
     let mut sent = inbound("m3", "t1", MAILBOX, "Re: Visa", at - Duration::hours(1));
     sent.label_ids = vec!["SENT".into()];
     w.mailbox.deliver(sent);
@@ -867,6 +951,13 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
         (w.vip.id, Priority::High)
     );
     assert_eq!(group.client_id, Some(client.id));
+    // --- mail ops thread/defects (issue 10) ---
+    let detail = w.ops.ticket(&owner, group.id).await.expect("group detail");
+    assert_eq!(
+        detail.messages[0].defects,
+        vec!["part 1: unknown charset x-klingon; decoded as Latin-1".to_owned()],
+        "defects are stored, blank ones dropped"
+    );
     let s = state(&*store, w.tenant).await.expect("state");
     assert!(!s.full_sync);
     assert_eq!(
@@ -980,6 +1071,8 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
         text.contains("Group") && text.contains("boss@vip.example"),
         "{text}"
     );
+    // --- mail ops thread/defects (issue 10) ---
+    assert!(text.contains("unknown charset x-klingon"), "{text}");
     let token = match privacy.erase(&owner, kind, client.id.as_uuid(), None).await {
         Err(Error::ConfirmationRequired { token, .. }) => token,
         other => panic!("erasure is critical: {other:?}"),
@@ -1142,6 +1235,12 @@ pub async fn support_tickets_are_answered_threaded_and_authorized(store: Arc<dyn
         "References".into(),
         "<older@mail.example> <m1@mail.example>".into()
     )));
+    // --- mail ops thread/defects (issue 10) ---
+    assert_eq!(
+        email.thread_id.as_deref(),
+        Some("t1"),
+        "the reply goes into the mailbox's thread"
+    );
 
     // A note, never mailed.
     w.ops

@@ -7,16 +7,20 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::Duration;
 
+use super::mail_ops::FakeMailbox;
 use super::{now, seed_tenant};
 use crate::domain::Email;
 use crate::error::{Error, Result};
 use crate::id::{MessageId, TenantId};
 use crate::ports::{
-    Clock as _, DeliveryAttempt, DeliveryOutcome, FixedClock, MailTransport, OutboxControls,
-    OutboxMessage, OutboxStatus, OutgoingMail, Receipt, SeededRandom, Store,
+    Clock as _, DeliveryAttempt, DeliveryOutcome, FixedClock, MailTransport, OutboxContent,
+    OutboxControls, OutboxMessage, OutboxStatus, OutgoingMail, Receipt, SeededRandom, Store,
 };
 use crate::security::password::PasswordHasher;
-use crate::service::messaging::{Courier, MailRoute, RetryPolicy, SingleRoute};
+use crate::security::secret::Secret;
+use crate::service::messaging::{
+    Courier, MailRoute, MailRoutes, MailboxSender, RetryPolicy, SingleRoute,
+};
 use crate::service::tenancy::Deps;
 
 async fn enqueue(store: &dyn Store, tenant: TenantId, n: usize) -> Vec<OutboxMessage> {
@@ -415,4 +419,214 @@ pub async fn courier_retries_gives_up_and_honours_the_quota(store: Arc<dyn Store
     clock.advance(Duration::hours(25));
     let report = courier.deliver_due().await.expect("deliver");
     assert_eq!((report.sent, report.deferred), (1, 0), "{report:?}");
+}
+
+// --- mail ops thread/defects (issue 10) ---
+/// Routes whose threaded messages go through a fake mailbox (as Gmail's
+/// go through the Gmail API), the rest through `route`'s transport.
+#[derive(Debug)]
+struct MailboxRoutes {
+    route: MailRoute,
+    mailbox: Arc<FakeMailbox>,
+}
+
+#[async_trait]
+impl MailRoutes for MailboxRoutes {
+    async fn route(&self, _tenant: TenantId) -> Result<MailRoute> {
+        Ok(self.route.clone())
+    }
+
+    async fn threaded_route(
+        &self,
+        _tenant: TenantId,
+    ) -> Result<(MailRoute, Option<MailboxSender>)> {
+        Ok((
+            self.route.clone(),
+            Some(MailboxSender {
+                mailbox: self.mailbox.clone(),
+                access_token: Secret::new("access".into()),
+            }),
+        ))
+    }
+}
+
+/// A threaded reply goes through the route's mailbox into its thread (the
+/// provider's message id in the log, the composed message's Message-ID
+/// unchanged on a retry); an unthreaded message, or a threaded one on a
+/// route without a mailbox, goes by the transport; a refused send fails
+/// the message, an outage retries it, a thread the provider no longer
+/// knows sends outside it, a malformed thread id in the row fails.
+pub async fn courier_sends_threaded_replies_into_the_mailbox_thread(store: Arc<dyn Store>) {
+    let tenant = seed_tenant(store.as_ref()).await.id;
+    let clock = Arc::new(FixedClock::new(now()));
+    let deps = Deps {
+        store: store.clone(),
+        clock: clock.clone(),
+        random: Arc::new(SeededRandom::new(10)),
+        hasher: PasswordHasher::owasp(),
+    };
+    let transport = Arc::new(ScriptedTransport::default());
+    let mailbox = Arc::new(FakeMailbox::new(10));
+    let route = MailRoute {
+        transport: transport.clone(),
+        name: "gmail".into(),
+        from: Email::parse("desk@agency.example").expect("email"),
+        from_name: None,
+    };
+    let policy = RetryPolicy {
+        base_delay: Duration::seconds(10),
+        max_delay: Duration::minutes(10),
+        max_attempts: 3,
+        lease: Duration::minutes(5),
+    };
+    let courier = Courier::new(
+        deps.clone(),
+        Arc::new(MailboxRoutes {
+            route: route.clone(),
+            mailbox: mailbox.clone(),
+        }),
+    )
+    .with_policy(policy);
+    let write = |thread: Option<&str>| {
+        let message = OutboxMessage::email(
+            MessageId::new(),
+            tenant,
+            Email::parse("ana@client.example").expect("email"),
+            "Re: Visa",
+            "Your visa is ready.",
+            clock.now(),
+        )
+        .with_header("In-Reply-To", "<m1@mail.example>")
+        .expect("header");
+        match thread {
+            Some(thread) => message.with_thread_id(thread).expect("thread"),
+            None => message,
+        }
+    };
+    let outcome = |message: OutboxMessage| {
+        let store = store.clone();
+        async move {
+            let mut uow = store.begin().await.expect("begin");
+            let stored = uow
+                .outbox()
+                .get(tenant, message.id)
+                .await
+                .expect("get")
+                .expect("there");
+            let log = uow
+                .outbox()
+                .deliveries(tenant, message.id)
+                .await
+                .expect("log");
+            uow.rollback().await.expect("rollback");
+            (stored, log)
+        }
+    };
+    let enqueue = |message: OutboxMessage| {
+        let store = store.clone();
+        async move {
+            let mut uow = store.begin().await.expect("begin");
+            uow.outbox().enqueue(&message).await.expect("enqueue");
+            uow.commit().await.expect("commit");
+            message
+        }
+    };
+
+    // Threaded: through the mailbox, into the thread, the provider's id
+    // logged; nothing by the transport.
+    let threaded = enqueue(write(Some("t1"))).await;
+    let report = courier.deliver_due().await.expect("deliver");
+    assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+    let sent = mailbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.as_deref(), Some("t1"));
+    let raw = String::from_utf8(sent[0].0.clone()).expect("utf-8");
+    assert!(
+        raw.contains(&format!("Message-ID: {}", threaded.message_id)),
+        "{raw}"
+    );
+    assert!(raw.contains("In-Reply-To: <m1@mail.example>"), "{raw}");
+    assert!(transport.sent.lock().expect("lock").is_empty());
+    let (stored, log) = outcome(threaded).await;
+    assert_eq!(stored.status, OutboxStatus::Sent);
+    assert_eq!(log[0].provider_message_id.as_deref(), Some("sent-1"));
+    assert_eq!(log[0].transport.as_deref(), Some("gmail"));
+
+    // Unthreaded: by the transport.
+    let plain = enqueue(write(None)).await;
+    courier.deliver_due().await.expect("deliver");
+    assert_eq!(mailbox.sent().len(), 1);
+    assert_eq!(transport.sent.lock().expect("lock").len(), 1);
+    assert_eq!(outcome(plain).await.0.status, OutboxStatus::Sent);
+
+    // A refused send fails the message at once.
+    mailbox.fail_next(Error::rejected("the token was refused"));
+    let refused = enqueue(write(Some("t1"))).await;
+    let report = courier.deliver_due().await.expect("deliver");
+    assert_eq!(report.failed, 1, "{report:?}");
+    let (stored, log) = outcome(refused).await;
+    assert_eq!((stored.status, stored.attempts), (OutboxStatus::Failed, 1));
+    assert!(
+        log[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("refused"))
+    );
+
+    // An outage retries; the retry carries the same Message-ID.
+    mailbox.fail_next(Error::unavailable("Gmail answered 503"));
+    let flaky = enqueue(write(Some("t1"))).await;
+    let report = courier.deliver_due().await.expect("deliver");
+    assert_eq!(report.retried, 1, "{report:?}");
+    assert_eq!(outcome(flaky.clone()).await.0.status, OutboxStatus::Pending);
+    clock.advance(Duration::minutes(11));
+    let report = courier.deliver_due().await.expect("deliver");
+    assert_eq!(report.sent, 1, "{report:?}");
+    let (stored, log) = outcome(flaky.clone()).await;
+    assert_eq!((stored.status, log.len()), (OutboxStatus::Sent, 2));
+    let last = mailbox.sent().pop().expect("sent");
+    assert_eq!(last.1.as_deref(), Some("t1"));
+    assert!(
+        String::from_utf8(last.0)
+            .expect("utf-8")
+            .contains(&format!("Message-ID: {}", flaky.message_id))
+    );
+
+    // A thread the provider no longer knows: sent outside it.
+    mailbox.fail_next(Error::not_found("mail thread"));
+    let orphan = enqueue(write(Some("gone"))).await;
+    courier.deliver_due().await.expect("deliver");
+    assert_eq!(outcome(orphan).await.0.status, OutboxStatus::Sent);
+    assert_eq!(mailbox.sent().pop().expect("sent").1, None);
+
+    // A malformed thread id in the row (never written by this version):
+    // failed, nothing sent.
+    let mut forged = write(None);
+    if let OutboxContent::Email(email) = &mut forged.content {
+        email.thread_id = Some("../profile".into());
+    }
+    let forged = enqueue(forged).await;
+    let before = mailbox.sent().len();
+    let report = courier.deliver_due().await.expect("deliver");
+    assert_eq!(report.failed, 1, "{report:?}");
+    assert_eq!(outcome(forged).await.0.status, OutboxStatus::Failed);
+    assert_eq!(mailbox.sent().len(), before);
+
+    // A route without a mailbox (SMTP, a folder): by the transport,
+    // threaded by the headers alone.
+    let single = Courier::new(deps, Arc::new(SingleRoute(route))).with_policy(policy);
+    let by_smtp = enqueue(write(Some("t1"))).await;
+    let before = (
+        mailbox.sent().len(),
+        transport.sent.lock().expect("lock").len(),
+    );
+    single.deliver_due().await.expect("deliver");
+    assert_eq!(outcome(by_smtp).await.0.status, OutboxStatus::Sent);
+    assert_eq!(
+        (
+            mailbox.sent().len(),
+            transport.sent.lock().expect("lock").len()
+        ),
+        (before.0, before.1 + 1)
+    );
 }

@@ -141,6 +141,9 @@ macro_rules! store_contract_tests {
             mail_sync_routes_tickets_once_backs_off_and_recovers,
             support_tickets_are_answered_threaded_and_authorized,
             disconnect_stops_sync_and_deletes_mail_by_setting,
+            // --- mail ops thread/defects (issue 10) ---
+            mail_message_defects_are_stored_bounded,
+            courier_sends_threaded_replies_into_the_mailbox_thread,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1633,6 +1636,8 @@ pub use messaging::{
     concurrent_claimers_never_share_a_message, courier_retries_gives_up_and_honours_the_quota,
     outbox_claims_lease_and_log_every_attempt,
 };
+// --- mail ops thread/defects (issue 10) ---
+pub use messaging::courier_sends_threaded_replies_into_the_mailbox_thread;
 // --- privacy (issue 7) ---
 mod privacy;
 pub use privacy::{
@@ -1675,3 +1680,5 @@ pub use mail_ops::{
     mail_sync_routes_tickets_once_backs_off_and_recovers,
     support_tickets_are_answered_threaded_and_authorized,
 };
+// --- mail ops thread/defects (issue 10) ---
+pub use mail_ops::mail_message_defects_are_stored_bounded;

@@ -80,6 +80,20 @@ async fn tickets(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
     }
 }
 
+// --- mail ops thread/defects (issue 10) ---
+/// Polls `mailbox` until it has sent `n` messages (the worker delivers in
+/// the background), at most 20 s: (raw, thread id) of each.
+async fn mailbox_sent(mailbox: &FakeMailbox, n: usize) -> Vec<(Vec<u8>, Option<String>)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent = mailbox.sent();
+        if sent.len() >= n || Instant::now() > deadline {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A server on `db` whose Google is the loopback peer, whose Gmail mail
 /// goes to an SMTP sink, and whose mailbox reader is `mailbox` (a fake:
 /// these tests are about the service and the routes; the real adapter has
@@ -251,10 +265,38 @@ async fn mail_ops_end_to_end(db: &str) {
     let again: Value = reply("reply-1").await.unwrap().json().await.unwrap();
     assert_eq!(again["outbox_message_id"], first["outbox_message_id"]);
 
-    // The worker delivers it through the Gmail route, threaded.
-    let mails = received(&sink, 1).await;
-    assert_eq!(mails.len(), 1, "one reply, once");
-    let (eml, _) = &mails[0];
+    // --- mail ops thread/defects (issue 10) ---
+    // The worker delivers it through the connected mailbox (the Gmail
+    // API's messages.send), into the ticket's Gmail thread, threaded by
+    // its headers too; nothing goes by Gmail's SMTP.
+    let sent = mailbox_sent(&mailbox, 1).await;
+    assert_eq!(sent.len(), 1, "one reply, once");
+    let (raw, thread) = &sent[0];
+    assert_eq!(thread.as_deref(), Some("t1"), "into the ticket's thread");
+    let eml = &String::from_utf8(raw.clone()).unwrap();
+    assert!(received(&sink, 0).await.is_empty(), "not by SMTP");
+    let outbox_id = first["outbox_message_id"].as_str().unwrap();
+    // The attempt is recorded just after the send.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let logged = loop {
+        let (status, logged) = get(
+            &app,
+            &owner,
+            &format!("/api/v1/outbox/messages/{outbox_id}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{logged}");
+        if logged["status"] != "pending" || Instant::now() > deadline {
+            break logged;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(logged["status"], "sent", "{logged}");
+    assert_eq!(
+        logged["deliveries"][0]["provider_message_id"], "sent-1",
+        "{logged}"
+    );
+    assert_eq!(logged["deliveries"][0]["transport"], "gmail", "{logged}");
     assert!(eml.contains("In-Reply-To: <m1@mail.example>"), "{eml}");
     assert!(eml.contains("References: <m1@mail.example>"), "{eml}");
     // From the connected account; the subject as lettre writes it (an
@@ -516,6 +558,26 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
         detail["messages"][0]["attachments"][0]["filename"],
         "data.bin"
     );
+    // --- mail ops thread/defects (issue 10) ---
+    // ... and says what did not parse.
+    assert_eq!(
+        detail["messages"][0]["defects"],
+        json!([
+            "Subject: bytes that are not text were replaced",
+            "no Date header",
+            "multipart root: no closing boundary, the message may be truncated",
+            "part 2: bad transfer encoding, kept as far as it decoded",
+        ]),
+        "{detail}"
+    );
+    let visa_detail = get(&app, &owner, &format!("/api/v1/support/tickets/{visa_id}"))
+        .await
+        .1;
+    assert_eq!(
+        visa_detail["messages"][0]["defects"],
+        json!([]),
+        "{visa_detail}"
+    );
 
     // The attachment comes on demand, from Gmail, byte for byte.
     let message_id = message["id"].as_str().unwrap();
@@ -542,7 +604,10 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
         gmail.requests()
     );
 
-    // A staff reply goes out threaded, through Gmail's SMTP (XOAUTH2).
+    // --- mail ops thread/defects (issue 10) ---
+    // A staff reply goes out threaded: through the Gmail API's
+    // messages.send, with the refreshed token, into the ticket's Gmail
+    // thread, and with In-Reply-To and References; nothing by SMTP.
     let response = http()
         .post(app.url(&format!("/api/v1/support/tickets/{visa_id}/replies")))
         .bearer_auth(&owner)
@@ -552,13 +617,22 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let mails = received(&sink, 1).await;
-    assert_eq!(mails.len(), 1, "one reply, once");
-    let (eml, auth) = &mails[0];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sent = loop {
+        let sent = gmail.sent();
+        if !sent.is_empty() || Instant::now() > deadline {
+            break sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sent.len(), 1, "one reply, once: {:?}", gmail.requests());
     assert_eq!(
-        auth,
-        "XOAUTH2 al-noor.travel@gmail.example access-refreshed-1"
+        sent[0].thread_id.as_deref(),
+        Some(customer.as_str()),
+        "into the customer's Gmail thread"
     );
+    assert!(received(&sink, 0).await.is_empty(), "not by SMTP");
+    let eml = &String::from_utf8(sent[0].raw.clone()).unwrap();
     assert!(
         eml.contains(&format!("In-Reply-To: {CUSTOMER_MESSAGE_ID}")),
         "{eml}"
@@ -601,6 +675,28 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
     };
     let detail = ticket_until(&app, &owner, &visa_id, said).await;
     assert!(said(&detail), "{detail} {:?}", gmail.requests());
+    // --- mail ops thread/defects (issue 10) ---
+    // The reply came back from Gmail in the ticket's thread: the sync
+    // stored it there as the mailbox's own (outbound) message.
+    let replied = |d: &Value| {
+        d["messages"].as_array().is_some_and(|ms| {
+            ms.iter().any(|m| {
+                m["outbound"] == true
+                    && m["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Your visa is ready."))
+            })
+        })
+    };
+    let detail = ticket_until(&app, &owner, &visa_id, replied).await;
+    assert!(replied(&detail), "{detail}");
+    assert!(
+        gmail
+            .message(&sent[0].id)
+            .is_some_and(|m| m.thread_id == customer && m.labels == ["SENT"]),
+        "{:?}",
+        gmail.message(&sent[0].id)
+    );
     assert!(
         gmail.requests().iter().any(|r| r.contains("/history?")),
         "{:?}",

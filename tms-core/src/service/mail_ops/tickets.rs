@@ -15,7 +15,7 @@ use crate::id::{BranchId, MessageId, SupportTicketId, TemplateId, TenantId, Tick
 use crate::policy::{self, Action, Resource, ResourceKind};
 use crate::ports::{
     IdempotencyKey, IdempotencyRecord, OutboxMessage, Page, PageRequest, Scope, TicketFilter,
-    UnitOfWork, claim_or_replay, fingerprint,
+    UnitOfWork, check_thread_id, claim_or_replay, fingerprint,
 };
 use crate::service::guard::authorize_in;
 use crate::service::outreach::render::{self, Rendered};
@@ -459,6 +459,16 @@ impl MailOps {
                 references = refs.join(" ");
             }
             outbox = outbox.with_header("References", references)?;
+        }
+        // --- mail ops thread/defects (issue 10) ---
+        // Into the mailbox's own thread: sent through the Gmail API, the
+        // reply shows in the conversation there too. A provider id the
+        // outbox would refuse (never one Gmail gave) is left out: the
+        // headers above still thread the reply for the customer.
+        if let Some(stored) = uow.mail_ops().get_thread(tenant, thread).await?
+            && check_thread_id(&stored.provider_thread_id).is_ok()
+        {
+            outbox = outbox.with_thread_id(stored.provider_thread_id)?;
         }
         uow.outbox().enqueue(&outbox).await?;
         let before = ticket.clone();
