@@ -17,7 +17,7 @@ use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres};
+use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres, staff_per_role};
 
 const PASSWORD: &str = "quiet harbour lantern 9081";
 
@@ -108,40 +108,14 @@ pub(crate) async fn agency(app: &TestApp) -> Agency {
         version: 1,
     };
     uow.branches().insert(&other).await.unwrap();
-    let hash = PasswordHasher::with_params(8, 1, 1)
-        .unwrap()
-        .hash(&Secret::new(PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
-    let roles = [Role::Admin, Role::Finance, Role::Sales, Role::Umrah];
-    for role in roles {
-        uow.users()
-            .insert(&User {
-                id: UserId::new(),
-                tenant_id: tenant.id,
-                email: Email::parse(&format!("{}@demo.example", role.as_str())).unwrap(),
-                name: Name::parse(role.as_str()).unwrap(),
-                role,
-                scope: BranchScope::only([branch]),
-                password_hash: Some(hash.clone()),
-                two_factor: TwoFactor::default(),
-                must_change_password: false,
-                disabled_at: None,
-                created_at: Utc::now(),
-                version: 1,
-            })
-            .await
-            .unwrap();
-    }
     let client_here = new_client(tenant.id, branch);
     let client_there = new_client(tenant.id, other.id);
     uow.clients().insert(&client_here).await.unwrap();
     uow.clients().insert(&client_there).await.unwrap();
     uow.commit().await.unwrap();
     let mut tokens = vec![(Role::TenantSuperAdmin, owner)];
-    for role in roles {
-        let email = format!("{}@demo.example", role.as_str());
-        tokens.push((role, login(app, DEMO_SLUG, &email, PASSWORD).await));
-    }
+    let scope = |_| BranchScope::only([branch]);
+    tokens.extend(staff_per_role(app, tenant.id, scope).await);
     Agency {
         tenant: tenant.id,
         branch,

@@ -845,34 +845,10 @@ async fn matrix(db: &str) {
     };
     let owner = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
     let tenant = crate::helpers::tenant_id(&app, DEMO_SLUG).await;
-    let hasher = tms_core::security::password::PasswordHasher::with_params(8, 1, 1).unwrap();
-    let password = "matrix granite osprey 5521";
-    let hash = hasher
-        .hash(&Secret::from(password), &tms_core::ports::OsRandom)
-        .unwrap();
     for role in Role::ALL {
         let email = format!("mail-{}@demo.example", role.as_str().replace('_', "-"));
-        let user = tms_core::domain::User {
-            id: tms_core::id::UserId::new(),
-            tenant_id: tenant,
-            email: tms_core::domain::Email::parse(&email).unwrap(),
-            name: tms_core::domain::Name::parse("Mail Matrix").unwrap(),
-            role,
-            scope: tms_core::domain::BranchScope::All,
-            password_hash: Some(hash.clone()),
-            two_factor: tms_core::domain::TwoFactor::default(),
-            must_change_password: false,
-            disabled_at: None,
-            created_at: chrono::Utc::now(),
-            version: 1,
-        };
-        {
-            use tms_core::ports::Store as _;
-            let mut uow = app.store.begin().await.unwrap();
-            uow.users().insert(&user).await.unwrap();
-            uow.commit().await.unwrap();
-        }
-        let token = login(&app, DEMO_SLUG, &email, password).await;
+        let scope = tms_core::domain::BranchScope::All;
+        let token = crate::helpers::add_staff(&app, tenant, role, scope, &email).await;
         let allowed = matches!(role, Role::TenantSuperAdmin | Role::Admin);
         let smtp = json!({"host": "127.0.0.1", "port": 2525, "tls": "none",
                           "username": "u", "password": "p-secret", "from": "a@demo.example"});

@@ -29,7 +29,8 @@ use base64::Engine as _;
 
 use crate::gmail_peer::GmailPeer;
 use crate::helpers::{
-    Db, OWNER_PASSWORD, PgDatabase, TestApp, audit_actions, http, login, spawn_adjusted, tenant_id,
+    Db, OWNER_PASSWORD, PgDatabase, TestApp, add_staff, audit_actions, http, login, spawn_adjusted,
+    staff_email, tenant_id,
 };
 use crate::mail_connections::sink::{Sink, start_sink};
 use crate::mail_connections::{
@@ -673,36 +674,7 @@ async fn the_real_gmail_adapter_syncs_replies_and_forgets_on_disconnect_on_postg
 
 // ----- the authorization matrix ---------------------------------------------
 
-const STAFF_PASSWORD: &str = "amber falcon orchard 7731";
 const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
-
-/// A user of `role` and `scope` in the demo tenant, logged in.
-async fn staff(app: &TestApp, tenant: TenantId, role: Role, scope: BranchScope) -> String {
-    let store = app.store.clone().into_dyn();
-    let hash = PasswordHasher::with_params(8, 1, 1)
-        .unwrap()
-        .hash(&Secret::new(STAFF_PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
-    let email = format!("{}@demo.example", role.as_str());
-    let user = User {
-        id: UserId::new(),
-        tenant_id: tenant,
-        email: Email::parse(&email).unwrap(),
-        name: Name::parse("Staff").unwrap(),
-        role,
-        scope,
-        password_hash: Some(hash),
-        two_factor: TwoFactor::default(),
-        must_change_password: false,
-        disabled_at: None,
-        created_at: chrono::Utc::now(),
-        version: 1,
-    };
-    let mut uow = store.begin().await.unwrap();
-    uow.users().insert(&user).await.unwrap();
-    uow.commit().await.unwrap();
-    login(app, DEMO_SLUG, &email, STAFF_PASSWORD).await
-}
 
 /// The owner of a second tenant, logged in.
 async fn stranger(app: &TestApp) -> String {
@@ -928,7 +900,7 @@ async fn the_authorization_matrix_holds(db: &str) {
         let token = if role == Role::TenantSuperAdmin {
             owner.clone()
         } else {
-            staff(&app, tenant, role, scope).await
+            add_staff(&app, tenant, role, scope, &staff_email(role)).await
         };
         let ticket = id_of(role.as_str());
         let path = format!("/api/v1/support/tickets/{ticket}");

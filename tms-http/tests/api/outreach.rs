@@ -22,9 +22,11 @@ use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_te
 use tms_core::testkit::{consent, new_client};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{Db, TestApp, audit_actions, http, login, spawn, spawn_app_on_postgres};
+use crate::helpers::{
+    Db, TestApp, audit_actions, http, login, sales_only_in, spawn, spawn_app_on_postgres,
+    staff_per_role,
+};
 
-const PASSWORD: &str = "amber falcon orchard 7731";
 const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
 
 struct World {
@@ -183,40 +185,11 @@ async fn world(app: &TestApp) -> World {
     assert_eq!(status, StatusCode::CREATED);
     let there: BranchId = there["id"].as_str().unwrap().parse().unwrap();
 
-    let hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let hash = hasher
-        .hash(&Secret::new(PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
     let mut tokens = vec![(Role::TenantSuperAdmin, owner.clone())];
-    for (role, scope) in [
-        (Role::Admin, BranchScope::All),
-        (Role::Finance, BranchScope::All),
-        (Role::Sales, BranchScope::only([here])),
-        (Role::Umrah, BranchScope::All),
-    ] {
-        let email = format!("{}@demo.example", role.as_str());
-        let user = User {
-            id: UserId::new(),
-            tenant_id: tenant,
-            email: Email::parse(&email).unwrap(),
-            name: Name::parse("Staff").unwrap(),
-            role,
-            scope,
-            password_hash: Some(hash.clone()),
-            two_factor: TwoFactor::default(),
-            must_change_password: false,
-            disabled_at: None,
-            created_at: chrono::Utc::now(),
-            version: 1,
-        };
-        let mut uow = store.begin().await.unwrap();
-        uow.users().insert(&user).await.unwrap();
-        uow.commit().await.unwrap();
-        tokens.push((role, login(app, DEMO_SLUG, &email, PASSWORD).await));
-    }
+    tokens.extend(staff_per_role(app, tenant, sales_only_in(here)).await);
 
     let mut deps = Deps::new(store.clone());
-    deps.hasher = hasher;
+    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
     provision_tenant(
         &deps,
         NewTenant::parse(NewTenantRequest {

@@ -37,29 +37,7 @@ async fn demo_tenant(app: &TestApp) -> TenantId {
 /// Stores a user of `role` and `scope` in the demo tenant; their token.
 async fn user_token(app: &TestApp, role: Role, scope: BranchScope, email: &str) -> String {
     let tenant = demo_tenant(app).await;
-    let hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let hash = hasher
-        .hash(&Secret::new(PASSWORD.into()), &tms_core::ports::OsRandom)
-        .unwrap();
-    let user = User {
-        id: UserId::new(),
-        tenant_id: tenant,
-        email: Email::parse(email).unwrap(),
-        name: Name::parse("Staff").unwrap(),
-        role,
-        scope,
-        password_hash: Some(hash),
-        two_factor: TwoFactor::default(),
-        must_change_password: false,
-        disabled_at: None,
-        created_at: chrono::Utc::now(),
-        version: 1,
-    };
-    let store = app.store.clone().into_dyn();
-    let mut uow = store.begin().await.unwrap();
-    uow.users().insert(&user).await.unwrap();
-    uow.commit().await.unwrap();
-    login(app, DEMO_SLUG, email, PASSWORD).await
+    crate::helpers::add_staff(app, tenant, role, scope, email).await
 }
 
 async fn first_branch(app: &TestApp, token: &str) -> String {
