@@ -453,6 +453,15 @@ impl MailConnections {
         }
     }
 
+    /// A unit of work in which the caller may `action` the tenant's mail
+    /// connections, the guard passed. Without a confirmation: the one
+    /// critical action, a removal, goes through [`Self::authorize_removal`].
+    async fn begin_as(&self, ctx: &Context, action: Action) -> Result<Box<dyn UnitOfWork>> {
+        let uow = self.deps.store.begin().await?;
+        let resource = Self::resource(ctx.principal.tenant_id());
+        authorize_in(uow, &self.deps, ctx, action, &resource, None).await
+    }
+
     /// Connection `name` as the caller may read it: authorized for reading
     /// the tenant's connections, loaded, and the unit of work rolled back
     /// (a read changes nothing). `None` when there is none.
@@ -462,16 +471,7 @@ impl MailConnections {
         name: &str,
     ) -> Result<Option<T>> {
         let tenant = ctx.principal.tenant_id();
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Read,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Read).await?;
         let stored = self.load::<T>(&mut *uow, tenant, name).await?;
         uow.rollback().await?;
         Ok(stored.map(|(stored, _)| stored))
@@ -575,16 +575,7 @@ impl MailConnections {
             errors.push("from_name", "must be at most 100 characters, on one line");
         }
         errors.into_result()?;
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Update,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Update).await?;
         let previous = self
             .load::<StoredSmtp>(&mut *uow, tenant, SMTP_SECRET)
             .await?;
@@ -657,16 +648,7 @@ impl MailConnections {
             .principal
             .user_id()
             .ok_or_else(|| Error::invalid("principal", "only a signed-in user connects Gmail"))?;
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Create,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Create).await?;
         let google = self.google()?;
         let request = google.authorization_request()?;
         let name = flow_name(user);
@@ -706,16 +688,7 @@ impl MailConnections {
             return Err(bad_state());
         }
         let name = flow_name(user);
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Create,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Create).await?;
         let google = self.google()?.clone();
         let Some((flow, _)) = self.load::<StoredFlow>(&mut *uow, tenant, &name).await? else {
             return Err(bad_state());

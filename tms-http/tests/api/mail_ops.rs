@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{TenantId, UserId};
-use tms_core::ports::{MailboxReader, OsRandom, PageRequest, Scope};
+use tms_core::domain::{BranchScope, Role};
+use tms_core::ports::{MailboxReader, PageRequest, Scope};
 use tms_core::security::password::PasswordHasher;
 use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};

@@ -11,10 +11,10 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Principal, Role, TwoFactor, User};
+use tms_core::domain::{BranchScope, Principal, Role, User};
 use tms_core::id::{BranchId, TenantId, UserId};
 use tms_core::policy::{Action, Decision, Resource, ResourceKind, authorize};
-use tms_core::ports::{OsRandom, Store as _};
+use tms_core::ports::Store as _;
 use tms_core::security::password::PasswordHasher;
 use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};

@@ -9,11 +9,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{
-    BranchScope, ConsentChannel, Email, Name, Role, TenantSlug, TwoFactor, User,
-};
-use tms_core::id::{BranchId, TenantId, UserId};
-use tms_core::ports::{OsRandom, PageRequest, Scope, Store as _};
+use tms_core::domain::{BranchScope, ConsentChannel, Email, Role, TenantSlug};
+use tms_core::id::{BranchId, TenantId};
+use tms_core::ports::{PageRequest, Scope, Store as _};
 use tms_core::security::keyring::KeyRing;
 use tms_core::security::password::PasswordHasher;
 use tms_core::security::secret::Secret;

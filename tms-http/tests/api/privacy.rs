@@ -8,9 +8,9 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{BranchId, UserId};
-use tms_core::ports::{ChainStatus, OsRandom, PageRequest, Scope, Store as _, verify_chain};
+use tms_core::domain::{BranchScope, Email, Role};
+use tms_core::id::BranchId;
+use tms_core::ports::{ChainStatus, PageRequest, Scope, Store as _, verify_chain};
 use tms_core::security::password::PasswordHasher;
 use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};

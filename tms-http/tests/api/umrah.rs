@@ -4,8 +4,8 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{BranchId, TenantId, UserId};
+use tms_core::domain::{BranchScope, Role};
+use tms_core::id::{BranchId, TenantId};
 use tms_core::security::password::PasswordHasher;
 use tms_core::security::secret::Secret;
 use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
