@@ -11,14 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tms_core::domain::{BranchScope, Client, ClientKind, Name, Role};
 use tms_core::id::{BranchId, ClientId, TenantId};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
 use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres, staff_per_role};
-
-const PASSWORD: &str = "quiet harbour lantern 9081";
 
 fn client() -> reqwest::Client {
     crate::helpers::http()
@@ -637,28 +632,12 @@ async fn authorization_matrix(app: &TestApp) {
 /// A second tenant with a booking; its owner's token, the booking's and a
 /// package's ids.
 pub(crate) async fn other_tenant_booking(app: &TestApp) -> (String, String, String) {
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let provisioned = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    use tms_core::ports::Store as _;
+    let (provisioned, token) = crate::helpers::stranger(app, "other").await;
     let client = new_client(provisioned.tenant.id, provisioned.branch.id);
-    let mut uow = deps.store.begin().await.unwrap();
+    let mut uow = app.store.begin().await.unwrap();
     uow.clients().insert(&client).await.unwrap();
     uow.commit().await.unwrap();
-    let token = login(app, "other", "owner@other.example", PASSWORD).await;
     let (status, package) = send(
         app,
         &token,

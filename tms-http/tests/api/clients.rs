@@ -7,9 +7,6 @@ use serde_json::{Value, json};
 use tms_core::domain::{BranchScope, Role, TenantSlug};
 use tms_core::id::{BranchId, TenantId};
 use tms_core::ports::{PageRequest, Scope};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
 use crate::helpers::{
@@ -84,30 +81,7 @@ async fn agency(app: &TestApp) -> Agency {
     let mut tokens = vec![(Role::TenantSuperAdmin, owner.clone())];
     tokens.extend(staff_per_role(app, tenant, sales_only_in(here)).await);
 
-    let mut deps = Deps::new(store.clone());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let stranger = login(
-        app,
-        "other",
-        "owner@other.example",
-        "quiet harbour lantern 9081",
-    )
-    .await;
+    let (other, stranger) = crate::helpers::stranger(app, "other").await;
     let foreign = create(
         app,
         &stranger,

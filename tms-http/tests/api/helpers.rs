@@ -624,3 +624,41 @@ pub fn sales_only_in(
         _ => BranchScope::All,
     }
 }
+
+/// The password of the owner [`other_tenant`] makes.
+pub const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
+
+/// A second tenant `slug` ("Other Travel", EUR, one branch "Main"),
+/// provisioned through the service as the first run would, its owner
+/// `owner@other.example` (password [`STRANGER_PASSWORD`]): the stranger of
+/// every tenant-isolation test.
+pub async fn other_tenant(app: &TestApp, slug: &str) -> tms_core::service::tenancy::Provisioned {
+    use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+    let mut deps = Deps::new(app.store.clone().into_dyn());
+    deps.hasher = PasswordHasher::with_params(8, 1, 1).expect("params");
+    provision_tenant(
+        &deps,
+        NewTenant::parse(NewTenantRequest {
+            slug: slug.into(),
+            name: "Other Travel".into(),
+            base_currency: "EUR".into(),
+            first_branch: "Main".into(),
+            owner_email: "owner@other.example".into(),
+            owner_name: "Other Owner".into(),
+            owner_password: Secret::new(STRANGER_PASSWORD.into()),
+        })
+        .expect("request"),
+    )
+    .await
+    .expect("other tenant")
+}
+
+/// [`other_tenant`] with its owner signed in: the tenant and the token.
+pub async fn stranger(
+    app: &TestApp,
+    slug: &str,
+) -> (tms_core::service::tenancy::Provisioned, String) {
+    let other = other_tenant(app, slug).await;
+    let token = login(app, slug, "owner@other.example", STRANGER_PASSWORD).await;
+    (other, token)
+}

@@ -20,7 +20,6 @@ use sha2::Digest as _;
 use tms_adapters::mail::{GoogleOAuthConfig, SmtpTls};
 use tms_core::domain::Role;
 use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::config::Config;
 use tms_http::mail_routes::GmailConfig;
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
@@ -708,31 +707,8 @@ async fn two_tenants_with_their_own_smtp(db: &str) {
     let Some(app) = app_on(db, fast_worker).await else {
         return;
     };
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = tms_core::security::password::PasswordHasher::with_params(8, 1, 1).unwrap();
-    provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other-agency".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let (_, owner_b) = crate::helpers::stranger(&app, "other-agency").await;
     let owner_a = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
-    let owner_b = login(
-        &app,
-        "other-agency",
-        "owner@other.example",
-        "quiet harbour lantern 9081",
-    )
-    .await;
 
     // Plain text only to loopback or private relays.
     let response = put_smtp(

@@ -18,9 +18,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tms_core::domain::{BranchScope, Role};
 use tms_core::ports::{MailboxReader, PageRequest, Scope};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_core::testkit::{FakeMailbox, inbound};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
@@ -673,30 +670,6 @@ async fn the_real_gmail_adapter_syncs_replies_and_forgets_on_disconnect_on_postg
 
 // ----- the authorization matrix ---------------------------------------------
 
-const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
-
-/// The owner of a second tenant, logged in.
-async fn stranger(app: &TestApp) -> String {
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(STRANGER_PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    login(app, "other", "owner@other.example", STRANGER_PASSWORD).await
-}
-
 /// Every write on a ticket the caller may not see, and its read: 404 each.
 async fn ticket_calls(app: &TestApp, token: &str, ticket: &str, assignee: &str) -> [StatusCode; 5] {
     use reqwest::Method as M;
@@ -949,7 +922,7 @@ async fn the_authorization_matrix_holds(db: &str) {
 
     // Another tenant's owner: our tickets do not exist for them, and their
     // list is empty.
-    let stranger = stranger(&app).await;
+    let (_, stranger) = crate::helpers::stranger(&app, "other").await;
     assert_eq!(
         ticket_calls(&app, &stranger, &vip, &owner_id).await,
         [S::NOT_FOUND; 5]

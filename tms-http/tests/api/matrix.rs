@@ -15,9 +15,6 @@ use tms_core::domain::{BranchScope, Principal, Role, User};
 use tms_core::id::{BranchId, TenantId, UserId};
 use tms_core::policy::{Action, Decision, Resource, ResourceKind, authorize};
 use tms_core::ports::Store as _;
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
 use crate::helpers::{
@@ -174,23 +171,7 @@ async fn world(app: &TestApp) -> World {
         });
     }
 
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "matrix-other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let other = crate::helpers::other_tenant(app, "matrix-other").await;
     World {
         tenant,
         head_office,

@@ -13,10 +13,8 @@ use tms_core::domain::{BranchScope, ConsentChannel, Email, Role, TenantSlug};
 use tms_core::id::{BranchId, TenantId};
 use tms_core::ports::{PageRequest, Scope, Store as _};
 use tms_core::security::keyring::KeyRing;
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
 use tms_core::service::outreach::Outreach;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::service::tenancy::Deps;
 use tms_core::testkit::{consent, new_client};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
@@ -24,8 +22,6 @@ use crate::helpers::{
     Db, TestApp, audit_actions, http, login, sales_only_in, spawn, spawn_app_on_postgres,
     staff_per_role,
 };
-
-const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
 
 struct World {
     owner: String,
@@ -186,24 +182,7 @@ async fn world(app: &TestApp) -> World {
     let mut tokens = vec![(Role::TenantSuperAdmin, owner.clone())];
     tokens.extend(staff_per_role(app, tenant, sales_only_in(here)).await);
 
-    let mut deps = Deps::new(store.clone());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(STRANGER_PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let stranger = login(app, "other", "owner@other.example", STRANGER_PASSWORD).await;
+    let (_, stranger) = crate::helpers::stranger(app, "other").await;
     let foreign_template = approved_template(app, &stranger).await;
     let foreign_campaign = campaign(app, &stranger, &foreign_template, None, true).await;
     World {

@@ -11,9 +11,6 @@ use serde_json::{Value, json};
 use tms_core::domain::{BranchScope, Email, Role};
 use tms_core::id::BranchId;
 use tms_core::ports::{ChainStatus, PageRequest, Scope, Store as _, verify_chain};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
 use crate::helpers::{
@@ -61,30 +58,7 @@ async fn world(app: &TestApp) -> World {
         .into_iter()
         .map(|(role, token)| (role, staff_email(role), token))
         .collect();
-    let mut deps = Deps::new(store.clone());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).expect("params");
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .expect("request"),
-    )
-    .await
-    .expect("other tenant");
-    let stranger = login(
-        app,
-        "other",
-        "owner@other.example",
-        "quiet harbour lantern 9081",
-    )
-    .await;
+    let (other, stranger) = crate::helpers::stranger(app, "other").await;
     let (status, foreign) = send(
         app,
         &stranger,

@@ -6,14 +6,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tms_core::domain::{BranchScope, Role};
 use tms_core::id::{BranchId, TenantId};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
 use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres};
 
-const PASSWORD: &str = "quiet harbour lantern 9081";
 const PASSPORT: &str = "AB1234567";
 
 fn client() -> reqwest::Client {
@@ -646,24 +642,7 @@ async fn hidden_records_are_404(app: &TestApp) {
     let room_there = room_there["id"].as_str().unwrap().to_owned();
 
     // Another tenant's group, pilgrim and room, made through its own owner.
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let other_token = login(app, "other", "owner@other.example", PASSWORD).await;
+    let (other, other_token) = crate::helpers::stranger(app, "other").await;
     let foreign = create_group(app, &other_token, &other.branch.id.to_string(), 5).await;
     let foreign_pilgrim = add_pilgrim(
         app,
