@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sea_query::{Expr, ExprTrait as _, OnConflict, Query, Value};
-use tms_core::domain::BranchScope;
 use tms_core::domain::{
     AirlineCode, BookingItem, BookingReference, BookingStatus, Category, Name, Package,
     PackageDetails, Pnr, Segment, Ticket, TicketNumber, TicketStatus,
@@ -41,6 +40,7 @@ use tms_core::{Error, Result};
 
 use super::backend::Row;
 use super::repos::{SqlUnitOfWork, corrupt, opt_text, opt_uuid, page_of, query_err, uuid};
+use super::scope::{empty_page, scoped};
 
 fn json_text<T: serde::Serialize>(value: &T, what: &str) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("{what}: {e}")))
@@ -591,11 +591,9 @@ impl BookingRepo for SqlUnitOfWork {
     ) -> Result<Page<BookingRecord>> {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
-        q.columns(BOOKING_COLS)
-            .from("bookings")
-            .and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
-        if let BranchScope::Only(branches) = &scope.branches {
-            q.and_where(Expr::col("branch_id").is_in(branches.iter().map(uuid)));
+        q.columns(BOOKING_COLS).from("bookings");
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
         }
         if let Some(status) = filter.status {
             q.and_where(Expr::col("status").eq(status.as_str()));

@@ -7,12 +7,10 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sea_query::{
-    Condition, Expr, ExprTrait as _, LikeExpr, OnConflict, Order, Query, SelectStatement,
-};
+use sea_query::{Condition, Expr, ExprTrait as _, LikeExpr, OnConflict, Order, Query};
 use tms_core::domain::{
-    BranchScope, Client, ClientKind, ConsentChannel, ConsentRecord, ConsentSource, Country, Email,
-    LatinName, Name, Phone, SealedPassport,
+    Client, ClientKind, ConsentChannel, ConsentRecord, ConsentSource, Country, Email, LatinName,
+    Name, Phone, SealedPassport,
 };
 use tms_core::id::{BranchId, ClientId, TenantId, UserId};
 use tms_core::ports::{
@@ -22,7 +20,10 @@ use tms_core::security::keyring::{BlindIndex, Sealed};
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::repos::{SqlUnitOfWork, corrupt, opt_bytes, opt_text, opt_uuid, query_err, uuid};
+use super::repos::{
+    SqlUnitOfWork, corrupt, opt_bytes, opt_text, opt_uuid, page_of, query_err, uuid,
+};
+use super::scope::{empty_page, scoped};
 
 const CLIENT_COLS: [&str; 18] = [
     "tenant_id",
@@ -167,18 +168,6 @@ impl SqlUnitOfWork {
             Expr::val(c.version),
         ]
     }
-
-    /// Limits `q` to `scope`; `false` when the scope is empty (no rows).
-    fn client_scope(q: &mut SelectStatement, scope: &Scope) -> bool {
-        q.and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
-        if let BranchScope::Only(set) = &scope.branches {
-            if set.is_empty() {
-                return false;
-            }
-            q.and_where(Expr::col("branch_id").is_in(set.iter().map(uuid)));
-        }
-        true
-    }
 }
 
 fn index_values(indexes: &[BlindIndex]) -> impl Iterator<Item = Expr> + '_ {
@@ -285,14 +274,10 @@ impl ClientRepo for SqlUnitOfWork {
         page: PageRequest,
     ) -> Result<Page<Client>> {
         self.for_tenant(scope.tenant_id).await?;
-        let empty = Page {
-            items: Vec::new(),
-            next: None,
-        };
         let mut q = Query::select();
         q.columns(CLIENT_COLS).from("clients");
-        if !Self::client_scope(&mut q, scope) {
-            return Ok(empty);
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
         }
         if let Some(branch) = filter.branch_id {
             q.and_where(Expr::col("branch_id").eq(uuid(branch)));
@@ -312,33 +297,17 @@ impl ClientRepo for SqlUnitOfWork {
         }
         if filter.passport_search {
             if filter.passport_index.is_empty() {
-                return Ok(empty);
+                return Ok(empty_page());
             }
             q.and_where(Expr::col("passport_index").is_in(index_values(&filter.passport_index)));
         }
-        if let Some(after) = page.after {
-            q.and_where(
-                Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                    .gt(Expr::tuple([self.ts(after.created_at), uuid(after.id)])),
-            );
-        }
-        q.order_by("created_at", Order::Asc)
-            .order_by("id", Order::Asc)
-            .limit(u64::from(page.limit()) + 1);
+        self.keyset(&mut q, page);
         let rows = self.tx.fetch_all(&q).await?;
-        let mut items = rows.iter().map(client_of).collect::<Result<Vec<_>>>()?;
-        let limit = page.limit() as usize;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next = if more {
-            items.last().map(|c| Cursor {
-                created_at: c.created_at,
-                id: c.id.as_uuid(),
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let items = rows.iter().map(client_of).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page, |c| Cursor {
+            created_at: c.created_at,
+            id: c.id.as_uuid(),
+        }))
     }
 
     async fn find_duplicates(
@@ -352,7 +321,7 @@ impl ClientRepo for SqlUnitOfWork {
         }
         let mut q = Query::select();
         q.column("id").from("clients");
-        if !Self::client_scope(&mut q, scope) {
+        if !scoped(&mut q, scope) {
             return Ok(Vec::new());
         }
         let mut any = Condition::any();

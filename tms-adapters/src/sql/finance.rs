@@ -15,8 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 
-use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, SelectStatement, Value};
-use tms_core::domain::BranchScope;
+use sea_query::{Expr, ExprTrait as _, OnConflict, Order, Query, Value};
 use tms_core::domain::finance::{
     Account, Allocation, CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSeries,
     InvoiceStatus, LedgerLine, Payable, Payment, PaymentMethod, Rate, Refund, Side,
@@ -35,15 +34,7 @@ use tms_core::{Error, Result};
 
 use super::backend::Row;
 use super::repos::{SqlUnitOfWork, corrupt, page_of, query_err, uuid};
-
-/// Restricts `q` to the scope's tenant and, unless it sees every branch, to
-/// its branches: in the query, never after loading.
-pub(super) fn scoped(q: &mut SelectStatement, scope: &Scope) {
-    q.and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
-    if let BranchScope::Only(branches) = &scope.branches {
-        q.and_where(Expr::col("branch_id").is_in(branches.iter().map(uuid)));
-    }
-}
+use super::scope::{empty_page, scoped};
 
 /// `SUM(column)` as a BIGINT on both databases (PostgreSQL's SUM of a
 /// bigint is a numeric), zero for no rows.
@@ -526,7 +517,9 @@ impl FinanceRepo for SqlUnitOfWork {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(INVOICE_COLS).from("invoices");
-        scoped(&mut q, scope);
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
+        }
         if let Some(status) = filter.status {
             q.and_where(Expr::col("status").eq(status.as_str()));
         }
@@ -577,7 +570,9 @@ impl FinanceRepo for SqlUnitOfWork {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(PAYMENT_COLS).from("payments");
-        scoped(&mut q, scope);
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
+        }
         if let Some(client) = filter.client_id {
             q.and_where(Expr::col("client_id").eq(uuid(client)));
         }
@@ -619,7 +614,9 @@ impl FinanceRepo for SqlUnitOfWork {
             .expr_as(sum("total_minor"), "a")
             .expr_as(sum("credited_minor"), "b")
             .from("invoices");
-        scoped(&mut q, scope);
+        if !scoped(&mut q, scope) {
+            return Ok(Vec::new());
+        }
         q.and_where(Expr::col("client_id").eq(uuid(client)))
             .and_where(Expr::col("status").is_in([
                 InvoiceStatus::Issued.as_str(),
@@ -633,7 +630,9 @@ impl FinanceRepo for SqlUnitOfWork {
             .expr_as(sum("amount_minor"), "a")
             .expr_as(sum("refunded_minor"), "b")
             .from("payments");
-        scoped(&mut q, scope);
+        if !scoped(&mut q, scope) {
+            return Ok(Vec::new());
+        }
         q.and_where(Expr::col("client_id").eq(uuid(client)))
             .group_by_col("currency");
         let paid = self.tx.fetch_all(&q).await?;
@@ -717,7 +716,9 @@ impl FinanceRepo for SqlUnitOfWork {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
         q.columns(LEDGER_COLS).from("ledger_entries");
-        scoped(&mut q, scope);
+        if !scoped(&mut q, scope) {
+            return Ok(Vec::new());
+        }
         q.and_where(Expr::col("account").eq(account.as_str()));
         if let Some(from) = from {
             q.and_where(Expr::col("posted_at").gte(self.ts(from)));

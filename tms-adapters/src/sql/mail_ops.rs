@@ -11,7 +11,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_query::{Condition, Expr, ExprTrait as _, OnConflict, Order, Query};
-use tms_core::domain::BranchScope;
 use tms_core::domain::mail_ops::{
     MailMessage, MailOpsSettings, MailThread, Priority, RoutingRule, SupportStatus, SupportTicket,
     SyncState, SyncStatus, TicketNote,
@@ -27,6 +26,7 @@ use super::backend::Row;
 use super::repos::{
     SqlUnitOfWork, corrupt, int, opt_text, opt_uuid, page_of, query_err, text, uuid,
 };
+use super::scope::{empty_page, scoped};
 
 const SETTINGS_COLS: [&str; 6] = [
     "tenant_id",
@@ -741,17 +741,9 @@ impl MailOpsRepo for SqlUnitOfWork {
     ) -> Result<Page<SupportTicket>> {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
-        q.columns(TICKET_COLS)
-            .from("support_tickets")
-            .and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
-        if let BranchScope::Only(set) = &scope.branches {
-            if set.is_empty() {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            q.and_where(Expr::col("branch_id").is_in(set.iter().map(uuid)));
+        q.columns(TICKET_COLS).from("support_tickets");
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
         }
         if let Some(status) = filter.status {
             q.and_where(Expr::col("status").eq(status.as_str()));

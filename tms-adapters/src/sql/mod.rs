@@ -92,6 +92,8 @@ mod backend;
 mod migrate;
 mod repos;
 mod sealed;
+// --- dedupe ---
+mod scope;
 // --- clients (issue 6) ---
 mod clients;
 // --- catalogue, bookings, tickets (issue 6) ---

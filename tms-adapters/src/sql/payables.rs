@@ -10,8 +10,8 @@ use tms_core::ports::{Cursor, Page, PageRequest, PayableFilter, Scope};
 use tms_core::{Error, Result};
 
 use super::backend::Row;
-use super::finance::scoped;
 use super::repos::{SqlUnitOfWork, corrupt, page_of, query_err, uuid};
+use super::scope::{empty_page, scoped};
 
 pub(super) const PAYABLE_COLS: [&str; 12] = [
     "tenant_id",
@@ -148,7 +148,9 @@ impl SqlUnitOfWork {
     ) -> Result<Page<Payable>> {
         let mut q = Query::select();
         q.columns(PAYABLE_COLS).from("supplier_payables");
-        scoped(&mut q, scope);
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
+        }
         if let Some(supplier) = &filter.supplier {
             q.and_where(Expr::col("supplier").eq(supplier.as_str()));
         }

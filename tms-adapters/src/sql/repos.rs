@@ -23,6 +23,7 @@ use tms_core::security::totp::RecoveryCodes;
 use tms_core::{Error, Result};
 
 use super::backend::{Row, RowScope, Tx};
+use super::scope::{empty_page, scoped_on};
 
 /// One transaction with every repository: the unit of work implements each
 /// repository trait itself and hands out `&mut self`.
@@ -521,17 +522,10 @@ impl BranchRepo for SqlUnitOfWork {
     async fn list(&mut self, scope: &Scope, page: PageRequest) -> Result<Page<Branch>> {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
-        q.columns(BRANCH_COLS)
-            .from("branches")
-            .and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
-        if let BranchScope::Only(set) = &scope.branches {
-            if set.is_empty() {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            q.and_where(Expr::col("id").is_in(set.iter().map(uuid)));
+        q.columns(BRANCH_COLS).from("branches");
+        // A branch is its own branch: the scope filters the `id` column.
+        if !scoped_on(&mut q, scope, "id") {
+            return Ok(empty_page());
         }
         self.keyset(&mut q, page);
         let rows = self.tx.fetch_all(&q).await?;

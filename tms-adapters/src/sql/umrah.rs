@@ -11,9 +11,9 @@ use chrono::NaiveDate;
 use sea_query::{Expr, ExprTrait as _, Order, Query, SelectStatement, Value};
 use tms_core::Result;
 use tms_core::domain::{
-    BranchScope, City, Country, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name,
-    Pilgrim, Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily,
-    UmrahGroup, VisaStatus,
+    City, Country, Gender, GroupLeader, GroupStatus, LatinName, MahramRelation, Name, Pilgrim,
+    Room, RoomAssignment, RoomType, Season, ShortRef, StoredPassport, UmrahFamily, UmrahGroup,
+    VisaStatus,
 };
 use tms_core::id::{BranchId, PilgrimId, RoomId, TenantId, UmrahFamilyId, UmrahGroupId};
 use tms_core::ports::{
@@ -23,6 +23,7 @@ use tms_core::security::keyring::{BlindIndex, Sealed};
 
 use super::backend::{Row, map_err};
 use super::repos::{SqlUnitOfWork, bytes, corrupt, int, opt_text, opt_uuid, page_of, text, uuid};
+use super::scope::{empty_page, scoped};
 
 // The small helpers below repeat those private to `repos.rs` (that file is
 // shared by several parallel changes; the lead may merge the two sets).
@@ -220,17 +221,9 @@ impl UmrahGroupRepo for SqlUnitOfWork {
     async fn list(&mut self, scope: &Scope, page: PageRequest) -> Result<Page<UmrahGroup>> {
         self.for_tenant(scope.tenant_id).await?;
         let mut q = Query::select();
-        q.columns(GROUP_COLS)
-            .from("umrah_groups")
-            .and_where(Expr::col("tenant_id").eq(uuid(scope.tenant_id)));
-        if let BranchScope::Only(set) = &scope.branches {
-            if set.is_empty() {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            q.and_where(Expr::col("branch_id").is_in(set.iter().map(uuid)));
+        q.columns(GROUP_COLS).from("umrah_groups");
+        if !scoped(&mut q, scope) {
+            return Ok(empty_page());
         }
         self.keyset(&mut q, page);
         let items = self.u_all(&q, group_of).await?;
@@ -577,19 +570,14 @@ impl PilgrimRepo for SqlUnitOfWork {
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = Self::pilgrims_query(scope.tenant_id)
-            .and_where(
-                Expr::col("passport_index").is_in(indexes.iter().map(|i| bytes(i.as_bytes()))),
-            )
-            .order_by("created_at", Order::Asc)
-            .order_by("id", Order::Asc)
-            .to_owned();
-        if let BranchScope::Only(set) = &scope.branches {
-            if set.is_empty() {
-                return Ok(Vec::new());
-            }
-            q.and_where(Expr::col("branch_id").is_in(set.iter().map(uuid)));
+        let mut q = Query::select();
+        q.columns(PILGRIM_COLS).from("pilgrims");
+        if !scoped(&mut q, scope) {
+            return Ok(Vec::new());
         }
+        q.and_where(Expr::col("passport_index").is_in(indexes.iter().map(|i| bytes(i.as_bytes()))))
+            .order_by("created_at", Order::Asc)
+            .order_by("id", Order::Asc);
         self.u_all(&q, pilgrim_of).await
     }
 }

@@ -453,6 +453,30 @@ impl MailConnections {
         }
     }
 
+    /// A unit of work in which the caller may `action` the tenant's mail
+    /// connections, the guard passed. Without a confirmation: the one
+    /// critical action, a removal, goes through [`Self::authorize_removal`].
+    async fn begin_as(&self, ctx: &Context, action: Action) -> Result<Box<dyn UnitOfWork>> {
+        let uow = self.deps.store.begin().await?;
+        let resource = Self::resource(ctx.principal.tenant_id());
+        authorize_in(uow, &self.deps, ctx, action, &resource, None).await
+    }
+
+    /// Connection `name` as the caller may read it: authorized for reading
+    /// the tenant's connections, loaded, and the unit of work rolled back
+    /// (a read changes nothing). `None` when there is none.
+    async fn read<T: for<'de> Deserialize<'de>>(
+        &self,
+        ctx: &Context,
+        name: &str,
+    ) -> Result<Option<T>> {
+        let tenant = ctx.principal.tenant_id();
+        let mut uow = self.begin_as(ctx, Action::Read).await?;
+        let stored = self.load::<T>(&mut *uow, tenant, name).await?;
+        uow.rollback().await?;
+        Ok(stored.map(|(stored, _)| stored))
+    }
+
     /// The unit of work of removing connection `name` and the connection,
     /// once the caller may: authorized for reading first, so that a caller
     /// who may not see it learns nothing (not even that a confirmation
@@ -465,21 +489,11 @@ impl MailConnections {
         confirmation: Option<&PlainToken>,
     ) -> Result<(Box<dyn UnitOfWork>, T)> {
         let tenant = ctx.principal.tenant_id();
-        let mut peek = authorize_in(
-            self.deps.store.begin().await?,
-            &self.deps,
-            ctx,
-            Action::Read,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
         let id = self
-            .load::<T>(&mut *peek, tenant, name)
+            .read::<T>(ctx, name)
             .await?
-            .map(|(stored, _)| stored.id());
-        peek.rollback().await?;
-        let id = id.ok_or_else(|| Error::not_found("mail connection"))?;
+            .map(|stored| stored.id())
+            .ok_or_else(|| Error::not_found("mail connection"))?;
         let uow = self.deps.store.begin().await?;
         let mut uow = authorize_in(
             uow,
@@ -501,22 +515,8 @@ impl MailConnections {
 
     /// The tenant's SMTP settings, without the password; `None` if unset.
     pub async fn smtp(&self, ctx: &Context) -> Result<Option<SmtpStatus>> {
-        let tenant = ctx.principal.tenant_id();
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Read,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
-        let stored = self
-            .load::<StoredSmtp>(&mut *uow, tenant, SMTP_SECRET)
-            .await?;
-        uow.rollback().await?;
-        Ok(stored.map(|(s, _)| s.status()))
+        let stored = self.read::<StoredSmtp>(ctx, SMTP_SECRET).await?;
+        Ok(stored.map(|s| s.status()))
     }
 
     /// Sets (or replaces) the tenant's SMTP server. Audited as
@@ -575,16 +575,7 @@ impl MailConnections {
             errors.push("from_name", "must be at most 100 characters, on one line");
         }
         errors.into_result()?;
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Update,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Update).await?;
         let previous = self
             .load::<StoredSmtp>(&mut *uow, tenant, SMTP_SECRET)
             .await?;
@@ -657,16 +648,7 @@ impl MailConnections {
             .principal
             .user_id()
             .ok_or_else(|| Error::invalid("principal", "only a signed-in user connects Gmail"))?;
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Create,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Create).await?;
         let google = self.google()?;
         let request = google.authorization_request()?;
         let name = flow_name(user);
@@ -706,16 +688,7 @@ impl MailConnections {
             return Err(bad_state());
         }
         let name = flow_name(user);
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Create,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
+        let mut uow = self.begin_as(ctx, Action::Create).await?;
         let google = self.google()?.clone();
         let Some((flow, _)) = self.load::<StoredFlow>(&mut *uow, tenant, &name).await? else {
             return Err(bad_state());
@@ -816,22 +789,8 @@ impl MailConnections {
 
     /// The Gmail connection's status (never a token).
     pub async fn gmail_status(&self, ctx: &Context) -> Result<GmailStatus> {
-        let tenant = ctx.principal.tenant_id();
-        let uow = self.deps.store.begin().await?;
-        let mut uow = authorize_in(
-            uow,
-            &self.deps,
-            ctx,
-            Action::Read,
-            &Self::resource(tenant),
-            None,
-        )
-        .await?;
-        let stored = self
-            .load::<StoredGmail>(&mut *uow, tenant, GMAIL_SECRET)
-            .await?;
-        uow.rollback().await?;
-        Ok(stored.map_or_else(GmailStatus::disconnected, |(g, _)| g.status()))
+        let stored = self.read::<StoredGmail>(ctx, GMAIL_SECRET).await?;
+        Ok(stored.map_or_else(GmailStatus::disconnected, |g| g.status()))
     }
 
     /// Disconnects Gmail: revokes the grant at Google, then deletes the

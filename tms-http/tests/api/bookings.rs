@@ -9,17 +9,11 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Client, ClientKind, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{BranchId, ClientId, TenantId, UserId};
-use tms_core::ports::OsRandom;
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::domain::{BranchScope, Client, ClientKind, Name, Role};
+use tms_core::id::{BranchId, ClientId, TenantId};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres};
-
-const PASSWORD: &str = "quiet harbour lantern 9081";
+use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres, staff_per_role};
 
 fn client() -> reqwest::Client {
     crate::helpers::http()
@@ -108,40 +102,14 @@ pub(crate) async fn agency(app: &TestApp) -> Agency {
         version: 1,
     };
     uow.branches().insert(&other).await.unwrap();
-    let hash = PasswordHasher::with_params(8, 1, 1)
-        .unwrap()
-        .hash(&Secret::new(PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
-    let roles = [Role::Admin, Role::Finance, Role::Sales, Role::Umrah];
-    for role in roles {
-        uow.users()
-            .insert(&User {
-                id: UserId::new(),
-                tenant_id: tenant.id,
-                email: Email::parse(&format!("{}@demo.example", role.as_str())).unwrap(),
-                name: Name::parse(role.as_str()).unwrap(),
-                role,
-                scope: BranchScope::only([branch]),
-                password_hash: Some(hash.clone()),
-                two_factor: TwoFactor::default(),
-                must_change_password: false,
-                disabled_at: None,
-                created_at: Utc::now(),
-                version: 1,
-            })
-            .await
-            .unwrap();
-    }
     let client_here = new_client(tenant.id, branch);
     let client_there = new_client(tenant.id, other.id);
     uow.clients().insert(&client_here).await.unwrap();
     uow.clients().insert(&client_there).await.unwrap();
     uow.commit().await.unwrap();
     let mut tokens = vec![(Role::TenantSuperAdmin, owner)];
-    for role in roles {
-        let email = format!("{}@demo.example", role.as_str());
-        tokens.push((role, login(app, DEMO_SLUG, &email, PASSWORD).await));
-    }
+    let scope = |_| BranchScope::only([branch]);
+    tokens.extend(staff_per_role(app, tenant.id, scope).await);
     Agency {
         tenant: tenant.id,
         branch,
@@ -664,28 +632,12 @@ async fn authorization_matrix(app: &TestApp) {
 /// A second tenant with a booking; its owner's token, the booking's and a
 /// package's ids.
 pub(crate) async fn other_tenant_booking(app: &TestApp) -> (String, String, String) {
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let provisioned = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    use tms_core::ports::Store as _;
+    let (provisioned, token) = crate::helpers::stranger(app, "other").await;
     let client = new_client(provisioned.tenant.id, provisioned.branch.id);
-    let mut uow = deps.store.begin().await.unwrap();
+    let mut uow = app.store.begin().await.unwrap();
     uow.clients().insert(&client).await.unwrap();
     uow.commit().await.unwrap();
-    let token = login(app, "other", "owner@other.example", PASSWORD).await;
     let (status, package) = send(
         app,
         &token,

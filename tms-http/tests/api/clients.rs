@@ -4,17 +4,15 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TenantSlug, TwoFactor, User};
-use tms_core::id::{BranchId, TenantId, UserId};
-use tms_core::ports::{OsRandom, PageRequest, Scope};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::domain::{BranchScope, Role, TenantSlug};
+use tms_core::id::{BranchId, TenantId};
+use tms_core::ports::{PageRequest, Scope};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres};
+use crate::helpers::{
+    TestApp, login, sales_only_in, spawn_app, spawn_app_on_postgres, staff_per_role,
+};
 
-const PASSWORD: &str = "amber falcon orchard 7731";
 const BOUNDARY: &str = "tms-test-boundary-7f3a";
 
 fn http() -> reqwest::Client {
@@ -80,62 +78,10 @@ async fn agency(app: &TestApp) -> Agency {
     let there: BranchId = there["id"].as_str().unwrap().parse().unwrap();
 
     // One user per role, stored directly with a cheap hash, then signed in.
-    let hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let hash = hasher
-        .hash(&Secret::new(PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
     let mut tokens = vec![(Role::TenantSuperAdmin, owner.clone())];
-    for (role, scope) in [
-        (Role::Admin, BranchScope::All),
-        (Role::Finance, BranchScope::All),
-        (Role::Sales, BranchScope::only([here])),
-        (Role::Umrah, BranchScope::All),
-    ] {
-        let email = format!("{}@demo.example", role.as_str());
-        let user = User {
-            id: UserId::new(),
-            tenant_id: tenant,
-            email: Email::parse(&email).unwrap(),
-            name: Name::parse("Staff").unwrap(),
-            role,
-            scope,
-            password_hash: Some(hash.clone()),
-            two_factor: TwoFactor::default(),
-            must_change_password: false,
-            disabled_at: None,
-            created_at: chrono::Utc::now(),
-            version: 1,
-        };
-        let mut uow = store.begin().await.unwrap();
-        uow.users().insert(&user).await.unwrap();
-        uow.commit().await.unwrap();
-        tokens.push((role, login(app, DEMO_SLUG, &email, PASSWORD).await));
-    }
+    tokens.extend(staff_per_role(app, tenant, sales_only_in(here)).await);
 
-    let mut deps = Deps::new(store.clone());
-    deps.hasher = hasher;
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let stranger = login(
-        app,
-        "other",
-        "owner@other.example",
-        "quiet harbour lantern 9081",
-    )
-    .await;
+    let (other, stranger) = crate::helpers::stranger(app, "other").await;
     let foreign = create(
         app,
         &stranger,

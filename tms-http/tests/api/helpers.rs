@@ -520,3 +520,145 @@ pub async fn mailed_token(app: &TestApp, slug: &str, to: &str, subject: &str) ->
         })
         .unwrap_or_else(|| panic!("no token in {body}"))
 }
+
+// --- dedupe ---
+
+/// The password of every user [`add_staff`] stores.
+pub const STAFF_PASSWORD: &str = "amber falcon orchard 7731";
+
+/// The roles under the Tenant Super Admin, the order [`staff_per_role`]
+/// answers them in.
+pub const STAFF_ROLES: [tms_core::domain::Role; 4] = [
+    tms_core::domain::Role::Admin,
+    tms_core::domain::Role::Finance,
+    tms_core::domain::Role::Sales,
+    tms_core::domain::Role::Umrah,
+];
+
+/// The email [`staff_per_role`] gives the user of `role`.
+pub fn staff_email(role: tms_core::domain::Role) -> String {
+    format!("{}@demo.example", role.as_str())
+}
+
+/// A cheap hash of [`STAFF_PASSWORD`] (fast Argon2 parameters: tests
+/// store many users).
+pub fn staff_hash() -> String {
+    PasswordHasher::with_params(8, 1, 1)
+        .expect("params")
+        .hash(
+            &Secret::new(STAFF_PASSWORD.to_owned()),
+            &tms_core::ports::OsRandom,
+        )
+        .expect("hash")
+}
+
+/// An active user of `role` and `scope` in `tenant` with password `hash`,
+/// ready to insert into the store.
+pub fn staff_user(
+    tenant: tms_core::id::TenantId,
+    role: tms_core::domain::Role,
+    scope: tms_core::domain::BranchScope,
+    email: &str,
+    hash: &str,
+) -> tms_core::domain::User {
+    use tms_core::domain::{Email, Name, TwoFactor, User};
+    User {
+        id: tms_core::id::UserId::new(),
+        tenant_id: tenant,
+        email: Email::parse(email).expect("email"),
+        name: Name::parse("Staff").expect("name"),
+        role,
+        scope,
+        password_hash: Some(hash.to_owned()),
+        two_factor: TwoFactor::default(),
+        must_change_password: false,
+        disabled_at: None,
+        created_at: chrono::Utc::now(),
+        version: 1,
+    }
+}
+
+/// Stores an active user of `role` and `scope` in the demo tenant `tenant`,
+/// directly (password [`STAFF_PASSWORD`], no invitation mail), then signs
+/// them in; their session token.
+pub async fn add_staff(
+    app: &TestApp,
+    tenant: tms_core::id::TenantId,
+    role: tms_core::domain::Role,
+    scope: tms_core::domain::BranchScope,
+    email: &str,
+) -> String {
+    use tms_core::ports::Store as _;
+    let user = staff_user(tenant, role, scope, email, &staff_hash());
+    let mut uow = app.store.begin().await.expect("begin");
+    uow.users().insert(&user).await.expect("user");
+    uow.commit().await.expect("commit");
+    login(app, tms_http::setup::DEMO_SLUG, email, STAFF_PASSWORD).await
+}
+
+/// One signed-in user per role of [`STAFF_ROLES`] in the demo tenant
+/// `tenant`, as [`staff_email`], each with the branch scope `scope` gives
+/// its role; (role, token) in that order. The owner (Tenant Super Admin)
+/// is not among them: tests sign in the demo owner for that role.
+pub async fn staff_per_role(
+    app: &TestApp,
+    tenant: tms_core::id::TenantId,
+    scope: impl Fn(tms_core::domain::Role) -> tms_core::domain::BranchScope,
+) -> Vec<(tms_core::domain::Role, String)> {
+    let mut tokens = Vec::new();
+    for role in STAFF_ROLES {
+        let token = add_staff(app, tenant, role, scope(role), &staff_email(role)).await;
+        tokens.push((role, token));
+    }
+    tokens
+}
+
+/// The scopes most tests give [`staff_per_role`]: Sales works in `branch`
+/// only, every other role sees every branch.
+pub fn sales_only_in(
+    branch: tms_core::id::BranchId,
+) -> impl Fn(tms_core::domain::Role) -> tms_core::domain::BranchScope {
+    use tms_core::domain::{BranchScope, Role};
+    move |role| match role {
+        Role::Sales => BranchScope::only([branch]),
+        _ => BranchScope::All,
+    }
+}
+
+/// The password of the owner [`other_tenant`] makes.
+pub const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
+
+/// A second tenant `slug` ("Other Travel", EUR, one branch "Main"),
+/// provisioned through the service as the first run would, its owner
+/// `owner@other.example` (password [`STRANGER_PASSWORD`]): the stranger of
+/// every tenant-isolation test.
+pub async fn other_tenant(app: &TestApp, slug: &str) -> tms_core::service::tenancy::Provisioned {
+    use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+    let mut deps = Deps::new(app.store.clone().into_dyn());
+    deps.hasher = PasswordHasher::with_params(8, 1, 1).expect("params");
+    provision_tenant(
+        &deps,
+        NewTenant::parse(NewTenantRequest {
+            slug: slug.into(),
+            name: "Other Travel".into(),
+            base_currency: "EUR".into(),
+            first_branch: "Main".into(),
+            owner_email: "owner@other.example".into(),
+            owner_name: "Other Owner".into(),
+            owner_password: Secret::new(STRANGER_PASSWORD.into()),
+        })
+        .expect("request"),
+    )
+    .await
+    .expect("other tenant")
+}
+
+/// [`other_tenant`] with its owner signed in: the tenant and the token.
+pub async fn stranger(
+    app: &TestApp,
+    slug: &str,
+) -> (tms_core::service::tenancy::Provisioned, String) {
+    let other = other_tenant(app, slug).await;
+    let token = login(app, slug, "owner@other.example", STRANGER_PASSWORD).await;
+    (other, token)
+}

@@ -20,7 +20,6 @@ use sha2::Digest as _;
 use tms_adapters::mail::{GoogleOAuthConfig, SmtpTls};
 use tms_core::domain::Role;
 use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
 use tms_http::config::Config;
 use tms_http::mail_routes::GmailConfig;
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
@@ -708,31 +707,8 @@ async fn two_tenants_with_their_own_smtp(db: &str) {
     let Some(app) = app_on(db, fast_worker).await else {
         return;
     };
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = tms_core::security::password::PasswordHasher::with_params(8, 1, 1).unwrap();
-    provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other-agency".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let (_, owner_b) = crate::helpers::stranger(&app, "other-agency").await;
     let owner_a = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
-    let owner_b = login(
-        &app,
-        "other-agency",
-        "owner@other.example",
-        "quiet harbour lantern 9081",
-    )
-    .await;
 
     // Plain text only to loopback or private relays.
     let response = put_smtp(
@@ -845,34 +821,10 @@ async fn matrix(db: &str) {
     };
     let owner = login(&app, DEMO_SLUG, DEMO_EMAIL, OWNER_PASSWORD).await;
     let tenant = crate::helpers::tenant_id(&app, DEMO_SLUG).await;
-    let hasher = tms_core::security::password::PasswordHasher::with_params(8, 1, 1).unwrap();
-    let password = "matrix granite osprey 5521";
-    let hash = hasher
-        .hash(&Secret::from(password), &tms_core::ports::OsRandom)
-        .unwrap();
     for role in Role::ALL {
         let email = format!("mail-{}@demo.example", role.as_str().replace('_', "-"));
-        let user = tms_core::domain::User {
-            id: tms_core::id::UserId::new(),
-            tenant_id: tenant,
-            email: tms_core::domain::Email::parse(&email).unwrap(),
-            name: tms_core::domain::Name::parse("Mail Matrix").unwrap(),
-            role,
-            scope: tms_core::domain::BranchScope::All,
-            password_hash: Some(hash.clone()),
-            two_factor: tms_core::domain::TwoFactor::default(),
-            must_change_password: false,
-            disabled_at: None,
-            created_at: chrono::Utc::now(),
-            version: 1,
-        };
-        {
-            use tms_core::ports::Store as _;
-            let mut uow = app.store.begin().await.unwrap();
-            uow.users().insert(&user).await.unwrap();
-            uow.commit().await.unwrap();
-        }
-        let token = login(&app, DEMO_SLUG, &email, password).await;
+        let scope = tms_core::domain::BranchScope::All;
+        let token = crate::helpers::add_staff(&app, tenant, role, scope, &email).await;
         let allowed = matches!(role, Role::TenantSuperAdmin | Role::Admin);
         let smtp = json!({"host": "127.0.0.1", "port": 2525, "tls": "none",
                           "username": "u", "password": "p-secret", "from": "a@demo.example"});

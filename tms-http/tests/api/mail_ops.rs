@@ -16,12 +16,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{TenantId, UserId};
-use tms_core::ports::{MailboxReader, OsRandom, PageRequest, Scope};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::domain::{BranchScope, Role};
+use tms_core::ports::{MailboxReader, PageRequest, Scope};
 use tms_core::testkit::{FakeMailbox, inbound};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
@@ -29,7 +25,8 @@ use base64::Engine as _;
 
 use crate::gmail_peer::GmailPeer;
 use crate::helpers::{
-    Db, OWNER_PASSWORD, PgDatabase, TestApp, audit_actions, http, login, spawn_adjusted, tenant_id,
+    Db, OWNER_PASSWORD, PgDatabase, TestApp, add_staff, audit_actions, http, login, spawn_adjusted,
+    staff_email, tenant_id,
 };
 use crate::mail_connections::sink::{Sink, start_sink};
 use crate::mail_connections::{
@@ -769,59 +766,6 @@ async fn the_real_gmail_adapter_syncs_replies_and_forgets_on_disconnect_on_postg
 
 // ----- the authorization matrix ---------------------------------------------
 
-const STAFF_PASSWORD: &str = "amber falcon orchard 7731";
-const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
-
-/// A user of `role` and `scope` in the demo tenant, logged in.
-async fn staff(app: &TestApp, tenant: TenantId, role: Role, scope: BranchScope) -> String {
-    let store = app.store.clone().into_dyn();
-    let hash = PasswordHasher::with_params(8, 1, 1)
-        .unwrap()
-        .hash(&Secret::new(STAFF_PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
-    let email = format!("{}@demo.example", role.as_str());
-    let user = User {
-        id: UserId::new(),
-        tenant_id: tenant,
-        email: Email::parse(&email).unwrap(),
-        name: Name::parse("Staff").unwrap(),
-        role,
-        scope,
-        password_hash: Some(hash),
-        two_factor: TwoFactor::default(),
-        must_change_password: false,
-        disabled_at: None,
-        created_at: chrono::Utc::now(),
-        version: 1,
-    };
-    let mut uow = store.begin().await.unwrap();
-    uow.users().insert(&user).await.unwrap();
-    uow.commit().await.unwrap();
-    login(app, DEMO_SLUG, &email, STAFF_PASSWORD).await
-}
-
-/// The owner of a second tenant, logged in.
-async fn stranger(app: &TestApp) -> String {
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(STRANGER_PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    login(app, "other", "owner@other.example", STRANGER_PASSWORD).await
-}
-
 /// Every write on a ticket the caller may not see, and its read: 404 each.
 async fn ticket_calls(app: &TestApp, token: &str, ticket: &str, assignee: &str) -> [StatusCode; 5] {
     use reqwest::Method as M;
@@ -1024,7 +968,7 @@ async fn the_authorization_matrix_holds(db: &str) {
         let token = if role == Role::TenantSuperAdmin {
             owner.clone()
         } else {
-            staff(&app, tenant, role, scope).await
+            add_staff(&app, tenant, role, scope, &staff_email(role)).await
         };
         let ticket = id_of(role.as_str());
         let path = format!("/api/v1/support/tickets/{ticket}");
@@ -1074,7 +1018,7 @@ async fn the_authorization_matrix_holds(db: &str) {
 
     // Another tenant's owner: our tickets do not exist for them, and their
     // list is empty.
-    let stranger = stranger(&app).await;
+    let (_, stranger) = crate::helpers::stranger(&app, "other").await;
     assert_eq!(
         ticket_calls(&app, &stranger, &vip, &owner_id).await,
         [S::NOT_FOUND; 5]

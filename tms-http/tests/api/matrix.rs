@@ -11,18 +11,16 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Principal, Role, TwoFactor, User};
+use tms_core::domain::{BranchScope, Principal, Role, User};
 use tms_core::id::{BranchId, TenantId, UserId};
 use tms_core::policy::{Action, Decision, Resource, ResourceKind, authorize};
-use tms_core::ports::{OsRandom, Store as _};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::ports::Store as _;
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{OWNER_PASSWORD, TestApp, spawn_app, spawn_app_on_postgres, tenant_id};
-
-const PASSWORD: &str = "matrix granite osprey 5521";
+use crate::helpers::{
+    OWNER_PASSWORD, STAFF_PASSWORD, TestApp, spawn_app, spawn_app_on_postgres, staff_hash,
+    staff_user, tenant_id,
+};
 
 /// One check a service makes, in order.
 enum Step {
@@ -80,20 +78,7 @@ struct World {
 }
 
 fn new_user(tenant: TenantId, role: Role, scope: BranchScope, hash: &str, tag: &str) -> User {
-    User {
-        id: UserId::new(),
-        tenant_id: tenant,
-        email: Email::parse(&format!("{tag}@demo.example")).unwrap(),
-        name: Name::parse(&format!("Matrix {tag}")).unwrap(),
-        role,
-        scope,
-        password_hash: Some(hash.to_owned()),
-        two_factor: TwoFactor::default(),
-        must_change_password: false,
-        disabled_at: None,
-        created_at: chrono::Utc::now(),
-        version: 1,
-    }
+    staff_user(tenant, role, scope, &format!("{tag}@demo.example"), hash)
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> String {
@@ -141,8 +126,7 @@ async fn world(app: &TestApp) -> World {
         .unwrap();
     let outside = create_branch(app, &owner_token, "Outside").await;
 
-    let hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let hash = hasher.hash(&Secret::from(PASSWORD), &OsRandom).unwrap();
+    let hash = staff_hash();
     let mut planned = Vec::new();
     for role in Role::ALL {
         let own_branch = create_branch(app, &owner_token, &format!("Own {role:?}")).await;
@@ -179,7 +163,7 @@ async fn world(app: &TestApp) -> World {
     uow.commit().await.unwrap();
     let mut callers = Vec::new();
     for (user, own_branch) in planned {
-        let token = login(app, user.email.as_str(), PASSWORD).await;
+        let token = login(app, user.email.as_str(), STAFF_PASSWORD).await;
         callers.push(Caller {
             user,
             token,
@@ -187,23 +171,7 @@ async fn world(app: &TestApp) -> World {
         });
     }
 
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = hasher;
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "matrix-other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let other = crate::helpers::other_tenant(app, "matrix-other").await;
     World {
         tenant,
         head_office,

@@ -9,23 +9,19 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{
-    BranchScope, ConsentChannel, Email, Name, Role, TenantSlug, TwoFactor, User,
-};
-use tms_core::id::{BranchId, TenantId, UserId};
-use tms_core::ports::{OsRandom, PageRequest, Scope, Store as _};
+use tms_core::domain::{BranchScope, ConsentChannel, Email, Role, TenantSlug};
+use tms_core::id::{BranchId, TenantId};
+use tms_core::ports::{PageRequest, Scope, Store as _};
 use tms_core::security::keyring::KeyRing;
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
 use tms_core::service::outreach::Outreach;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::service::tenancy::Deps;
 use tms_core::testkit::{consent, new_client};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{Db, TestApp, audit_actions, http, login, spawn, spawn_app_on_postgres};
-
-const PASSWORD: &str = "amber falcon orchard 7731";
-const STRANGER_PASSWORD: &str = "quiet harbour lantern 9081";
+use crate::helpers::{
+    Db, TestApp, audit_actions, http, login, sales_only_in, spawn, spawn_app_on_postgres,
+    staff_per_role,
+};
 
 struct World {
     owner: String,
@@ -183,56 +179,10 @@ async fn world(app: &TestApp) -> World {
     assert_eq!(status, StatusCode::CREATED);
     let there: BranchId = there["id"].as_str().unwrap().parse().unwrap();
 
-    let hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let hash = hasher
-        .hash(&Secret::new(PASSWORD.to_owned()), &OsRandom)
-        .unwrap();
     let mut tokens = vec![(Role::TenantSuperAdmin, owner.clone())];
-    for (role, scope) in [
-        (Role::Admin, BranchScope::All),
-        (Role::Finance, BranchScope::All),
-        (Role::Sales, BranchScope::only([here])),
-        (Role::Umrah, BranchScope::All),
-    ] {
-        let email = format!("{}@demo.example", role.as_str());
-        let user = User {
-            id: UserId::new(),
-            tenant_id: tenant,
-            email: Email::parse(&email).unwrap(),
-            name: Name::parse("Staff").unwrap(),
-            role,
-            scope,
-            password_hash: Some(hash.clone()),
-            two_factor: TwoFactor::default(),
-            must_change_password: false,
-            disabled_at: None,
-            created_at: chrono::Utc::now(),
-            version: 1,
-        };
-        let mut uow = store.begin().await.unwrap();
-        uow.users().insert(&user).await.unwrap();
-        uow.commit().await.unwrap();
-        tokens.push((role, login(app, DEMO_SLUG, &email, PASSWORD).await));
-    }
+    tokens.extend(staff_per_role(app, tenant, sales_only_in(here)).await);
 
-    let mut deps = Deps::new(store.clone());
-    deps.hasher = hasher;
-    provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(STRANGER_PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let stranger = login(app, "other", "owner@other.example", STRANGER_PASSWORD).await;
+    let (_, stranger) = crate::helpers::stranger(app, "other").await;
     let foreign_template = approved_template(app, &stranger).await;
     let foreign_campaign = campaign(app, &stranger, &foreign_template, None, true).await;
     World {

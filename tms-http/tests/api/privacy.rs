@@ -8,17 +8,15 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{BranchId, UserId};
-use tms_core::ports::{ChainStatus, OsRandom, PageRequest, Scope, Store as _, verify_chain};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::domain::{BranchScope, Email, Role};
+use tms_core::id::BranchId;
+use tms_core::ports::{ChainStatus, PageRequest, Scope, Store as _, verify_chain};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
-use crate::helpers::{TestApp, http, login, spawn_app, spawn_app_on_postgres, tenant_id};
-
-const PASSWORD: &str = "amber falcon orchard 7731";
+use crate::helpers::{
+    STAFF_PASSWORD, TestApp, http, login, spawn_app, spawn_app_on_postgres, staff_email,
+    staff_per_role, tenant_id,
+};
 
 struct World {
     owner: String,
@@ -55,57 +53,12 @@ async fn world(app: &TestApp) -> World {
         .items[0]
         .id;
     uow.rollback().await.expect("rollback");
-    let hasher = PasswordHasher::with_params(8, 1, 1).expect("params");
-    let hash = hasher
-        .hash(&Secret::new(PASSWORD.to_owned()), &OsRandom)
-        .expect("hash");
-    let mut staff = Vec::new();
-    for role in [Role::Admin, Role::Finance, Role::Sales, Role::Umrah] {
-        let email = format!("{}@demo.example", role.as_str());
-        let user = User {
-            id: UserId::new(),
-            tenant_id: tenant,
-            email: Email::parse(&email).expect("email"),
-            name: Name::parse("Staff").expect("name"),
-            role,
-            scope: BranchScope::All,
-            password_hash: Some(hash.clone()),
-            two_factor: TwoFactor::default(),
-            must_change_password: false,
-            disabled_at: None,
-            created_at: chrono::Utc::now(),
-            version: 1,
-        };
-        let mut uow = store.begin().await.expect("begin");
-        uow.users().insert(&user).await.expect("user");
-        uow.commit().await.expect("commit");
-        let token = login(app, DEMO_SLUG, &email, PASSWORD).await;
-        staff.push((role, email, token));
-    }
-    let mut deps = Deps::new(store.clone());
-    deps.hasher = hasher;
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new("quiet harbour lantern 9081".into()),
-        })
-        .expect("request"),
-    )
-    .await
-    .expect("other tenant");
-    let stranger = login(
-        app,
-        "other",
-        "owner@other.example",
-        "quiet harbour lantern 9081",
-    )
-    .await;
+    let staff = staff_per_role(app, tenant, |_| BranchScope::All)
+        .await
+        .into_iter()
+        .map(|(role, token)| (role, staff_email(role), token))
+        .collect();
+    let (other, stranger) = crate::helpers::stranger(app, "other").await;
     let (status, foreign) = send(
         app,
         &stranger,
@@ -332,7 +285,7 @@ async fn privacy_rights(app: &TestApp) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the session is revoked");
     let response = http()
         .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "tenant": DEMO_SLUG, "email": sales_email, "password": PASSWORD }))
+        .json(&json!({ "tenant": DEMO_SLUG, "email": sales_email, "password": STAFF_PASSWORD }))
         .send()
         .await
         .expect("login");

@@ -4,16 +4,12 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tms_core::domain::{BranchScope, Email, Name, Role, TwoFactor, User};
-use tms_core::id::{BranchId, TenantId, UserId};
-use tms_core::security::password::PasswordHasher;
-use tms_core::security::secret::Secret;
-use tms_core::service::tenancy::{Deps, NewTenant, NewTenantRequest, provision_tenant};
+use tms_core::domain::{BranchScope, Role};
+use tms_core::id::{BranchId, TenantId};
 use tms_http::setup::{DEMO_EMAIL, DEMO_SLUG};
 
 use crate::helpers::{TestApp, login, spawn_app, spawn_app_on_postgres};
 
-const PASSWORD: &str = "quiet harbour lantern 9081";
 const PASSPORT: &str = "AB1234567";
 
 fn client() -> reqwest::Client {
@@ -37,29 +33,7 @@ async fn demo_tenant(app: &TestApp) -> TenantId {
 /// Stores a user of `role` and `scope` in the demo tenant; their token.
 async fn user_token(app: &TestApp, role: Role, scope: BranchScope, email: &str) -> String {
     let tenant = demo_tenant(app).await;
-    let hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let hash = hasher
-        .hash(&Secret::new(PASSWORD.into()), &tms_core::ports::OsRandom)
-        .unwrap();
-    let user = User {
-        id: UserId::new(),
-        tenant_id: tenant,
-        email: Email::parse(email).unwrap(),
-        name: Name::parse("Staff").unwrap(),
-        role,
-        scope,
-        password_hash: Some(hash),
-        two_factor: TwoFactor::default(),
-        must_change_password: false,
-        disabled_at: None,
-        created_at: chrono::Utc::now(),
-        version: 1,
-    };
-    let store = app.store.clone().into_dyn();
-    let mut uow = store.begin().await.unwrap();
-    uow.users().insert(&user).await.unwrap();
-    uow.commit().await.unwrap();
-    login(app, DEMO_SLUG, email, PASSWORD).await
+    crate::helpers::add_staff(app, tenant, role, scope, email).await
 }
 
 async fn first_branch(app: &TestApp, token: &str) -> String {
@@ -668,24 +642,7 @@ async fn hidden_records_are_404(app: &TestApp) {
     let room_there = room_there["id"].as_str().unwrap().to_owned();
 
     // Another tenant's group, pilgrim and room, made through its own owner.
-    let mut deps = Deps::new(app.store.clone().into_dyn());
-    deps.hasher = PasswordHasher::with_params(8, 1, 1).unwrap();
-    let other = provision_tenant(
-        &deps,
-        NewTenant::parse(NewTenantRequest {
-            slug: "other".into(),
-            name: "Other Travel".into(),
-            base_currency: "EUR".into(),
-            first_branch: "Main".into(),
-            owner_email: "owner@other.example".into(),
-            owner_name: "Other Owner".into(),
-            owner_password: Secret::new(PASSWORD.into()),
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let other_token = login(app, "other", "owner@other.example", PASSWORD).await;
+    let (other, other_token) = crate::helpers::stranger(app, "other").await;
     let foreign = create_group(app, &other_token, &other.branch.id.to_string(), 5).await;
     let foreign_pilgrim = add_pilgrim(
         app,

@@ -144,6 +144,27 @@ impl MailOps {
         Ok(())
     }
 
+    /// The tail of every ticket edit: when `changed`, stores `ticket` and
+    /// audits `action` with its before/after view; then commits and answers
+    /// the ticket's SLA view. One place, so no edit can store a change
+    /// without its audit event (or audit one it did not store).
+    async fn save_change(
+        mut uow: Box<dyn UnitOfWork>,
+        ctx: &Context,
+        action: &str,
+        before: &SupportTicket,
+        mut ticket: SupportTicket,
+        changed: bool,
+    ) -> Result<TicketView> {
+        if changed {
+            uow.mail_ops().update_ticket(&mut ticket).await?;
+            Self::audit_change(&mut *uow, ctx, action, before, &ticket).await?;
+        }
+        let view = Self::sla_of(&mut *uow, ctx, ticket).await?;
+        uow.commit().await?;
+        Ok(view)
+    }
+
     /// The tickets the caller sees, by `(created_at, id)`, with their SLA
     /// state at `ctx.now`.
     pub async fn list_tickets(
@@ -246,11 +267,8 @@ impl MailOps {
         let before = ticket.clone();
         ticket.assignee = assignee;
         ticket.updated_at = ctx.now;
-        uow.mail_ops().update_ticket(&mut ticket).await?;
-        Self::audit_change(&mut *uow, ctx, "support_ticket.assigned", &before, &ticket).await?;
-        let view = Self::sla_of(&mut *uow, ctx, ticket).await?;
-        uow.commit().await?;
-        Ok(view)
+        // Every assignment is stored and audited, a repeated one too.
+        Self::save_change(uow, ctx, "support_ticket.assigned", &before, ticket, true).await
     }
 
     /// Moves the ticket to `status` (see the state machine in
@@ -262,23 +280,12 @@ impl MailOps {
         id: SupportTicketId,
         status: SupportStatus,
     ) -> Result<TicketView> {
-        let (mut uow, mut ticket) = self.authorized_ticket(ctx, id, Action::Update).await?;
+        let (uow, mut ticket) = self.authorized_ticket(ctx, id, Action::Update).await?;
         let before = ticket.clone();
         ticket.move_to(status, ctx.now)?;
-        if before.status != ticket.status {
-            uow.mail_ops().update_ticket(&mut ticket).await?;
-            Self::audit_change(
-                &mut *uow,
-                ctx,
-                "support_ticket.status_changed",
-                &before,
-                &ticket,
-            )
-            .await?;
-        }
-        let view = Self::sla_of(&mut *uow, ctx, ticket).await?;
-        uow.commit().await?;
-        Ok(view)
+        let changed = before.status != ticket.status;
+        let action = "support_ticket.status_changed";
+        Self::save_change(uow, ctx, action, &before, ticket, changed).await
     }
 
     /// Changes the ticket's priority (its SLA targets follow). Audited as
@@ -289,24 +296,15 @@ impl MailOps {
         id: SupportTicketId,
         priority: Priority,
     ) -> Result<TicketView> {
-        let (mut uow, mut ticket) = self.authorized_ticket(ctx, id, Action::Update).await?;
+        let (uow, mut ticket) = self.authorized_ticket(ctx, id, Action::Update).await?;
         let before = ticket.clone();
-        if before.priority != priority {
+        let changed = before.priority != priority;
+        if changed {
             ticket.priority = priority;
             ticket.updated_at = ctx.now;
-            uow.mail_ops().update_ticket(&mut ticket).await?;
-            Self::audit_change(
-                &mut *uow,
-                ctx,
-                "support_ticket.priority_changed",
-                &before,
-                &ticket,
-            )
-            .await?;
         }
-        let view = Self::sla_of(&mut *uow, ctx, ticket).await?;
-        uow.commit().await?;
-        Ok(view)
+        let action = "support_ticket.priority_changed";
+        Self::save_change(uow, ctx, action, &before, ticket, changed).await
     }
 
     /// Adds an internal note (never mailed). Audited as
