@@ -12,6 +12,8 @@
 #   documents  cargo bench --bench documents  voucher: tms vs WeasyPrint (installed by benches/weasyprint/setup.sh)
 #   outbox     cargo bench --bench outbox     courier throughput to an aiosmtpd sink, SQLite and PostgreSQL
 #   server     benches/server_figures.py      start-up to ready, idle RSS, login latencies
+#   startup    farm-bench                     `tms-server migrate` as a whole process: a fresh
+#                                             SQLite (every migration) and an up-to-date one
 #   load       scripts/load.sh both           wrk: login, list bookings, create booking
 #
 # Each step's whole output goes to benches/results/<UTC time>/<step>.txt
@@ -26,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(policy store login documents outbox server load)
+ALL=(policy store login documents outbox server startup load)
 STEPS=("$@")
 [ ${#STEPS[@]} -eq 0 ] && STEPS=("${ALL[@]}")
 for step in "${STEPS[@]}"; do
@@ -80,13 +82,27 @@ run() {
   "$@" > "$OUT/$step.txt" 2>&1 || { echo "$step failed; see $OUT/$step.txt" >&2; tail -n 20 "$OUT/$step.txt" >&2; exit 1; }
   echo "load after $step:  $(load_average) ($((SECONDS - start)) s)" >> "$OUT/machine.txt"
   # Criterion's summary lines (the name, then time/thrpt [low estimate high]).
-  grep -E '^[a-z_0-9/]+ *$|^[a-z_0-9/]+ +time:|^ +(time|thrpt):|p50|p99|req/s|msg/s|RSS|median' "$OUT/$step.txt" | head -n 60 || true
+  grep -E '^[a-z_0-9/]+ *$|^[a-z_0-9/]+ +time:|^ +(time|thrpt):|p50|p99|req/s|msg/s|RSS|median|peak|wall' "$OUT/$step.txt" | head -n 60 || true
 }
 
 for step in "${STEPS[@]}"; do
   case "$step" in
     policy|store|login|documents|outbox) run "$step" cargo bench -p tms-benches --bench "$step" ;;
     server) run server python3 benches/server_figures.py ;;
+    startup)
+      # The whole process from outside (farm-bench: wall, CPU and peak
+      # memory, min/median/max): what an operator's `migrate` step or a
+      # container's start costs before it serves.
+      scratch="$(mktemp -d)"
+      startup() {
+        TMS_DATA_DIR="$scratch/fresh" farm-bench -n 10 --timeout 300 -- \
+          sh -c "rm -rf '$scratch/fresh' && exec '$TMS_SERVER_BIN' migrate"
+        TMS_DATA_DIR="$scratch/kept" "$TMS_SERVER_BIN" migrate >/dev/null 2>&1
+        TMS_DATA_DIR="$scratch/kept" farm-bench -n 20 --timeout 300 -- "$TMS_SERVER_BIN" migrate
+      }
+      run startup startup
+      rm -rf "$scratch"
+      ;;
     load) run load scripts/load.sh both ;;
   esac
 done
