@@ -61,7 +61,24 @@ const BLOCKING_ROWS: usize = 200;
 /// programs compressed once.
 struct PdfFonts {
     parsed: Vec<ParsedFont>,
-    compressed: Vec<Vec<u8>>,
+    /// Each font program compressed at the best level, made on the first
+    /// document that uses it rather than with the parse: compressing the
+    /// four fonts is most of the renderer's set-up (about 40 ms), which
+    /// every `tms-server` start paid before it could answer, and most
+    /// processes render few documents or none.
+    compressed: [OnceLock<Option<Vec<u8>>>; 4],
+}
+
+impl PdfFonts {
+    /// Font `index`'s program, compressed; `None` if compression failed
+    /// (the stream is then compressed per document, at the fast level).
+    fn compressed(&self, index: usize) -> Option<&[u8]> {
+        let key = FontKey::ALL.get(index)?;
+        self.compressed
+            .get(index)?
+            .get_or_init(|| deflate(key.bytes(), flate2::Compression::best()))
+            .as_deref()
+    }
 }
 
 fn pdf_fonts() -> Result<&'static PdfFonts> {
@@ -69,12 +86,13 @@ fn pdf_fonts() -> Result<&'static PdfFonts> {
     FONTS
         .get_or_init(|| {
             let mut parsed = Vec::with_capacity(4);
-            let mut compressed = Vec::with_capacity(4);
             for key in FontKey::ALL {
                 parsed.push(ParsedFont::from_bytes(key.bytes(), 0, &mut Vec::new())?);
-                compressed.push(deflate(key.bytes(), flate2::Compression::best())?);
             }
-            Some(PdfFonts { parsed, compressed })
+            Some(PdfFonts {
+                parsed,
+                compressed: Default::default(),
+            })
         })
         .as_ref()
         .ok_or_else(|| Error::internal("a shipped font file is unreadable"))
@@ -89,6 +107,8 @@ fn deflate(bytes: &[u8], level: flate2::Compression) -> Option<Vec<u8>> {
 impl PdfRenderer {
     /// A renderer; parses the shipped fonts now (once per process), so a
     /// broken build fails at start-up rather than on the first document.
+    /// Their compressed copies are made by the first document that needs
+    /// them.
     pub fn new() -> Result<Self> {
         Fonts::get().map_err(Error::internal)?;
         pdf_fonts()?;
@@ -186,12 +206,12 @@ fn compress_streams(doc: &mut lopdf::Document, fonts: &PdfFonts) {
         let font = FontKey::ALL
             .iter()
             .position(|k| stream.content.as_slice() == k.bytes());
-        match font.and_then(|i| fonts.compressed.get(i)) {
+        match font.and_then(|i| fonts.compressed(i)) {
             Some(compressed) => {
                 stream
                     .dict
                     .set("Filter", lopdf::Object::Name(b"FlateDecode".to_vec()));
-                stream.set_content(compressed.clone());
+                stream.set_content(compressed.to_vec());
             }
             None => {
                 if stream.content.len() < 64 {
