@@ -83,13 +83,18 @@ mkdir -p "$REPORT_DIR"
 #   sign-in, and enough of them lock the account.
 # Everything else runs, critical actions included (without Tms-Confirm they
 # must answer the documented 428, with a made-up one 4xx).
+# One worker: with two, schemathesis's worker threads parse Python source
+# (hypothesis describing a filter) at the same time, which CPython 3.11
+# before 3.11.8 can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905) — a runtime error of the tool, not a
+# finding, that failed one CI run here. The run takes about a minute longer.
 status=0
 .ci/venv/bin/st run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance \
   --max-examples "$MAX_EXAMPLES" \
   --seed "$SEED" \
-  --workers 2 \
+  --workers 1 \
   --phases examples,coverage,fuzzing \
   --request-timeout 30 \
   --exclude-path /api/v1/auth/logout \
