@@ -63,9 +63,9 @@ struct PdfFonts {
     parsed: Vec<ParsedFont>,
     /// Each font program compressed at the best level, made on the first
     /// document that uses it rather than with the parse: compressing the
-    /// four fonts is most of the renderer's set-up (about 40 ms), which
-    /// every `tms-server` start paid before it could answer, and most
-    /// processes render few documents or none.
+    /// four fonts took a third of a `tms-server` start (about 20 ms of 60,
+    /// by `perf`) before it could answer, and most processes render few
+    /// documents or none.
     compressed: [OnceLock<Option<Vec<u8>>>; 4],
 }
 
