@@ -26,7 +26,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 REPORT_DIR="${SCHEMATHESIS_REPORT_DIR:-$TARGET_DIR/schemathesis}"
 
 if [ ! -x .ci/venv/bin/st ] \
-  || ! .ci/venv/bin/pip show schemathesis 2>/dev/null | grep -q "^Version: $SCHEMATHESIS_VERSION\$"; then
+  || ! .ci/venv/bin/pip show schemathesis 2>/dev/null | grep "^Version: $SCHEMATHESIS_VERSION\$" >/dev/null; then
   [ -x .ci/venv/bin/pip ] || python3 -m venv .ci/venv
   .ci/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
@@ -60,7 +60,7 @@ done
 curl -fsS "$base/readyz" >/dev/null
 
 # The first run prints the owner's one-time password once, on stdout.
-password="$(sed -n 's/^  password: //p' "$work/server.out" | head -n 1)"
+password="$(sed -n 's/^  password: //p' "$work/server.out" | sed -n 1p)"
 [ -n "$password" ] || { echo "no first-run password in the server's output" >&2; exit 1; }
 json() { .ci/venv/bin/python -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 token="$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' \
