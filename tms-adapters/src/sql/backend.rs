@@ -3,7 +3,7 @@
 //! errors onto [`tms_core::Error`].
 
 use chrono::{DateTime, Utc};
-use sea_query::Value;
+use sea_query::{Expr, ExprTrait as _, Value};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{AssertSqlSafe, Row as _};
 use tms_core::{Error, Result};
@@ -33,6 +33,19 @@ impl Backend {
             (_, Some(at)) => self.ts(at),
             (Backend::Sqlite, None) => Value::BigInt(None),
             (Backend::Postgres, None) => Value::ChronoDateTimeUtc(None),
+        }
+    }
+
+    /// The instant in `column` plus `minutes`: integer arithmetic on the
+    /// microseconds SQLite stores, an interval on PostgreSQL. `minutes` is
+    /// a number, so writing it into the SQL text is safe.
+    pub(crate) fn plus_minutes(self, column: &str, minutes: u32) -> Expr {
+        match self {
+            Backend::Sqlite => {
+                Expr::col(column.to_owned()).add(i64::from(minutes) * 60 * 1_000_000)
+            }
+            Backend::Postgres => Expr::col(column.to_owned())
+                .add(Expr::cust(format!("INTERVAL '{minutes} minutes'"))),
         }
     }
 }

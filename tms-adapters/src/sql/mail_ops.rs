@@ -19,10 +19,10 @@ use tms_core::id::{
     BranchId, ClientId, MailMessageId, MailRuleId, MailThreadId, SupportTicketId, TenantId,
     TicketNoteId, UserId,
 };
-use tms_core::ports::{Cursor, MailOpsRepo, Page, PageRequest, Scope, TicketFilter};
+use tms_core::ports::{BreachFilter, Cursor, MailOpsRepo, Page, PageRequest, Scope, TicketFilter};
 use tms_core::{Error, Result};
 
-use super::backend::Row;
+use super::backend::{Backend, Row};
 use super::repos::{
     SqlUnitOfWork, corrupt, int, opt_text, opt_uuid, page_of, query_err, text, uuid,
 };
@@ -202,6 +202,41 @@ fn message_of(row: &Row) -> Result<MailMessage> {
         // --- mail ops thread/defects (issue 10) ---
         defects: from_json("message defects", &row.text("defects")?)?,
     })
+}
+
+/// [`SupportTicket::sla`] as a condition: the ticket's first response or
+/// its resolution is (or was) late under the filter's targets at its `now`.
+///
+/// Per priority, "late" is: not done and `created_at + target < now`
+/// (written `created_at < now - target`, which needs no arithmetic), or
+/// done after `created_at + target`. Every term is TRUE or FALSE, never
+/// NULL, so the condition can be negated for "within SLA".
+fn breach_of(backend: Backend, breach: &BreachFilter) -> Expr {
+    // When the ticket was resolved, as `sla` reads it: when it was solved,
+    // else — closed without being solved — when it last changed.
+    let resolved =
+        || Expr::cust("COALESCE(solved_at, CASE WHEN status = 'closed' THEN updated_at END)");
+    let late = |done: Expr, minutes: u32| {
+        let cutoff = breach.now - chrono::Duration::minutes(i64::from(minutes));
+        done.clone()
+            .is_null()
+            .and(Expr::col("created_at").lt(backend.ts(cutoff)))
+            .or(done
+                .clone()
+                .is_not_null()
+                .and(done.gt(backend.plus_minutes("created_at", minutes))))
+    };
+    let [low, normal, high, urgent] = Priority::ALL.map(|priority| {
+        let target = breach.targets.of(priority);
+        Expr::col("priority").eq(priority.as_str()).and(
+            late(
+                Expr::col("first_response_at"),
+                target.first_response_minutes,
+            )
+            .or(late(resolved(), target.resolution_minutes)),
+        )
+    });
+    low.or(normal).or(high).or(urgent)
 }
 
 fn ticket_of(row: &Row) -> Result<SupportTicket> {
@@ -756,6 +791,14 @@ impl MailOpsRepo for SqlUnitOfWork {
         }
         if let Some(priority) = filter.priority {
             q.and_where(Expr::col("priority").eq(priority.as_str()));
+        }
+        if let Some(breach) = filter.breached {
+            let breached = breach_of(self.tx.backend, &breach);
+            q.and_where(if breach.breached {
+                breached
+            } else {
+                breached.not()
+            });
         }
         self.keyset(&mut q, page);
         let rows = self.tx.fetch_all(&q).await?;

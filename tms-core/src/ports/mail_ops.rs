@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::mail_ops::{
-    MailMessage, MailOpsSettings, MailThread, Priority, RoutingRule, SupportStatus, SupportTicket,
-    SyncState, TicketNote,
+    MailMessage, MailOpsSettings, MailThread, Priority, RoutingRule, SlaTargets, SupportStatus,
+    SupportTicket, SyncState, TicketNote,
 };
 use crate::error::Result;
 use crate::id::{BranchId, ClientId, MailRuleId, MailThreadId, SupportTicketId, TenantId, UserId};
@@ -28,6 +28,26 @@ pub struct TicketFilter {
     pub branch: Option<BranchId>,
     /// Only this priority.
     pub priority: Option<Priority>,
+    /// Only tickets whose SLA is (or is not) breached.
+    pub breached: Option<BreachFilter>,
+}
+
+/// The SLA-breach filter of a ticket list.
+///
+/// The store evaluates [`SupportTicket::sla`] in its query, so that a page
+/// of breached tickets is a full page: a ticket matches when
+/// `(first_response_breached || resolution_breached) == breached` under
+/// `targets` at `now`. A breach depends on the clock and on the tenant's
+/// targets, which is why both come with the filter rather than being
+/// stored on the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreachFilter {
+    /// `true`: only breached tickets; `false`: only those within their SLA.
+    pub breached: bool,
+    /// The tenant's targets.
+    pub targets: SlaTargets,
+    /// The instant the SLA is judged at.
+    pub now: DateTime<Utc>,
 }
 
 /// Mail Ops records.

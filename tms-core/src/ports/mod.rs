@@ -116,4 +116,4 @@ pub use whatsapp::{WhatsappConnection, WhatsappRepo, WhatsappStatus, WhatsappSta
 mod mail_ops;
 #[cfg(any(test, feature = "mock"))]
 pub use mail_ops::MockMailOpsRepo;
-pub use mail_ops::{MailOpsRepo, TicketFilter};
+pub use mail_ops::{BreachFilter, MailOpsRepo, TicketFilter};

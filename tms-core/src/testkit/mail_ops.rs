@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::mail_ops::{
-    MAX_DEFECT_CHARS, MAX_DEFECTS, MailMessage, MailThread, Priority, RoutingRule, SupportStatus,
-    SupportTicket, SyncState, SyncStatus, TicketNote,
+    MAX_DEFECT_CHARS, MAX_DEFECTS, MailMessage, MailThread, Priority, RoutingRule, SlaTarget,
+    SlaTargets, SupportStatus, SupportTicket, SyncState, SyncStatus, TicketNote,
 };
 use crate::domain::{Branch, BranchScope, Context, Email, Principal, Role, User};
 use crate::error::{Error, Result};
@@ -24,9 +24,9 @@ use crate::id::{
     BranchId, MailMessageId, MailRuleId, MailThreadId, SupportTicketId, TenantId, TicketNoteId,
 };
 use crate::ports::{
-    AuthorizationRequest, FetchedMessage, HistoryOutcome, HistoryPage, InboundAttachment,
-    InboundMail, MailAddress, MailboxMessageRef, MailboxReader, MessageList, OAuthProvider,
-    OAuthTokens, PageRequest, Scope, Store, TicketFilter,
+    AuthorizationRequest, BreachFilter, FetchedMessage, HistoryOutcome, HistoryPage,
+    InboundAttachment, InboundMail, MailAddress, MailboxMessageRef, MailboxReader, MessageList,
+    OAuthProvider, OAuthTokens, PageRequest, Scope, Store, TicketFilter,
 };
 use crate::security::keyring::KeyRing;
 use crate::security::secret::Secret;
@@ -793,6 +793,173 @@ pub async fn mail_ops_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn
         None
     );
     uow.commit().await.expect("commit");
+}
+
+/// The SLA-breach filter runs in the query and agrees with
+/// [`SupportTicket::sla`] ticket for ticket — every priority, answered and
+/// unanswered, solved, closed without being solved, exactly on the
+/// deadline — under the tenant's own targets; so a filtered page is a full
+/// page and paging through finds every match once.
+pub async fn ticket_breach_filter_matches_the_sla_in_the_query(store: Arc<dyn Store>) {
+    let tenant = seed_tenant(&*store).await;
+    let other = seed_tenant(&*store).await;
+    let at = now();
+    let branch = new_branch(tenant.id, at);
+    let theirs = new_branch(other.id, at);
+    let mut uow = store.begin().await.expect("begin");
+    uow.branches().insert(&branch).await.expect("branch");
+    uow.branches().insert(&theirs).await.expect("branch");
+
+    // Targets of the tenant's own, not the defaults: 10/100 minutes for
+    // low, 20/200 normal, 30/300 high, 40/400 urgent.
+    let target = |n: u32| SlaTarget {
+        first_response_minutes: 10 * n,
+        resolution_minutes: 100 * n,
+    };
+    let targets = SlaTargets {
+        low: target(1),
+        normal: target(2),
+        high: target(3),
+        urgent: target(4),
+    };
+    let minutes = |m: u32| Duration::minutes(i64::from(m));
+    let mut all = Vec::new();
+    let mut seq = 0_i64;
+    for priority in Priority::ALL {
+        let t = targets.of(priority);
+        let (fr, res) = (
+            minutes(t.first_response_minutes),
+            minutes(t.resolution_minutes),
+        );
+        // Opened long enough ago that every deadline has passed, just
+        // before a deadline, exactly on it, and just now.
+        for age in [
+            res * 2,
+            fr + Duration::seconds(1),
+            fr,
+            res,
+            Duration::zero(),
+        ] {
+            // Answered never, in time, exactly on time, late.
+            let answers = [
+                None,
+                Some(fr / 2),
+                Some(fr),
+                Some(fr + Duration::microseconds(1)),
+            ];
+            for answer in answers {
+                for (status, solved) in [
+                    (SupportStatus::Open, None),
+                    (SupportStatus::Solved, Some(res)),
+                    (SupportStatus::Solved, Some(res + Duration::minutes(1))),
+                    (SupportStatus::Closed, None),
+                ] {
+                    seq += 1;
+                    // Distinct creation instants keep the list order plain.
+                    let created = at - age - Duration::microseconds(seq);
+                    let answered = answer.map(|a| created + a);
+                    all.push(SupportTicket {
+                        id: SupportTicketId::new(),
+                        tenant_id: tenant.id,
+                        branch_id: branch.id,
+                        thread_id: None,
+                        subject: format!("Case {seq}"),
+                        requester: None,
+                        client_id: None,
+                        status,
+                        priority,
+                        assignee: None,
+                        first_response_at: answered,
+                        solved_at: solved.map(|s| created + s),
+                        created_at: created,
+                        // A ticket closed without being solved counts as
+                        // resolved when it last changed.
+                        updated_at: created + fr * 3,
+                        version: 1,
+                    });
+                }
+            }
+        }
+    }
+    for ticket in &all {
+        uow.mail_ops().insert_ticket(ticket).await.expect("ticket");
+        // The same ticket in another tenant: never listed here.
+        let mut twin = ticket.clone();
+        twin.id = SupportTicketId::new();
+        twin.tenant_id = other.id;
+        twin.branch_id = theirs.id;
+        uow.mail_ops().insert_ticket(&twin).await.expect("ticket");
+    }
+    let scope = Scope {
+        tenant_id: tenant.id,
+        branches: BranchScope::All,
+    };
+    let late = |t: &SupportTicket| {
+        let sla = t.sla(&targets, at);
+        sla.first_response_breached || sla.resolution_breached
+    };
+    for breached in [true, false] {
+        let mut expected: Vec<SupportTicket> = all
+            .iter()
+            .filter(|t| late(t) == breached)
+            .cloned()
+            .collect();
+        expected.sort_by_key(|t| (t.created_at, t.id.as_uuid()));
+        assert!(!expected.is_empty(), "the fixture has both kinds");
+        let filter = TicketFilter {
+            breached: Some(BreachFilter {
+                breached,
+                targets,
+                now: at,
+            }),
+            ..TicketFilter::default()
+        };
+        let mut found = Vec::new();
+        let mut page = PageRequest::new(Some(7), None).expect("page");
+        loop {
+            let got = uow
+                .mail_ops()
+                .list_tickets(&scope, &filter, page)
+                .await
+                .expect("list");
+            let Some(next) = got.next else {
+                found.extend(got.items);
+                break;
+            };
+            assert_eq!(got.items.len(), 7, "a filtered page is a full page");
+            found.extend(got.items);
+            page = PageRequest::new(Some(7), Some(&next.encode())).expect("page");
+        }
+        assert_eq!(found.len(), expected.len(), "breached = {breached}");
+        for (got, want) in found.iter().zip(&expected) {
+            assert_eq!(got, want, "breached = {breached}: {}", want.subject);
+        }
+    }
+    // With another filter: the conditions combine.
+    let urgent_late = uow
+        .mail_ops()
+        .list_tickets(
+            &scope,
+            &TicketFilter {
+                priority: Some(Priority::Urgent),
+                status: Some(SupportStatus::Open),
+                breached: Some(BreachFilter {
+                    breached: true,
+                    targets,
+                    now: at,
+                }),
+                ..TicketFilter::default()
+            },
+            PageRequest::new(Some(200), None).expect("page"),
+        )
+        .await
+        .expect("list");
+    let want = all
+        .iter()
+        .filter(|t| t.priority == Priority::Urgent && t.status == SupportStatus::Open && late(t))
+        .count();
+    assert_eq!(urgent_late.items.len(), want);
+    uow.rollback().await.expect("rollback");
 }
 
 // --- mail ops thread/defects (issue 10) ---

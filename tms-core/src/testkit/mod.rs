@@ -144,6 +144,7 @@ macro_rules! store_contract_tests {
             // --- mail ops thread/defects (issue 10) ---
             mail_message_defects_are_stored_bounded,
             courier_sends_threaded_replies_into_the_mailbox_thread,
+            ticket_breach_filter_matches_the_sla_in_the_query,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -1681,4 +1682,6 @@ pub use mail_ops::{
     support_tickets_are_answered_threaded_and_authorized,
 };
 // --- mail ops thread/defects (issue 10) ---
-pub use mail_ops::mail_message_defects_are_stored_bounded;
+pub use mail_ops::{
+    mail_message_defects_are_stored_bounded, ticket_breach_filter_matches_the_sla_in_the_query,
+};

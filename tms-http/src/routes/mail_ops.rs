@@ -252,7 +252,9 @@ pub struct TicketFilters {
     pub branch: Option<BranchId>,
     /// Only this priority.
     pub priority: Option<String>,
-    /// Only breached (`true`) or unbreached (`false`) tickets of the page.
+    /// Only tickets whose SLA is breached (`true`: a first response or the
+    /// resolution is late) or is not (`false`), now, under the tenant's
+    /// targets.
     pub breached: Option<bool>,
 }
 

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::id::{BranchId, MessageId, SupportTicketId, TemplateId, TenantId, TicketNoteId, UserId};
 use crate::policy::{self, Action, Resource, ResourceKind};
 use crate::ports::{
-    IdempotencyKey, IdempotencyRecord, OutboxMessage, Page, PageRequest, Scope, TicketFilter,
-    UnitOfWork, check_thread_id, claim_or_replay, fingerprint,
+    BreachFilter, IdempotencyKey, IdempotencyRecord, OutboxMessage, Page, PageRequest, Scope,
+    TicketFilter, UnitOfWork, check_thread_id, claim_or_replay, fingerprint,
 };
 use crate::service::guard::authorize_in;
 use crate::service::outreach::render::{self, Rendered};
@@ -34,9 +34,8 @@ pub struct TicketQuery {
     pub branch: Option<BranchId>,
     /// Only this priority.
     pub priority: Option<Priority>,
-    /// Only tickets whose SLA is (`true`) or is not (`false`) breached.
-    /// Breaches depend on the clock, so this filter applies to the page
-    /// the other filters selected.
+    /// Only tickets whose SLA is (`true`) or is not (`false`) breached at
+    /// the call's `now`, under the tenant's targets.
     pub breached: Option<bool>,
 }
 
@@ -180,17 +179,24 @@ impl MailOps {
         }
         let uow = self.deps.store.begin().await?;
         let mut uow = authorize_in(uow, &self.deps, ctx, Action::Read, &resource, None).await?;
+        let settings = uow.mail_ops().settings(tenant).await?;
+        // The breach filter goes into the query (not over the page it
+        // returns), so that a page of breached tickets is a full page.
         let filter = TicketFilter {
             status: query.status,
             assignee: query.assignee,
             branch: query.branch,
             priority: query.priority,
+            breached: query.breached.map(|breached| BreachFilter {
+                breached,
+                targets: settings.sla,
+                now: ctx.now,
+            }),
         };
         let found = uow
             .mail_ops()
             .list_tickets(&Scope::of(&ctx.principal), &filter, page)
             .await?;
-        let settings = uow.mail_ops().settings(tenant).await?;
         uow.rollback().await?;
         let items = found
             .items
@@ -198,11 +204,6 @@ impl MailOps {
             .map(|ticket| {
                 let sla = ticket.sla(&settings.sla, ctx.now);
                 TicketView { ticket, sla }
-            })
-            .filter(|v| {
-                query.breached.is_none_or(|want| {
-                    (v.sla.first_response_breached || v.sla.resolution_breached) == want
-                })
             })
             .collect();
         Ok(Page {
