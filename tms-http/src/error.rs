@@ -46,6 +46,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tms_core::FieldError;
 
+use crate::revealed::Revealed;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -94,7 +96,8 @@ pub struct Problem {
     /// For `confirmation-required`: repeat the request with header
     /// `Tms-Confirm: <token>`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub confirmation_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub confirmation_token: Option<Revealed>,
     /// For `confirmation-required`: when the token stops being accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -238,7 +241,7 @@ impl ApiError {
                         "confirmation-required",
                         "repeat the request with header Tms-Confirm set to confirmation_token",
                     );
-                    p.confirmation_token = Some(token.expose().to_owned());
+                    p.confirmation_token = Some(Revealed::new(token.expose()));
                     p.expires_at = Some(*expires_at);
                     p
                 }

@@ -66,6 +66,7 @@ pub mod mail;
 pub mod middleware;
 // --- privacy (issue 7) ---
 pub mod retention;
+pub mod revealed;
 pub mod routes;
 pub mod setup;
 pub mod telemetry;

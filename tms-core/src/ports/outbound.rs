@@ -138,7 +138,21 @@ pub trait MailTransport: Send + Sync + fmt::Debug {
 }
 
 /// The start of an OAuth 2.0 authorization-code flow with PKCE.
-#[derive(Debug)]
+///
+/// `Debug` shows the URL without its query, which carries the `state`:
+///
+/// ```
+/// use tms_core::ports::AuthorizationRequest;
+/// use tms_core::security::secret::Secret;
+/// let request = AuthorizationRequest {
+///     url: "https://accounts.example/auth?state=s3cr3t&client_id=tms".into(),
+///     state: Secret::new("s3cr3t".to_owned()),
+///     pkce_verifier: Secret::new("v3r1f13r".to_owned()),
+/// };
+/// let shown = format!("{request:?}");
+/// assert!(shown.contains("https://accounts.example/auth?<redacted>"));
+/// assert!(!shown.contains("s3cr3t") && !shown.contains("v3r1f13r"));
+/// ```
 pub struct AuthorizationRequest {
     /// Where to send the user's browser.
     pub url: String,
@@ -146,6 +160,20 @@ pub struct AuthorizationRequest {
     pub state: Secret<String>,
     /// The PKCE verifier to present with the code.
     pub pkce_verifier: Secret<String>,
+}
+
+impl fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = match self.url.split_once('?') {
+            Some((base, _)) => format!("{base}?<redacted>"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("AuthorizationRequest")
+            .field("url", &shown)
+            .field("state", &self.state)
+            .field("pkce_verifier", &self.pkce_verifier)
+            .finish()
+    }
 }
 
 /// Tokens from an OAuth provider. Sealed with the key ring before storage.

@@ -31,6 +31,7 @@ use crate::AppState;
 use crate::auth::{Auth, RequestCaller, clear_session_cookie, csrf_token, session_cookie};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
+use crate::revealed::Revealed;
 
 /// The paths of this module.
 #[derive(OpenApi)]
@@ -140,10 +141,12 @@ impl From<&User> for UserSummary {
 pub struct LoginAnswer {
     /// Send as `X-CSRF-Token` on cookie-authenticated POST, PUT, PATCH and
     /// DELETE requests.
-    pub csrf_token: String,
+    #[schema(value_type = String)]
+    pub csrf_token: Revealed,
     /// The session JWT, for non-browser clients (`Authorization: Bearer`).
     /// Browsers use the cookie instead.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: Revealed,
     /// Who signed in.
     pub user: UserSummary,
     /// Only self-service calls are open: the password must be changed
@@ -217,8 +220,8 @@ fn signed_in_response(state: &AppState, signed_in: SignedIn, restricted: bool) -
     let jwt = signed_in.token.expose();
     let cookie = session_cookie(jwt, signed_in.session.expires_at, now);
     let answer = LoginAnswer {
-        csrf_token: csrf_token(jwt),
-        token: jwt.to_owned(),
+        csrf_token: Revealed::new(csrf_token(jwt)),
+        token: Revealed::new(jwt),
         password_change_required: signed_in.user.must_change_password,
         user: UserSummary::from(&signed_in.user),
         restricted,
@@ -508,7 +511,8 @@ pub async fn confirm_password_reset(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TotpStarted {
     /// The `otpauth://` URI to show as a QR code (holds the secret).
-    pub otpauth_uri: String,
+    #[schema(value_type = String)]
+    pub otpauth_uri: Revealed,
 }
 
 /// Starts (or restarts) authenticator-app enrolment. Open to restricted
@@ -529,7 +533,7 @@ pub async fn start_totp(
 ) -> ApiResult<axum::Json<TotpStarted>> {
     let uri = state.identity.start_totp(&auth.authenticated).await?;
     Ok(axum::Json(TotpStarted {
-        otpauth_uri: uri.expose().to_owned(),
+        otpauth_uri: Revealed::new(uri.expose()),
     }))
 }
 
@@ -545,7 +549,8 @@ pub struct TotpConfirm {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecoveryCodes {
     /// Each works once as `otp` at login, in place of a TOTP code.
-    pub recovery_codes: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub recovery_codes: Vec<Revealed>,
 }
 
 /// Confirms authenticator enrolment with a first code; answers the
@@ -571,7 +576,7 @@ pub async fn confirm_totp(
         .confirm_totp(&auth.authenticated, body.code.expose())
         .await?;
     Ok(axum::Json(RecoveryCodes {
-        recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+        recovery_codes: codes.iter().map(|c| Revealed::new(c.expose())).collect(),
     }))
 }
 
@@ -643,7 +648,7 @@ pub async fn regenerate_recovery_codes(
         .regenerate_recovery_codes(&auth.authenticated, body.code.expose())
         .await?;
     Ok(axum::Json(RecoveryCodes {
-        recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+        recovery_codes: codes.iter().map(|c| Revealed::new(c.expose())).collect(),
     }))
 }
 

@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query, confirmation};
+use crate::revealed::Revealed;
 
 /// The paths of this module.
 #[derive(OpenApi)]
@@ -104,8 +105,10 @@ impl From<SmtpStatus> for SmtpView {
 /// Where to send the browser to connect Gmail.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectView {
-    /// Google's consent page (valid for ten minutes, for this user).
-    pub authorization_url: String,
+    /// Google's consent page (valid for ten minutes, for this user); it
+    /// carries the OAuth `state`.
+    #[schema(value_type = String)]
+    pub authorization_url: Revealed,
 }
 
 /// The Gmail connection (never a token).
@@ -248,7 +251,9 @@ pub async fn gmail_connect(
 ) -> ApiResult<axum::Json<ConnectView>> {
     let ctx = auth.authenticated.context()?;
     let authorization_url = state.mail_connections.gmail_connect(&ctx).await?;
-    Ok(axum::Json(ConnectView { authorization_url }))
+    Ok(axum::Json(ConnectView {
+        authorization_url: Revealed::new(authorization_url),
+    }))
 }
 
 /// The callback's query: what Google appends to the redirect URL.

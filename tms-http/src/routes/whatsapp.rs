@@ -32,6 +32,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path, Query, confirmation};
+use crate::revealed::Revealed;
 
 /// The paths of this module.
 #[derive(OpenApi)]
@@ -267,8 +268,8 @@ pub struct Handshake {
     pub mode: Option<String>,
     /// The verify token set in Meta's webhook settings.
     #[serde(rename = "hub.verify_token")]
-    #[param(rename = "hub.verify_token")]
-    pub verify_token: Option<String>,
+    #[param(rename = "hub.verify_token", value_type = Option<String>)]
+    pub verify_token: Option<Revealed>,
     /// What to echo.
     #[serde(rename = "hub.challenge")]
     #[param(rename = "hub.challenge")]
@@ -310,7 +311,7 @@ pub async fn webhook_handshake(
         .verify_subscription(
             tenant,
             query.mode.as_deref(),
-            query.verify_token.as_deref(),
+            query.verify_token.as_ref().map(Revealed::expose),
             query.challenge.as_deref(),
         )
         .await?;
