@@ -451,7 +451,6 @@ async fn worker(config: Config) -> Result<ExitCode> {
         &config.data_dir,
         connections,
         config.gmail.clone(),
-        // --- mail ops thread/defects (issue 10) ---
         config.gmail.mailbox()?,
     )?
     // --- messaging (issue 9) ---

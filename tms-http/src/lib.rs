@@ -503,7 +503,6 @@ impl Server {
                 &config.data_dir,
                 (*self.state.mail_connections).clone(),
                 config.gmail.clone(),
-                // --- mail ops thread/defects (issue 10) ---
                 // The same mailbox Mail Ops reads (tests inject a fake).
                 self.state.mailbox.clone(),
             )?

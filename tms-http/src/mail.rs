@@ -272,7 +272,6 @@ pub fn courier_with_routes(
     data_dir: &Path,
     connections: tms_core::service::mail_connections::MailConnections,
     gmail: crate::mail_routes::GmailConfig,
-    // --- mail ops thread/defects (issue 10) ---
     mailbox: Option<Arc<dyn tms_core::ports::MailboxReader>>,
 ) -> Result<Courier> {
     let route = config.route(data_dir)?;

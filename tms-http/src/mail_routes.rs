@@ -166,7 +166,6 @@ pub struct StoredRoutes {
     default: MailRoute,
     gmail: GmailConfig,
     transports: Mutex<HashMap<TenantId, Versioned>>,
-    // --- mail ops thread/defects (issue 10) ---
     mailbox: Option<Arc<dyn MailboxReader>>,
 }
 
@@ -186,12 +185,10 @@ impl StoredRoutes {
             default,
             gmail,
             transports: Mutex::new(HashMap::new()),
-            // --- mail ops thread/defects (issue 10) ---
             mailbox: None,
         }
     }
 
-    // --- mail ops thread/defects (issue 10) ---
     /// Sends a Gmail tenant's threaded replies through `mailbox` (the Gmail
     /// API, [`GmailConfig::mailbox`]) into their thread; without it (no
     /// Google client) they go by Gmail's SMTP, threaded by headers alone.
@@ -228,7 +225,6 @@ impl MailRoutes for StoredRoutes {
         Ok(self.planned(tenant).await?.0)
     }
 
-    // --- mail ops thread/defects (issue 10) ---
     async fn threaded_route(&self, tenant: TenantId) -> Result<(MailRoute, Option<MailboxSender>)> {
         let (route, access_token) = self.planned(tenant).await?;
         let sender = match (&self.mailbox, access_token) {

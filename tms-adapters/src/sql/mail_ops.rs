@@ -81,7 +81,6 @@ const MESSAGE_COLS: [&str; 20] = [
     "outbound",
     "received_at",
     "created_at",
-    // --- mail ops thread/defects (issue 10) ---
     "defects",
 ];
 
@@ -199,7 +198,6 @@ fn message_of(row: &Row) -> Result<MailMessage> {
         outbound: row.bool("outbound")?,
         received_at: row.ts("received_at")?,
         created_at: row.ts("created_at")?,
-        // --- mail ops thread/defects (issue 10) ---
         defects: from_json("message defects", &row.text("defects")?)?,
     })
 }
@@ -597,7 +595,6 @@ impl MailOpsRepo for SqlUnitOfWork {
                 Expr::val(m.outbound),
                 self.ts(m.received_at),
                 self.ts(m.created_at),
-                // --- mail ops thread/defects (issue 10) ---
                 // Bounded here too: the row stays small whoever wrote it.
                 text(&to_json(
                     "message defects",

@@ -128,7 +128,6 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0016_row_level_security.sql"),
         postgres: include_str!("../../migrations/postgres/0016_row_level_security.sql"),
     },
-    // --- mail ops thread/defects (issue 10) ---
     Migration {
         version: 17,
         name: "mail message defects",

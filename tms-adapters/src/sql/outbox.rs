@@ -54,7 +54,6 @@ pub(super) struct EmailPayload {
     pub(super) headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) attachments: Vec<AttachmentRef>,
-    // --- mail ops thread/defects (issue 10) ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) thread_id: Option<String>,
 }
@@ -81,7 +80,6 @@ pub(super) fn payload_of(message: &OutboxMessage) -> Result<String> {
             body_html: email.body_html.clone(),
             headers: email.headers.clone(),
             attachments: email.attachments.clone(),
-            // --- mail ops thread/defects (issue 10) ---
             thread_id: email.thread_id.clone(),
         }),
         OutboxContent::Whatsapp(whatsapp) => serde_json::to_string(&WhatsappPayload {
@@ -109,7 +107,6 @@ pub(super) fn outbox_of(row: &Row) -> Result<OutboxMessage> {
                 body_html: payload.body_html,
                 headers: payload.headers,
                 attachments: payload.attachments,
-                // --- mail ops thread/defects (issue 10) ---
                 thread_id: payload.thread_id,
             });
             (content, payload.message_id)

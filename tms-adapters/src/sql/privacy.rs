@@ -328,7 +328,6 @@ impl PrivacyRepo for SqlUnitOfWork {
             body_html: None,
             headers: Vec::new(),
             attachments: Vec::new(),
-            // --- mail ops thread/defects (issue 10) ---
             thread_id: None,
         })
         .map_err(|e| Error::internal(format!("outbox payload: {e}")))?;

@@ -375,7 +375,6 @@ pub struct MailMessage {
     pub received_at: DateTime<Utc>,
     /// When we stored it.
     pub created_at: DateTime<Utc>,
-    // --- mail ops thread/defects (issue 10) ---
     /// What did not parse (a bad charset, a truncated part): the message is
     /// stored as far as it parsed, and staff see why a part is missing.
     /// At most [`MAX_DEFECTS`] of at most [`MAX_DEFECT_CHARS`] characters
@@ -383,7 +382,6 @@ pub struct MailMessage {
     pub defects: Vec<String>,
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// The most parse defects a stored message keeps: a hostile message can
 /// produce one per part, and they are a hint for staff, not a log.
 pub const MAX_DEFECTS: usize = 20;
@@ -392,7 +390,6 @@ pub const MAX_DEFECTS: usize = 20;
 pub const MAX_DEFECT_CHARS: usize = 200;
 
 impl MailMessage {
-    // --- mail ops thread/defects (issue 10) ---
     /// `defects` as a message stores them: the first [`MAX_DEFECTS`], each
     /// cut to [`MAX_DEFECT_CHARS`] characters with control characters
     /// replaced (they reach a browser and a privacy export), empty ones

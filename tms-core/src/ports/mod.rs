@@ -39,15 +39,8 @@ pub use store::{
     export_jsonl, transact, verify_chain,
 };
 pub use store::{
-    AttachmentRef,
-    EmailContent,
-    MAIL_HEADERS,
-    // --- mail ops thread/defects (issue 10) ---
-    MAX_THREAD_ID_LEN,
-    OutboxContent,
-    WhatsappContent,
-    check_mail_header,
-    check_thread_id,
+    AttachmentRef, EmailContent, MAIL_HEADERS, MAX_THREAD_ID_LEN, OutboxContent, WhatsappContent,
+    check_mail_header, check_thread_id,
 };
 pub use store::{SealedLocation, SealedValue, SecretsRepo};
 // --- clients (issue 6) ---

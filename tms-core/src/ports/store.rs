@@ -529,7 +529,6 @@ pub struct EmailContent {
     pub headers: Vec<(String, String)>,
     /// Documents attached when the message is sent.
     pub attachments: Vec<AttachmentRef>,
-    // --- mail ops thread/defects (issue 10) ---
     /// The provider thread (Gmail's `threadId`) a reply belongs in: sent
     /// from a connected Gmail mailbox, the message goes through the Gmail
     /// API into that thread, so the agency's mailbox shows the
@@ -612,7 +611,6 @@ impl OutboxMessage {
                 body_html: None,
                 headers: Vec::new(),
                 attachments: Vec::new(),
-                // --- mail ops thread/defects (issue 10) ---
                 thread_id: None,
             }),
             now,
@@ -683,7 +681,6 @@ impl OutboxMessage {
         }
     }
 
-    // --- mail ops thread/defects (issue 10) ---
     /// Puts the email in the provider thread `thread_id` (see
     /// [`EmailContent::thread_id`]). An id [`check_thread_id`] refuses is
     /// `Invalid`, as is a WhatsApp message.
@@ -763,7 +760,6 @@ pub fn check_mail_header(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// The longest provider thread id an email may carry.
 pub const MAX_THREAD_ID_LEN: usize = 256;
 
@@ -822,7 +818,6 @@ impl fmt::Debug for OutboxContent {
                 .field("body", &"<redacted>")
                 .field("headers", &email.headers.len())
                 .field("attachments", &email.attachments)
-                // --- mail ops thread/defects (issue 10) ---
                 .field("threaded", &email.thread_id.is_some())
                 .finish(),
             OutboxContent::Whatsapp(whatsapp) => f

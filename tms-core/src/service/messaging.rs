@@ -143,7 +143,6 @@ pub trait MailRoutes: Send + Sync + fmt::Debug {
     /// message fails).
     async fn route(&self, tenant: TenantId) -> Result<MailRoute>;
 
-    // --- mail ops thread/defects (issue 10) ---
     /// The route of a reply in one of `tenant`'s provider threads
     /// ([`EmailContent::thread_id`]), and beside it the mailbox that can
     /// send into that thread when the route is a connected mailbox this
@@ -156,7 +155,6 @@ pub trait MailRoutes: Send + Sync + fmt::Debug {
     }
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// A connected mailbox that sends a composed message into one of its
 /// threads ([`MailboxReader::send`], Gmail's `users.messages.send` with
 /// `threadId`), with the account's current access token.
@@ -396,7 +394,6 @@ impl Courier {
         message: &OutboxMessage,
         email: &EmailContent,
     ) -> (String, Result<Receipt>) {
-        // --- mail ops thread/defects (issue 10) ---
         let found = match &email.thread_id {
             Some(_) => self.routes.threaded_route(message.tenant_id).await,
             None => self
@@ -430,7 +427,6 @@ impl Courier {
             }
         }
         let result = match compose_with(message, &route, self.deps.clock.now(), &files) {
-            // --- mail ops thread/defects (issue 10) ---
             Ok(mail) => match (sender, &email.thread_id) {
                 (Some(sender), Some(thread)) => send_into_thread(&sender, &mail, thread).await,
                 _ => route.transport.send(&mail).await,
@@ -493,7 +489,6 @@ impl Courier {
     }
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// Sends the composed `mail` (its `Message-ID` the one every retry uses)
 /// through the mailbox into provider thread `thread`, and receipts the
 /// provider's message id. A thread id the outbox refuses (a row written
@@ -1013,7 +1008,6 @@ mod tests {
         assert_eq!(decode_words(&text, "Subject"), subject);
     }
 
-    // --- mail ops thread/defects (issue 10) ---
     #[test]
     fn a_thread_id_is_checked_kept_through_json_and_never_printed() {
         let message = OutboxMessage::email(

@@ -422,7 +422,6 @@ impl Privacy {
                                 "content_type": a.content_type,
                                 "size": a.size,
                             })).collect::<Vec<_>>(),
-                            // --- mail ops thread/defects (issue 10) ---
                             "defects": m.defects,
                         })).collect::<Vec<_>>(),
                     }));

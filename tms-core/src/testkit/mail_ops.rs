@@ -555,7 +555,6 @@ pub async fn mail_ops_records_round_trip_and_stay_in_their_tenant(store: Arc<dyn
         outbound: false,
         received_at: at,
         created_at: at,
-        // --- mail ops thread/defects (issue 10) ---
         defects: vec!["part 1.2: unknown charset x-klingon; decoded as Latin-1".into()],
     };
     assert!(
@@ -962,7 +961,6 @@ pub async fn ticket_breach_filter_matches_the_sla_in_the_query(store: Arc<dyn St
     uow.rollback().await.expect("rollback");
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// A message's parse defects are stored with it, bounded whoever wrote
 /// them (at most [`MAX_DEFECTS`], each at most [`MAX_DEFECT_CHARS`]
 /// characters, no control characters), and read back only in its tenant.
@@ -1083,7 +1081,6 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
         "Visa",
         at - Duration::hours(3),
     ));
-    // --- mail ops thread/defects (issue 10) ---
     // A message that did not parse cleanly: stored with what is missing.
     let mut group_mail = inbound(
         "m2",
@@ -1118,7 +1115,6 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
         (w.vip.id, Priority::High)
     );
     assert_eq!(group.client_id, Some(client.id));
-    // --- mail ops thread/defects (issue 10) ---
     let detail = w.ops.ticket(&owner, group.id).await.expect("group detail");
     assert_eq!(
         detail.messages[0].defects,
@@ -1238,7 +1234,6 @@ pub async fn mail_sync_routes_tickets_once_backs_off_and_recovers(store: Arc<dyn
         text.contains("Group") && text.contains("boss@vip.example"),
         "{text}"
     );
-    // --- mail ops thread/defects (issue 10) ---
     assert!(text.contains("unknown charset x-klingon"), "{text}");
     let token = match privacy.erase(&owner, kind, client.id.as_uuid(), None).await {
         Err(Error::ConfirmationRequired { token, .. }) => token,
@@ -1402,7 +1397,6 @@ pub async fn support_tickets_are_answered_threaded_and_authorized(store: Arc<dyn
         "References".into(),
         "<older@mail.example> <m1@mail.example>".into()
     )));
-    // --- mail ops thread/defects (issue 10) ---
     assert_eq!(
         email.thread_id.as_deref(),
         Some("t1"),

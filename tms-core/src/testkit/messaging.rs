@@ -421,7 +421,6 @@ pub async fn courier_retries_gives_up_and_honours_the_quota(store: Arc<dyn Store
     assert_eq!((report.sent, report.deferred), (1, 0), "{report:?}");
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// Routes whose threaded messages go through a fake mailbox (as Gmail's
 /// go through the Gmail API), the rest through `route`'s transport.
 #[derive(Debug)]

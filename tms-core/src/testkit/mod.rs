@@ -141,7 +141,6 @@ macro_rules! store_contract_tests {
             mail_sync_routes_tickets_once_backs_off_and_recovers,
             support_tickets_are_answered_threaded_and_authorized,
             disconnect_stops_sync_and_deletes_mail_by_setting,
-            // --- mail ops thread/defects (issue 10) ---
             mail_message_defects_are_stored_bounded,
             courier_sends_threaded_replies_into_the_mailbox_thread,
             ticket_breach_filter_matches_the_sla_in_the_query,
@@ -1635,10 +1634,9 @@ pub use finance::{
 mod messaging;
 pub use messaging::{
     concurrent_claimers_never_share_a_message, courier_retries_gives_up_and_honours_the_quota,
+    courier_sends_threaded_replies_into_the_mailbox_thread,
     outbox_claims_lease_and_log_every_attempt,
 };
-// --- mail ops thread/defects (issue 10) ---
-pub use messaging::courier_sends_threaded_replies_into_the_mailbox_thread;
 // --- privacy (issue 7) ---
 mod privacy;
 pub use privacy::{
@@ -1677,11 +1675,8 @@ pub use whatsapp::{
 mod mail_ops;
 pub use mail_ops::{
     FakeGoogle, FakeMailbox, MAILBOX, disconnect_stops_sync_and_deletes_mail_by_setting, inbound,
-    mail_ops_records_round_trip_and_stay_in_their_tenant,
+    mail_message_defects_are_stored_bounded, mail_ops_records_round_trip_and_stay_in_their_tenant,
     mail_sync_routes_tickets_once_backs_off_and_recovers,
     support_tickets_are_answered_threaded_and_authorized,
-};
-// --- mail ops thread/defects (issue 10) ---
-pub use mail_ops::{
-    mail_message_defects_are_stored_bounded, ticket_breach_filter_matches_the_sla_in_the_query,
+    ticket_breach_filter_matches_the_sla_in_the_query,
 };

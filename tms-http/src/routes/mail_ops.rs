@@ -162,7 +162,6 @@ pub struct MailMessageView {
     /// Attachments: `part_id`, `filename`, `content_type`, `size`.
     #[schema(value_type = Vec<Object>)]
     pub attachments: serde_json::Value,
-    // --- mail ops thread/defects (issue 10) ---
     /// What did not parse (a bad charset, a truncated part): the message
     /// shows as far as it parsed, and these say what is missing. At most
     /// 20, each at most 200 characters; empty for a clean message.
@@ -190,7 +189,6 @@ impl From<&MailMessage> for MailMessageView {
                     }))
                     .collect::<Vec<_>>()
             ),
-            // --- mail ops thread/defects (issue 10) ---
             defects: m.defects.clone(),
         }
     }

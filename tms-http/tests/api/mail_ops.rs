@@ -77,7 +77,6 @@ async fn tickets(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
     }
 }
 
-// --- mail ops thread/defects (issue 10) ---
 /// Polls `mailbox` until it has sent `n` messages (the worker delivers in
 /// the background), at most 20 s: (raw, thread id) of each.
 async fn mailbox_sent(mailbox: &FakeMailbox, n: usize) -> Vec<(Vec<u8>, Option<String>)> {
@@ -262,7 +261,6 @@ async fn mail_ops_end_to_end(db: &str) {
     let again: Value = reply("reply-1").await.unwrap().json().await.unwrap();
     assert_eq!(again["outbox_message_id"], first["outbox_message_id"]);
 
-    // --- mail ops thread/defects (issue 10) ---
     // The worker delivers it through the connected mailbox (the Gmail
     // API's messages.send), into the ticket's Gmail thread, threaded by
     // its headers too; nothing goes by Gmail's SMTP.
@@ -555,7 +553,6 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
         detail["messages"][0]["attachments"][0]["filename"],
         "data.bin"
     );
-    // --- mail ops thread/defects (issue 10) ---
     // ... and says what did not parse.
     assert_eq!(
         detail["messages"][0]["defects"],
@@ -601,7 +598,6 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
         gmail.requests()
     );
 
-    // --- mail ops thread/defects (issue 10) ---
     // A staff reply goes out threaded: through the Gmail API's
     // messages.send, with the refreshed token, into the ticket's Gmail
     // thread, and with In-Reply-To and References; nothing by SMTP.
@@ -672,7 +668,6 @@ async fn the_real_gmail_adapter_end_to_end(db: &str) {
     };
     let detail = ticket_until(&app, &owner, &visa_id, said).await;
     assert!(said(&detail), "{detail} {:?}", gmail.requests());
-    // --- mail ops thread/defects (issue 10) ---
     // The reply came back from Gmail in the ticket's thread: the sync
     // stored it there as the mailbox's own (outbound) message.
     let replied = |d: &Value| {

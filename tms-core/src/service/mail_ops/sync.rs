@@ -463,7 +463,6 @@ impl MailOps {
             outbound,
             received_at: f.received_at,
             created_at: now,
-            // --- mail ops thread/defects (issue 10) ---
             defects: MailMessage::bounded_defects(&f.mail.defects),
         };
         if !uow.mail_ops().insert_message(&message).await? {

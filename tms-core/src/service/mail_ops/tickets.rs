@@ -459,7 +459,6 @@ impl MailOps {
             }
             outbox = outbox.with_header("References", references)?;
         }
-        // --- mail ops thread/defects (issue 10) ---
         // Into the mailbox's own thread: sent through the Gmail API, the
         // reply shows in the conversation there too. A provider id the
         // outbox would refuse (never one Gmail gave) is left out: the
